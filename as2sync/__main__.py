@@ -1,0 +1,5 @@
+import sys
+
+from as2sync.cli import main
+
+sys.exit(main())

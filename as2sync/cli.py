@@ -1,0 +1,149 @@
+"""The ``as2sync`` command line: parse arguments, call one function, map errors to exit codes.
+
+Exit codes: 0 success, 1 the command ran but found a problem (unhealthy, send failed),
+2 bad configuration or usage, 3 another instance holds the lock, 4 ledger unusable.
+Every error is turned into a message here and only here; no traceback for expected errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from as2sync import __version__
+from as2sync import log as logsetup
+from as2sync.config import Config, find_config, load_config
+from as2sync.errors import (
+    As2SyncError,
+    AuthError,
+    ConfigError,
+    GatewayError,
+    LedgerError,
+    LockError,
+    StorageError,
+)
+
+EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG, EXIT_LOCKED, EXIT_LEDGER = 0, 1, 2, 3, 4
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        help="config file (default: $AS2SYNC_CONFIG, else /etc/as2sync/config.yaml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from as2sync import commands
+    from as2sync.emulator import cli as emulator_cli
+
+    parser = argparse.ArgumentParser(
+        prog="as2sync",
+        description="Sync local outbox/inbox folders with the AS2 Gateway REST API, exactly once.",
+    )
+    parser.add_argument("--version", action="version", version=f"as2sync {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon in the foreground (systemd, Docker)")
+    _config_arg(run)
+    run.add_argument("--once", action="store_true", help="one full cycle, then exit (cron)")
+    run.set_defaults(handler=commands.run)
+
+    check = sub.add_parser("check", help="validate the configuration")
+    _config_arg(check)
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also log in and check stations/partners on the gateway",
+    )
+    check.set_defaults(handler=commands.check)
+
+    status = sub.add_parser("status", help="counts, backlog, failures, gateway reachability")
+    _config_arg(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=commands.status)
+
+    messages = sub.add_parser("messages", help="recent history from the ledger")
+    _config_arg(messages)
+    direction = messages.add_mutually_exclusive_group()
+    direction.add_argument("--in", dest="inbound", action="store_true", help="received only")
+    direction.add_argument("--out", dest="outbound", action="store_true", help="sent only")
+    messages.add_argument("--partner", help="only this partner")
+    messages.add_argument(
+        "--since", help="only since this time: ISO date/time, or an age like 2h, 3d (default 7d)"
+    )
+    messages.add_argument("--limit", type=int, default=100, help="at most this many rows")
+    messages.add_argument("--json", action="store_true", help="machine-readable output")
+    messages.set_defaults(handler=commands.messages)
+
+    retry = sub.add_parser("retry", help="send a failed file again, or fetch a message again")
+    _config_arg(retry)
+    retry.add_argument("target", metavar="FILE|MESSAGE_ID")
+    retry.set_defaults(handler=commands.retry)
+
+    send = sub.add_parser("send", help="send one file now, through the same ledger and rules")
+    _config_arg(send)
+    send.add_argument("file", type=Path)
+    send.add_argument("--station", required=True)
+    send.add_argument("--partner", required=True)
+    send.set_defaults(handler=commands.send)
+
+    health = sub.add_parser("health", help="exit 0 if the daemon is healthy, 1 if not")
+    _config_arg(health)
+    health.add_argument("-q", "--quiet", action="store_true", help="print nothing")
+    health.set_defaults(handler=commands.health)
+
+    emulator = sub.add_parser("emulator", help="run the local AS2 Gateway emulator")
+    emulator_cli.add_arguments(emulator)
+    emulator.set_defaults(handler=emulator_cli.main)
+
+    demo = sub.add_parser("demo", help="emulator + daemon on demo folders, to try as2sync")
+    demo.add_argument("--dir", type=Path, default=Path("demo"), help="demo folder (default ./demo)")
+    demo.add_argument("--port", type=int, default=0, help="emulator port (default: a free one)")
+    demo.set_defaults(handler=commands.demo)
+    return parser
+
+
+def load(args: argparse.Namespace, *, check_folders: bool = True) -> Config:
+    path = find_config(getattr(args, "config", None), os.environ)
+    return load_config(path, check_folders=check_folders)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        _error("configuration problems:" if len(exc.problems) > 1 else "configuration problem:")
+        for problem in exc.problems:
+            print(f"  {logsetup.scrub(str(problem))}", file=sys.stderr)
+        return EXIT_CONFIG
+    except LockError as exc:
+        _error(str(exc))
+        return EXIT_LOCKED
+    except LedgerError as exc:
+        _error(str(exc))
+        return EXIT_LEDGER
+    except AuthError as exc:
+        _error(f"the gateway rejected the credentials: {logsetup.scrub(str(exc))}")
+        return EXIT_CONFIG
+    except (GatewayError, StorageError) as exc:
+        _error(logsetup.scrub(str(exc)))
+        return EXIT_PROBLEM
+    except As2SyncError as exc:
+        _error(logsetup.scrub(str(exc)))
+        return EXIT_PROBLEM
+    except KeyboardInterrupt:
+        return 130
+
+
+def _error(message: str) -> None:
+    print(f"as2sync: {message}", file=sys.stderr)

@@ -1,0 +1,125 @@
+"""One function per ``as2sync`` sub-command; each returns the exit code.
+
+They take the parsed arguments, do their one job, and raise from the error tree; ``cli.main``
+turns errors into messages and exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from as2sync import log as logsetup
+from as2sync.cli import EXIT_OK, EXIT_PROBLEM, load
+from as2sync.layout import discover
+
+
+def run(args: argparse.Namespace) -> int:
+    from as2sync.config import find_config
+    from as2sync.service import Daemon
+
+    config = load(args)
+    logsetup.configure(config.log.level, config.log.format.value)
+    daemon = Daemon(config, find_config(args.config, os.environ))
+    daemon.install_signal_handlers()
+    daemon.open()
+    try:
+        if args.once:
+            tty = sys.stderr.isatty()
+
+            def progress(message: str) -> None:
+                if tty:
+                    print(f"as2sync: {message}", file=sys.stderr)
+
+            return daemon.run_once(progress)
+        return daemon.run_forever()
+    finally:
+        daemon.close()
+
+
+def check(args: argparse.Namespace) -> int:
+    config = load(args)
+    pairs = discover(config)
+    print(f"configuration OK: gateway {config.gateway.url} as {config.gateway.username}")
+    print(f"folders: {config.folders.root} ({len(pairs)} station/partner folder pair(s))")
+    for pair in pairs:
+        print(f"  {pair.station} -> {pair.partner}: {pair.base}")
+    if not args.online:
+        return EXIT_OK
+    from as2sync.online_check import check_online
+
+    problems = check_online(config, pairs)
+    if problems:
+        print("online check found problems:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_PROBLEM
+    print("online check OK: logged in; every station and partner exists on the gateway")
+    return EXIT_OK
+
+
+def health(args: argparse.Namespace) -> int:
+    from as2sync.health import evaluate, read_heartbeat
+
+    config = load(args, check_folders=False)
+    problems = evaluate(config, read_heartbeat(config.state_dir), time.time())
+    if not args.quiet:
+        if problems:
+            for problem in problems:
+                print(f"unhealthy: {problem}")
+        else:
+            print("healthy")
+    return EXIT_PROBLEM if problems else EXIT_OK
+
+
+def status(args: argparse.Namespace) -> int:
+    from as2sync.status import collect_status, render_status
+
+    config = load(args, check_folders=False)
+    report = collect_status(config)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(render_status(report))
+    return EXIT_OK
+
+
+def messages(args: argparse.Namespace) -> int:
+    from as2sync.status import collect_messages, render_messages
+
+    config = load(args, check_folders=False)
+    direction = "in" if args.inbound else "out" if args.outbound else None
+    rows = collect_messages(config, direction, args.partner, args.since, args.limit)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        print(render_messages(rows))
+    return EXIT_OK
+
+
+def retry(args: argparse.Namespace) -> int:
+    from as2sync.operate import retry_target
+
+    config = load(args)
+    logsetup.configure(config.log.level, config.log.format.value)
+    print(retry_target(config, args.target))
+    return EXIT_OK
+
+
+def send(args: argparse.Namespace) -> int:
+    from as2sync.operate import send_now
+
+    config = load(args)
+    logsetup.configure(config.log.level, config.log.format.value)
+    message_id = send_now(config, args.file, args.station, args.partner)
+    print(f"sent {args.file.name} to {args.partner} as {message_id}")
+    return EXIT_OK
+
+
+def demo(args: argparse.Namespace) -> int:
+    from as2sync.demo import run_demo
+
+    return run_demo(args.dir, args.port)

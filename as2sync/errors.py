@@ -1,0 +1,115 @@
+"""The as2sync error tree.
+
+Every exception that as2sync raises on purpose is one of these; foreign exceptions (httpx,
+OSError from the filesystem, SQLAlchemy) are translated at exactly one boundary each, with
+``raise ... from exc`` so the cause stays in the traceback for debugging::
+
+    As2SyncError
+    ├── ConfigError              bad configuration; carries every problem with its key path
+    ├── LockError                another as2sync owns this state_dir
+    ├── StorageError             local filesystem refused (permission, disk full, ...)
+    ├── LedgerError              the ledger database is unusable (corrupt, newer schema, ...)
+    └── GatewayError             anything the gateway said or failed to say
+        ├── TransientError       the request did not take effect; safe to repeat later
+        │   └── RateLimited      429 / 503 with an optional Retry-After
+        ├── PermanentError       the gateway refused the request (4xx); repeating will not help
+        │   ├── NotFound         404: no such message / attachment
+        │   └── AuthError        credentials rejected (a renewed token did not help)
+        ├── UnknownOutcome       a non-idempotent request may or may not have taken effect
+        └── ProtocolError        the gateway answered something that does not follow the API
+
+The split between ``TransientError`` and ``UnknownOutcome`` is the heart of exactly-once
+sending: a transient error is raised only when the request provably did not reach the
+gateway (connection refused, DNS failure, 429) or when the request is idempotent. Anything
+else that goes wrong after a submission may have been received becomes ``UnknownOutcome``,
+and the caller reconciles instead of retrying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class As2SyncError(Exception):
+    """Base of every error as2sync raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem in the configuration: where it is and what to do about it."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(As2SyncError):
+    """The configuration is unusable. ``problems`` lists every problem found, not just the first."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class LockError(As2SyncError):
+    """Another as2sync process holds the lock on this state directory."""
+
+
+class StorageError(As2SyncError):
+    """The local filesystem refused an operation (permissions, disk full, missing folder)."""
+
+
+class LedgerError(As2SyncError):
+    """The ledger database cannot be used as it is."""
+
+
+class GatewayError(As2SyncError):
+    """Base of all errors talking to the gateway.
+
+    ``status`` is the HTTP status when there was a response, else None.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TransientError(GatewayError):
+    """The request did not take effect, or is safe to repeat; try again later."""
+
+
+class RateLimited(TransientError):
+    """The gateway asked us to slow down. ``retry_after`` is seconds, when the gateway said."""
+
+    def __init__(
+        self, message: str, *, status: int | None = 429, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class PermanentError(GatewayError):
+    """The gateway refused the request; repeating the same request will not help."""
+
+
+class NotFound(PermanentError):
+    """The gateway does not know the message or attachment asked for."""
+
+
+class AuthError(PermanentError):
+    """The gateway rejected the credentials."""
+
+
+class UnknownOutcome(GatewayError):
+    """A request that is not safe to repeat may or may not have taken effect."""
+
+
+class ProtocolError(GatewayError):
+    """The gateway answered in a way the API does not allow (bad JSON, missing header, ...).
+
+    Treated like a transient error by callers that retry, because a proxy or an overloaded
+    gateway is the usual cause, but logged distinctly so that a persistent one is noticed.
+    """

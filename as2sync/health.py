@@ -1,0 +1,87 @@
+"""The daemon's heartbeat file and the health verdict computed from it.
+
+The running daemon rewrites ``state_dir/health.json`` (atomically: temp file + rename) every
+few seconds with when each loop last made progress and when the gateway last answered.
+``as2sync health`` and ``as2sync status`` read it from another process; no socket or port is
+needed, which keeps the Docker HEALTHCHECK and monitoring scripts trivial.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from as2sync.config.schema import Config
+
+HEALTH_FILE = "health.json"
+
+
+@dataclass
+class Heartbeat:
+    pid: int = 0
+    started_at: float = 0.0
+    updated_at: float = 0.0
+    loops: dict[str, float] = field(default_factory=dict)  # loop name -> last progress time
+    gateway_ok_at: float | None = None
+    gateway_error_at: float | None = None
+    gateway_error: str | None = None
+    last_poll_at: float | None = None
+    last_send_at: float | None = None
+    backlog: int = 0
+    stopping: bool = False
+
+
+def write_heartbeat(state_dir: Path, beat: Heartbeat) -> None:
+    path = state_dir / HEALTH_FILE
+    tmp = path.with_name(f".{HEALTH_FILE}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(beat)), encoding="utf-8")
+    os.replace(tmp, path)  # no fsync: a lost heartbeat after a power cut is harmless
+
+
+def read_heartbeat(state_dir: Path) -> Heartbeat | None:
+    try:
+        data = json.loads((state_dir / HEALTH_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    known = {k: v for k, v in data.items() if k in Heartbeat.__dataclass_fields__}
+    try:
+        return Heartbeat(**known)
+    except TypeError:
+        return None
+
+
+def process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def evaluate(config: Config, beat: Heartbeat | None, now: float) -> list[str]:
+    """Reasons the daemon is unhealthy; an empty list means healthy."""
+    if beat is None:
+        return ["no heartbeat: the daemon is not running or has not started yet"]
+    problems = []
+    if not process_alive(beat.pid):
+        problems.append(f"the daemon (pid {beat.pid}) is not running")
+    max_age = config.health.max_loop_age_seconds
+    if now - beat.updated_at > max_age:
+        problems.append(f"heartbeat is {now - beat.updated_at:.0f}s old (limit {max_age:.0f}s)")
+    for name, at in sorted(beat.loops.items()):
+        if now - at > max_age:
+            problems.append(f"{name} loop has not progressed for {now - at:.0f}s")
+    limit = config.health.max_unreachable_seconds
+    last_ok = beat.gateway_ok_at if beat.gateway_ok_at is not None else beat.started_at
+    if now - last_ok > limit:
+        detail = f": {beat.gateway_error}" if beat.gateway_error else ""
+        problems.append(f"gateway not reachable for {now - last_ok:.0f}s{detail}")
+    return problems

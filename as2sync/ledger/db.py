@@ -1,0 +1,123 @@
+"""The ledger database: engine, schema version, and explicit transactions.
+
+The ledger is a SQLite file under ``state_dir``. It is the truth about what was claimed,
+submitted, downloaded and written; the folders and the gateway are reconciled against it.
+
+Durability: ``journal_mode=WAL`` with ``synchronous=FULL``, so a transaction that returned is
+on disk before the file operation that depends on it starts (every crash analysis in
+``outbound/`` and ``inbound/`` assumes exactly that). Writes are serialised by a process-wide
+lock because SQLite allows one writer; readers never block.
+
+Tables are declared on :data:`Base` by the modules that own them (``ledger/outbound.py``,
+``ledger/inbound.py``); :func:`open_ledger` imports them so ``create_all`` sees every table.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, String, create_engine, event, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from as2sync.errors import LedgerError
+
+SCHEMA_VERSION = 1
+LEDGER_FILE = "ledger.sqlite3"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    """Key/value facts about the ledger itself (schema version, creation time)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
+def now() -> float:
+    """Wall-clock seconds; the ledger stores times as epoch floats (UTC by definition)."""
+    return time.time()
+
+
+class Ledger:
+    """Owns the engine. ``transaction()`` is the only way to write; ``read()`` to read."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._write_lock = threading.RLock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One atomic unit of work: committed (and durable) when the block exits normally."""
+        with self._write_lock, self._sessions() as session:
+            try:
+                with session.begin():
+                    yield session
+            except OperationalError as exc:
+                raise LedgerError(f"ledger write failed: {exc.orig}") from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session; anything it changes is discarded."""
+        with self._sessions() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def open_ledger(state_dir: Path) -> Ledger:
+    """Open (creating if needed) the ledger in ``state_dir``; check its schema version."""
+    # Imported for their side effect of declaring tables on Base.
+    from as2sync.ledger import inbound as _inbound  # noqa: F401
+    from as2sync.ledger import outbound as _outbound  # noqa: F401
+
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LedgerError(f"cannot create state_dir {state_dir}: {exc.strerror}") from exc
+    path = state_dir / LEDGER_FILE
+    engine = create_engine(
+        f"sqlite:///{path}",
+        connect_args={"check_same_thread": False, "timeout": 30},
+    )
+    event.listen(engine, "connect", _sqlite_pragmas)
+    ledger = Ledger(engine)
+    try:
+        Base.metadata.create_all(engine)
+        with ledger.transaction() as session:
+            row = session.scalar(select(Meta).where(Meta.key == "schema_version"))
+            if row is None:
+                session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+                session.add(Meta(key="created_at", value=str(now())))
+            elif int(row.value) > SCHEMA_VERSION:
+                raise LedgerError(
+                    f"ledger {path} has schema version {row.value}, newer than this as2sync "
+                    f"understands ({SCHEMA_VERSION}); upgrade as2sync"
+                )
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise LedgerError(f"cannot open ledger {path}: {exc}") from exc
+    return ledger

@@ -1,0 +1,68 @@
+"""systemd's notify protocol (sd_notify) in a few lines: datagrams to ``$NOTIFY_SOCKET``.
+
+No dependency is needed: the protocol is newline-separated ``KEY=VALUE`` assignments sent as
+one datagram to a unix socket (an ``@`` prefix means the abstract namespace). Outside systemd
+``NOTIFY_SOCKET`` is unset and every call is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+class Notifier:
+    def __init__(self, address: str | None = None) -> None:
+        address = address if address is not None else os.environ.get("NOTIFY_SOCKET")
+        self._address = ("\0" + address[1:]) if address and address.startswith("@") else address
+        self._sock: socket.socket | None = None
+        if self._address:
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+
+    @property
+    def enabled(self) -> bool:
+        return self._sock is not None
+
+    def send(self, **fields: str) -> None:
+        """Send ``KEY=VALUE`` lines, e.g. ``send(READY="1", STATUS="ok")``."""
+        if self._sock is None or self._address is None:
+            return
+        payload = "\n".join(f"{k}={v.replace(chr(10), ' ')}" for k, v in fields.items())
+        try:
+            self._sock.sendto(payload.encode(), self._address)
+        except OSError as exc:
+            # systemd gone or socket full: the service itself must go on.
+            log.warning("notify.failed", error=str(exc))
+
+    def ready(self, status: str) -> None:
+        self.send(READY="1", STATUS=status)
+
+    def watchdog(self) -> None:
+        self.send(WATCHDOG="1")
+
+    def status(self, status: str) -> None:
+        self.send(STATUS=status)
+
+    def stopping(self) -> None:
+        self.send(STOPPING="1")
+
+    def reloading(self) -> None:
+        self.send(RELOADING="1")
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def watchdog_interval() -> float | None:
+    """Half of ``$WATCHDOG_USEC`` in seconds (systemd's advice), if this process is watched."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or not usec.isdigit() or (pid and pid != str(os.getpid())):
+        return None
+    return int(usec) / 2_000_000

@@ -1,0 +1,327 @@
+"""The daemon: wiring, loops, signals, systemd notify, heartbeat.
+
+Threads:
+
+* ``outbound`` runs :meth:`OutboundEngine.step` and waits for watcher hints in between;
+* ``inbound`` polls every ``inbound.poll_seconds`` (with jitter) until the backlog is drained;
+* ``maintenance`` prunes the ledger once an hour;
+* the main thread handles signals, systemd notify (READY, WATCHDOG, STATUS) and the heartbeat.
+
+Every loop survives every error: a gateway that is down for hours means back-off and a visible
+state in ``status``/``health``, never an exit. On SIGTERM/SIGINT the loops stop taking new work;
+an in-flight step finishes (each step leaves the ledger in a resumable state after every
+commit, so a step that does not finish within ``shutdown_timeout_seconds`` is abandoned and the
+next start resumes it) and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import structlog
+
+from as2sync import log as logsetup
+from as2sync.config import Config, load_config
+from as2sync.errors import As2SyncError, ConfigError, GatewayError, StorageError
+from as2sync.gateway.base import Gateway
+from as2sync.gateway.factory import make_gateway
+from as2sync.health import Heartbeat, write_heartbeat
+from as2sync.inbound.engine import InboundEngine
+from as2sync.ledger.db import Ledger, open_ledger
+from as2sync.lock import StateLock
+from as2sync.metrics import Metrics
+from as2sync.notify import Notifier, watchdog_interval
+from as2sync.outbound.engine import OutboundEngine
+
+log = structlog.get_logger(__name__)
+
+HEARTBEAT_SECONDS = 2.0
+MAX_BACKOFF = 300.0
+PRUNE_SECONDS = 3600.0
+
+
+@dataclass
+class Backoff:
+    """Exponential back-off with jitter for a loop whose last attempt failed."""
+
+    initial: float = 1.0
+    maximum: float = MAX_BACKOFF
+    failures: int = 0
+
+    def failed(self) -> float:
+        self.failures += 1
+        delay = min(self.maximum, self.initial * 2 ** (self.failures - 1))
+        return delay * random.uniform(0.8, 1.2)
+
+    def succeeded(self) -> None:
+        self.failures = 0
+
+
+class Daemon:
+    def __init__(self, config: Config, config_path: Path | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.stop_event = threading.Event()
+        self._reload = threading.Event()
+        self.notifier = Notifier()
+        self.beat = Heartbeat(started_at=time.time())
+        self._beat_lock = threading.Lock()
+        self._lock = StateLock(config.state_dir)
+        self.ledger: Ledger | None = None
+        self.gateway: Gateway | None = None
+        self.outbound: OutboundEngine | None = None
+        self.inbound: InboundEngine | None = None
+        self.metrics = Metrics(config.metrics.listen)
+        self.errors = 0
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Take the lock, open the ledger, build the gateway and engines, recover, first scan."""
+        self._lock.acquire()
+        self.beat.pid = os.getpid()
+        self.ledger = open_ledger(self.config.state_dir)
+        logsetup.register_secret(self.config.password())
+        self.gateway = make_gateway(self.config, observer=self._observe_request)
+        self.outbound = OutboundEngine(self.config, self.ledger, self.gateway)
+        self.inbound = InboundEngine(self.config, self.ledger, self.gateway)
+        self.metrics.start()
+        if self.config.outbound.enabled:
+            self.outbound.start()
+        if self.config.inbound.enabled:
+            self.inbound.start()
+        self._heartbeat()
+
+    def close(self) -> None:
+        if self.outbound is not None:
+            self.outbound.stop()
+        if self.gateway is not None:
+            self.gateway.close()
+        if self.ledger is not None:
+            self.ledger.close()
+        self.metrics.stop()
+        self.notifier.close()
+        self._lock.release()
+
+    def _observe_request(self, endpoint: str, status: int | None, seconds: float) -> None:
+        now = time.time()
+        with self._beat_lock:
+            if status is not None and status < 500 and status != 429:
+                self.beat.gateway_ok_at = now
+            else:
+                self.beat.gateway_error_at = now
+                self.beat.gateway_error = (
+                    f"{endpoint}: HTTP {status}" if status else f"{endpoint}: no response"
+                )
+        self.metrics.request(endpoint, status, seconds)
+
+    def _progress(self, loop: str, **fields: float) -> None:
+        now = time.time()
+        with self._beat_lock:
+            self.beat.loops[loop] = now
+            for key, value in fields.items():
+                setattr(self.beat, key, value)
+
+    def _heartbeat(self) -> None:
+        with self._beat_lock:
+            self.beat.updated_at = time.time()
+            self.beat.stopping = self.stop_event.is_set()
+            if self.outbound is not None:
+                stats = self.outbound.stats()
+                self.beat.backlog = stats.backlog
+                self.metrics.backlog(stats.backlog)
+            beat = Heartbeat(**{k: getattr(self.beat, k) for k in Heartbeat.__dataclass_fields__})
+            beat.loops = dict(self.beat.loops)
+        try:
+            write_heartbeat(self.config.state_dir, beat)
+        except OSError as exc:
+            log.warning("daemon.heartbeat_failed", error=str(exc))
+
+    def summary(self) -> str:
+        """One line for systemd's STATUS=."""
+        beat = self.beat
+        poll = (
+            time.strftime("%H:%M:%S", time.localtime(beat.last_poll_at))
+            if beat.last_poll_at
+            else "never"
+        )
+        gateway = (
+            "gateway down"
+            if (beat.gateway_error_at or 0) > (beat.gateway_ok_at or 0)
+            else "gateway ok"
+        )
+        return f"backlog {beat.backlog}, last poll {poll}, {gateway}"
+
+    # -- loops ----------------------------------------------------------------------------
+
+    def _guarded(self, loop: str, body: Callable[[], float]) -> None:
+        """Run ``body`` until stopped; it returns how long to wait. Errors mean back-off."""
+        backoff = Backoff()
+        while not self.stop_event.is_set():
+            try:
+                delay = body()
+                backoff.succeeded()
+            except GatewayError as exc:
+                delay = backoff.failed()
+                log.warning(f"{loop}.gateway_error", error=str(exc), retry_in=round(delay, 1))
+            except StorageError as exc:
+                delay = backoff.failed()
+                log.error(f"{loop}.storage_error", error=str(exc), retry_in=round(delay, 1))
+            except Exception:
+                # A bug must not stop the daemon from doing the rest of its work.
+                delay = backoff.failed()
+                log.exception(f"{loop}.unexpected_error", retry_in=round(delay, 1))
+            self._progress(loop)
+            if delay > 0:
+                self.stop_event.wait(delay)
+
+    def _outbound_once(self) -> float:
+        assert self.outbound is not None
+        progressed = self.outbound.step(self.stop_event)
+        self._progress("outbound", last_send_at=self.outbound.stats().last_send_at or 0.0)
+        if not progressed:
+            self.outbound.wait(1.0)
+        return 0.0
+
+    def _inbound_once(self) -> float:
+        assert self.inbound is not None
+        self.inbound.poll(self.stop_event)
+        self._progress("inbound", last_poll_at=time.time())
+        period = self.config.inbound.poll_seconds
+        return period * random.uniform(0.9, 1.1)
+
+    def _maintenance_once(self) -> float:
+        from as2sync.ledger.retention import prune
+
+        assert self.ledger is not None
+        prune(self.ledger, self.config.ledger.retention_days * 86400)
+        return PRUNE_SECONDS
+
+    def run_forever(self) -> int:
+        """Run until SIGTERM/SIGINT. Returns the exit code."""
+        threads = []
+        if self.config.outbound.enabled:
+            threads.append(("outbound", self._outbound_once))
+        if self.config.inbound.enabled:
+            threads.append(("inbound", self._inbound_once))
+        threads.append(("maintenance", self._maintenance_once))
+        workers = [
+            threading.Thread(target=self._guarded, args=(name, body), name=name, daemon=True)
+            for name, body in threads
+        ]
+        for worker in workers:
+            worker.start()
+        self.notifier.ready(self.summary())
+        log.info(
+            "daemon.ready", state_dir=str(self.config.state_dir), root=str(self.config.folders.root)
+        )
+        interval = watchdog_interval()
+        while not self.stop_event.is_set():
+            self.stop_event.wait(min(HEARTBEAT_SECONDS, interval or HEARTBEAT_SECONDS))
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
+            self._heartbeat()
+            self.notifier.status(self.summary())
+            if interval is not None and self._loops_progressing():
+                self.notifier.watchdog()
+        self.notifier.stopping()
+        log.info("daemon.stopping", timeout=self.config.shutdown_timeout_seconds)
+        deadline = time.monotonic() + self.config.shutdown_timeout_seconds
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        unfinished = [w.name for w in workers if w.is_alive()]
+        if unfinished:
+            # Their next ledger commit never happens; the next start resumes from the last one.
+            log.warning("daemon.shutdown_timeout", unfinished=unfinished)
+        self._heartbeat()
+        log.info("daemon.stopped")
+        return 0
+
+    def _loops_progressing(self) -> bool:
+        """WATCHDOG=1 only while every loop has come round recently (a hung loop stops it)."""
+        now = time.time()
+        limit = self.config.health.max_loop_age_seconds
+        with self._beat_lock:
+            return all(now - at < limit for at in self.beat.loops.values())
+
+    def run_once(self, progress: Callable[[str], None] | None = None) -> int:
+        """One full cycle for cron: scan, send until idle, poll until drained, track."""
+        say = progress or (lambda _msg: None)
+        failures = 0
+        if self.config.outbound.enabled:
+            assert self.outbound is not None
+            say("sending outbox files")
+            deadline = time.monotonic() + max(60.0, self.config.outbound.settle_seconds * 4 + 30)
+            while not self.stop_event.is_set() and time.monotonic() < deadline:
+                try:
+                    progressed = self.outbound.step(self.stop_event)
+                except As2SyncError as exc:
+                    log.error("once.outbound_error", error=str(exc))
+                    failures += 1
+                    break
+                if self.outbound.idle():
+                    break
+                if not progressed:
+                    self.outbound.wait(min(1.0, max(0.1, self.config.outbound.settle_seconds / 4)))
+        if self.config.inbound.enabled and not self.stop_event.is_set():
+            assert self.inbound is not None
+            say("fetching received messages")
+            try:
+                stored = self.inbound.poll(self.stop_event)
+                say(f"stored {stored} received message(s)")
+            except As2SyncError as exc:
+                log.error("once.inbound_error", error=str(exc))
+                failures += 1
+        self._heartbeat()
+        return 1 if failures else 0
+
+    # -- signals --------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("daemon.signal", signal=signal.Signals(signum).name)
+            self.stop_event.set()
+
+        def reload(_signum: int, _frame: FrameType | None) -> None:
+            self._reload.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the config; apply what can be applied live, name what needs a restart."""
+        if self.config_path is None:
+            return
+        self.notifier.reloading()
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("daemon.reload_failed", problems=[str(p) for p in exc.problems])
+            self.notifier.ready(self.summary())
+            return
+        logsetup.configure(new.log.level, new.log.format.value)
+        changed = [
+            key
+            for key in type(new).model_fields
+            if key != "log" and getattr(new, key) != getattr(self.config, key)
+        ]
+        if changed:
+            log.warning(
+                "daemon.reload_needs_restart",
+                changed=changed,
+                hint="these keys take effect after a restart (systemctl restart as2sync)",
+            )
+        else:
+            log.info("daemon.reloaded")
+        self.config = self.config.model_copy(update={"log": new.log})
+        self.notifier.ready(self.summary())

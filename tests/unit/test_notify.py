@@ -1,0 +1,67 @@
+"""systemd notify protocol, against a datagram socket of our own."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from as2sync.notify import Notifier, watchdog_interval
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
+    path = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(2)
+    yield sock, path
+    sock.close()
+
+
+def test_ready_sends_ready_and_status_in_one_datagram(
+    notify_socket: tuple[socket.socket, str],
+) -> None:
+    sock, path = notify_socket
+    notifier = Notifier(path)
+    notifier.ready("backlog 0")
+    assert sock.recv(4096).decode().splitlines() == ["READY=1", "STATUS=backlog 0"]
+    notifier.watchdog()
+    assert sock.recv(4096) == b"WATCHDOG=1"
+    notifier.status("line one\nline two")
+    assert sock.recv(4096) == b"STATUS=line one line two"
+
+
+def test_abstract_namespace_address_is_supported() -> None:
+    name = "@as2sync-test-notify"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("\0" + name[1:])
+    sock.settimeout(2)
+    try:
+        Notifier(name).stopping()
+        assert sock.recv(4096) == b"STOPPING=1"
+    finally:
+        sock.close()
+
+
+def test_without_notify_socket_every_call_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    notifier = Notifier()
+    assert not notifier.enabled
+    notifier.ready("x")  # must not raise
+
+
+def test_vanished_socket_does_not_crash_the_service(tmp_path: Path) -> None:
+    Notifier(str(tmp_path / "gone")).ready("x")
+
+
+def test_watchdog_interval_is_half_of_watchdog_usec(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCHDOG_USEC", "60000000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    assert watchdog_interval() == 30.0
+    monkeypatch.setenv("WATCHDOG_PID", "1")
+    assert watchdog_interval() is None
+    monkeypatch.delenv("WATCHDOG_USEC")
+    assert watchdog_interval() is None
