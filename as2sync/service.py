@@ -202,7 +202,11 @@ class Daemon:
         from as2sync.ledger.retention import prune
 
         assert self.ledger is not None
-        prune(self.ledger, self.config.ledger.retention_days * 86400)
+        prune(
+            self.ledger,
+            self.config.ledger.retention_days * 86400,
+            self.config.outbound.duplicate_window,
+        )
         return PRUNE_SECONDS
 
     def run_forever(self) -> int:

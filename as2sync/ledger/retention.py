@@ -15,11 +15,18 @@ from as2sync.ledger.db import Ledger, now
 log = structlog.get_logger(__name__)
 
 
-def prune(ledger: Ledger, max_age_seconds: float) -> int:
-    """Delete finished rows older than ``max_age_seconds``; return how many."""
-    cutoff = now() - max_age_seconds
+def prune(ledger: Ledger, max_age_seconds: float, duplicate_window: float = 0.0) -> int:
+    """Delete finished rows older than ``max_age_seconds``; return how many.
+
+    Outbound rows within ``duplicate_window`` are kept whatever the retention, so the duplicate
+    check keeps its evidence.
+    """
+    current = now()
+    cutoff = current - max_age_seconds
     with ledger.transaction() as session:
-        removed = outbound.prune(session, cutoff) + inbound.prune(session, cutoff)
+        removed = outbound.prune(
+            session, cutoff, keep_since=current - duplicate_window
+        ) + inbound.prune(session, cutoff)
     if removed:
         log.info("ledger.pruned", rows=removed)
     return removed

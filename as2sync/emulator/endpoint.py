@@ -1,0 +1,161 @@
+"""One ``/v1`` endpoint as an ASGI app: token check and fault injection around its handler.
+
+The order of checks and faults (see :class:`~as2sync.emulator.settings.Faults`)::
+
+    spurious 429 -> token check (+ forced expiry) -> drop -> 5xx before
+        -> handler (the action takes effect) -> drop after -> 5xx after -> truncated body
+
+Faults other than latency apply only to targeted endpoints and never to an error the handler
+itself answered (a 404 stays a 404). Injected 500/503 carry the usual JSON body; 502/504 carry
+an HTML page, as a load balancer in front of the real service would, because clients must not
+depend on a 5xx body being JSON.
+
+Authorization: the header carries the bare token (spec section 2: "Do not include any scheme
+part"), so ``Bearer <token>`` is refused with 401 like any other invalid token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Message, Receive, Scope, Send
+
+from as2sync.emulator.apierror import ApiError
+from as2sync.emulator.httputil import error_response, message, parse_bool
+from as2sync.emulator.middleware import abort_connection
+from as2sync.emulator.state import EmulatorState
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+_SCHEMES = ("bearer ", "basic ", "token ", "jwt ")
+
+
+class _Truncated(Exception):
+    """Stops a response after the cut-off point of an injected truncation."""
+
+
+def _error_page(status: int) -> Response:
+    if status in (502, 504):
+        title = {502: "502 Bad Gateway", 504: "504 Gateway Time-out"}[status]
+        return HTMLResponse(
+            f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1>"
+            "</center></body></html>",
+            status_code=status,
+        )
+    text = "Service Unavailable" if status == 503 else "Internal Server Error"
+    return message(status, text)
+
+
+class Endpoint:
+    """ASGI app of one route: ``name`` is the fault-targeting endpoint name."""
+
+    def __init__(
+        self, name: str, handler: Handler, state: EmulatorState, *, auth: bool = True
+    ) -> None:
+        self.name = name
+        self.handler = handler
+        self.state = state
+        self.auth = auth
+
+    def _auth_problem(self, request: Request, targeted: bool) -> str | None:
+        header = request.headers.get("authorization")
+        if not header:
+            return "Missing Authorization header"
+        if header.lower().startswith(_SCHEMES):
+            return "Invalid token: send the token without a scheme (no 'Bearer ')"
+        checked = self.state.check_token(header)
+        if isinstance(checked, str):
+            return checked
+        if targeted and self.state.roll(self.state.faults.token_expiry):
+            self.state.count_fault("token_expiry")
+            return "Token expired"
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        state = self.state
+        faults = state.faults
+        try:
+            marks_read = parse_bool(request, "markAsRead")
+        except ApiError:
+            marks_read = False  # the handler answers the 400
+        targeted = faults.targets(self.name, marks_read=marks_read)
+
+        if targeted and state.roll(faults.rate_limit_burst):
+            state.count_fault("rate_limit_burst")
+            limited = message(429, "Rate limit exceeded", {"Retry-After": "1"})
+            await limited(scope, receive, send)
+            return
+        if self.auth:
+            problem = self._auth_problem(request, targeted)
+            if problem is not None:
+                await message(401, problem)(scope, receive, send)
+                return
+        if targeted and state.roll(faults.drop):
+            state.count_fault("drop")
+            await abort_connection(scope)
+            return
+        if targeted and state.roll(faults.error_before):
+            state.count_fault("error_before")
+            await _error_page(state.choose_error_status())(scope, receive, send)
+            return
+
+        try:
+            response = await self.handler(request)
+        except ApiError as exc:
+            response = error_response(exc)
+
+        ok = 200 <= response.status_code < 300
+        if targeted and ok and state.roll(faults.drop_after):
+            state.count_fault("drop_after")
+            await abort_connection(scope)
+            return
+        if targeted and ok and state.roll(faults.error_after):
+            state.count_fault("error_after")
+            await _error_page(state.choose_error_status())(scope, receive, send)
+            return
+        if (
+            ok
+            and faults.truncates(self.name, marks_read=marks_read)
+            and state.roll(faults.truncate)
+            and await self._send_truncated(response, scope, receive, send)
+        ):
+            return
+        await response(scope, receive, send)
+
+    async def _send_truncated(
+        self, response: Response, scope: Scope, receive: Receive, send: Send
+    ) -> bool:
+        """Send headers and part of the body, then drop the connection. False if the response
+        has no announced length to fall short of (then nothing was sent)."""
+        length = int(response.headers.get("content-length") or 0)
+        if length <= 0:
+            return False
+        self.state.count_fault("truncate")
+        cut = self.state.fault_randrange(length)
+        sent = 0
+
+        async def cutting_send(msg: Message) -> None:
+            nonlocal sent
+            if msg["type"] == "http.response.body":
+                body: bytes = msg.get("body", b"")
+                if sent + len(body) > cut:
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": body[: cut - sent],
+                            "more_body": True,
+                        }
+                    )
+                    raise _Truncated
+                sent += len(body)
+            await send(msg)
+
+        try:
+            await response(scope, receive, cutting_send)
+        except* _Truncated:
+            pass
+        await abort_connection(scope)
+        return True

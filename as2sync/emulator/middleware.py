@@ -1,0 +1,107 @@
+"""The outermost ASGI layer of ``/v1``: request log, injected latency, the rate limit, and the
+hook that lets an endpoint drop its connection.
+
+Order per ``/v1`` request: latency (``Faults.latency``), then the account's sliding-window
+rate limit (429 with ``Retry-After`` in whole seconds; unknown routes and ``/authorize`` count
+too, as "API calls are rate-limited"), then the routed endpoint. Every request is logged as
+``(method, path, status)`` with status 0 when the connection was dropped without a response.
+Requests outside ``/v1`` (the ``/_admin`` namespace) pass straight through.
+
+Dropping a connection: a test of exactly-once needs "the request arrived, no response came
+back". ASGI has no portable way to say that, so the hook reaches for the server's transport
+(uvicorn's protocol object is the bound ``send``'s ``__self__``) and aborts it. Where that is
+not available, :func:`abort_connection` raises instead, which makes uvicorn close the
+connection (after a 500 if nothing was sent yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from as2sync.emulator.httputil import message
+from as2sync.emulator.state import EmulatorState
+
+ABORT_KEY = "as2sync.abort"
+API_PREFIX = "/v1"
+
+
+class ConnectionDropped(Exception):
+    """Raised to make the server close the connection when the transport is unreachable."""
+
+
+def _find_abort(send: Send) -> Callable[[], None] | None:
+    protocol: Any = getattr(send, "__self__", None)
+    transport: Any = getattr(protocol, "transport", None)
+    abort = getattr(transport, "abort", None)
+    return abort if callable(abort) else None
+
+
+async def abort_connection(scope: Scope) -> None:
+    """Close the client connection at once, without (the rest of) a response."""
+    abort: Callable[[], bool] = scope[ABORT_KEY]
+    if not abort():
+        raise ConnectionDropped
+    # Let the server's connection_lost callback run, so it knows not to answer a 500 itself.
+    await anyio.sleep(0.005)
+
+
+class GatewayMiddleware:
+    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
+            await self.app(scope, receive, send)
+            return
+        status = 0
+        logged = False
+        transport_abort = _find_abort(send)
+
+        def log(final_status: int) -> None:
+            nonlocal logged
+            if not logged:
+                logged = True
+                self.state.log_request(scope["method"], path, final_status)
+
+        def abort() -> bool:
+            # Logged before the connection goes, so a client that sees the drop also sees
+            # the log entry (status 0, or the status of a response cut short).
+            log(status)
+            if transport_abort is None:
+                return False
+            transport_abort()
+            return True
+
+        scope[ABORT_KEY] = abort
+
+        async def logging_send(msg: Message) -> None:
+            nonlocal status
+            if msg["type"] == "http.response.start":
+                status = msg["status"]
+            await send(msg)
+
+        try:
+            latency = self.state.faults.latency
+            if latency > 0:
+                await anyio.sleep(latency)
+            retry_after = self.state.rate_limit()
+            if retry_after is not None:
+                self.state.count_fault("rate_limited")
+                limit = self.state.settings.rate_limit
+                assert limit is not None  # a limiter exists only with a limit
+                response = message(
+                    429,
+                    f"Rate limit exceeded: {limit[0]} requests per {limit[1]:g} seconds",
+                    {"Retry-After": str(retry_after)},
+                )
+                await response(scope, receive, logging_send)
+                return
+            await self.app(scope, receive, logging_send)
+        finally:
+            log(status)

@@ -1,0 +1,53 @@
+"""What to do with a message the unread list shows, given what the ledger knows (pure)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from as2sync.config.schema import OnRedelivery
+from as2sync.ledger.inbound import InboundState
+
+MAX_RETRY_DELAY = 3600.0
+
+
+class Action(enum.Enum):
+    FETCH_NEW = "fetch-new"  # unknown: record FETCHING and fetch
+    FETCH = "fetch"  # FETCHING and due: fetch again
+    WAIT = "wait"  # FETCHING, but its next attempt is not due (or already tried this poll)
+    MARK_READ = "mark-read"  # STORED: the files are in; only the read flag is missing
+    SKIP_REDELIVERY = "skip-redelivery"  # finished, unread again: mark read, do not store again
+    STORE_AGAIN = "store-again"  # finished, unread again: a new generation of files
+
+
+@dataclass(frozen=True)
+class Known:
+    """The ledger's newest generation of a message."""
+
+    state: InboundState
+    next_attempt_at: float
+    tried_this_poll: bool = False
+
+
+def decide(known: Known | None, *, now: float, on_redelivery: OnRedelivery) -> Action:
+    """The action for one listed (unread) message."""
+    if known is None:
+        return Action.FETCH_NEW
+    if known.state is InboundState.FETCHING:
+        if known.tried_this_poll or known.next_attempt_at > now:
+            return Action.WAIT
+        return Action.FETCH
+    if known.state is InboundState.STORED:
+        return Action.MARK_READ
+    # READ or DELETED and unread again: someone called markUnread (or the gateway redelivered).
+    if on_redelivery is OnRedelivery.STORE_AGAIN:
+        return Action.STORE_AGAIN
+    return Action.SKIP_REDELIVERY
+
+
+def retry_delay(attempts: int, poll_seconds: float) -> float:
+    """Seconds before a message whose fetch failed ``attempts`` times is tried again: the next
+    poll after the first failure, then doubling, at most an hour."""
+    if attempts <= 1:
+        return 0.0
+    return float(min(MAX_RETRY_DELAY, poll_seconds * 2 ** (attempts - 1)))

@@ -1,0 +1,310 @@
+"""The inbound engine: every received attachment lands in its inbox exactly once.
+
+One poll (:meth:`InboundEngine.poll`):
+
+1. finish file moves an earlier storage error interrupted (:mod:`.recovery`);
+2. mark read the messages that are STORED but not yet READ;
+3. fetch the FETCHING messages whose next attempt is due -- by ID, from the ledger, whatever
+   the gateway's read flag says (the ledger, not the gateway, is the truth);
+4. drain the unread list (:mod:`.poller`) for each configured partner type: decide per message
+   (:mod:`.decide`), commit FETCHING rows *before* any download, then download and store
+   (:mod:`.fetch`, :mod:`.store`);
+5. with ``delete_after_store``, delete READ messages on the gateway in bulk.
+
+Which side of a received message is the station is decided by the account's station list
+(GET /station, cached, refreshed once per poll when a message names no known station), never
+by trusting ``senderId``/``receiverId``. A message that resolves to no station is left unread.
+
+Crash safety is described where each step happens: ``ledger/inbound.py`` (the states),
+``store.py`` (the commit/move order) and ``recovery.py`` (what a restart finishes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import update
+
+from as2sync.config.schema import Config, InboundPartnerType
+from as2sync.errors import NotFound, PermanentError
+from as2sync.failpoints import failpoint
+from as2sync.gateway.base import (
+    Folder,
+    Gateway,
+    MessageInfo,
+    PartnerType,
+    normalise_message_id,
+    resolve_sides,
+)
+from as2sync.inbound import fetch, recovery, store
+from as2sync.inbound.context import Context, log
+from as2sync.inbound.decide import Action, Known, decide
+from as2sync.inbound.poller import drain_unread
+from as2sync.ledger import inbound as ledger_in
+from as2sync.ledger.db import Ledger
+from as2sync.ledger.inbound import InboundMessage, InboundState
+
+DELETE_CHUNK = 100  # the API's bulk-delete limit
+
+
+@dataclass(frozen=True)
+class InboundStats:
+    last_poll_at: float | None
+    last_stored_at: float | None
+    stored_total: int  # messages stored by this process
+    pending: int  # messages in the ledger not yet finished (fetching, or stored but unread)
+
+
+def _partner_types(setting: InboundPartnerType) -> list[PartnerType]:
+    if setting is InboundPartnerType.BOTH:
+        return [PartnerType.PRODUCTION, PartnerType.TEST]
+    return [PartnerType(setting.value)]
+
+
+class InboundEngine:
+    """Polls the gateway and stores received messages; see the module docstring.
+
+    Not thread-safe for concurrent polls: the daemon runs one inbound loop. :meth:`stats` may
+    be called from any thread.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        gateway: Gateway,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._ctx = Context(config, ledger, gateway, clock)
+        self._stations: set[str] | None = None
+        self._stations_refreshed = False
+        self._unresolved_logged: set[str] = set()
+        self._last_poll_at: float | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover local work left by a crash; no gateway request is made here.
+
+        Finishes interrupted moves, promotes fully written messages to STORED, deletes orphan
+        temp files and batch zips, and makes every FETCHING message due at once, so the first
+        poll fetches them again by ID and marks the STORED ones read.
+        """
+        ctx = self._ctx
+        ctx.tmp.mkdir(parents=True, exist_ok=True)
+        finished = recovery.finish_planned(ctx)
+        orphans = recovery.remove_orphans(ctx)
+        with ctx.ledger.transaction() as session:
+            session.execute(
+                update(InboundMessage)
+                .where(InboundMessage.state == InboundState.FETCHING)
+                .values(next_attempt_at=0.0)
+            )
+            pending = ledger_in.pending_count(session)
+        ctx.storage_errors.clear()  # reported again by the first poll if they persist
+        log.info("inbound.started", finished_files=finished, orphans=orphans, pending=pending)
+
+    # -- polling ----------------------------------------------------------------------------
+
+    def poll(self, stop: threading.Event) -> int:
+        """One poll until the unread list is drained; returns how many messages were stored.
+
+        Raises GatewayError subclasses when the gateway fails (everything unfinished stays in
+        the ledger and is resumed by the next poll), and StorageError at the end of a poll in
+        which the local filesystem refused to store something (those messages are retried).
+        """
+        ctx = self._ctx
+        ctx.begin_poll()
+        self._stations_refreshed = False
+        self._last_poll_at = ctx.clock()
+        recovery.finish_planned(ctx)
+        with ctx.ledger.read() as session:
+            stored_unread = ledger_in.in_state(session, InboundState.STORED)
+            due = ledger_in.due_fetching(session, ctx.clock())
+        store.mark_read(ctx, stored_unread)
+        fetch.fetch(ctx, due, stop)
+        seen: set[str] = set()
+        for partner_type in _partner_types(ctx.config.inbound.partner_type):
+            drain_unread(
+                ctx.gateway, partner_type, lambda recs: self._handle(recs, stop), stop, seen
+            )
+        if ctx.config.inbound.delete_after_store and not stop.is_set():
+            self._delete_read()
+        if ctx.storage_errors:
+            raise ctx.storage_errors[0]
+        return ctx.stored
+
+    def _resolve(self, info: MessageInfo) -> tuple[str, str] | None:
+        if self._stations is None:
+            self._stations = {s.as2_id for s in self._ctx.gateway.stations()}
+            self._stations_refreshed = True
+        sides = resolve_sides(info, self._stations)
+        if sides is None and not self._stations_refreshed:
+            # A station added since we last asked: refresh once per poll, not per message.
+            self._stations = {s.as2_id for s in self._ctx.gateway.stations()}
+            self._stations_refreshed = True
+            sides = resolve_sides(info, self._stations)
+        return sides
+
+    def _handle(self, records: Sequence[MessageInfo], stop: threading.Event) -> None:
+        """Decide and act on one page of unread messages."""
+        ctx = self._ctx
+        resolved: list[tuple[MessageInfo, str, str]] = []
+        for info in records:
+            sides = self._resolve(info)
+            if sides is None:
+                key = normalise_message_id(info.message_id)
+                if key not in self._unresolved_logged:
+                    self._unresolved_logged.add(key)
+                    log.warning(
+                        "inbound.no_station",
+                        station=None,
+                        partner=None,
+                        message_id=info.message_id,
+                        file=", ".join(a.name for a in info.attachments),
+                        sender_id=info.sender_id,
+                        receiver_id=info.receiver_id,
+                    )
+                continue
+            resolved.append((info, *sides))
+        if not resolved:
+            return
+        now = ctx.clock()
+        to_fetch: list[InboundMessage] = []
+        to_mark: list[InboundMessage] = []
+        to_skip: list[InboundMessage] = []
+        recorded = False
+        on_redelivery = ctx.config.inbound.on_redelivery
+        with ctx.ledger.transaction() as session:
+            known = ledger_in.latest_many(session, [info.message_id for info, _s, _p in resolved])
+            for info, station, partner in resolved:
+                row = known.get(normalise_message_id(info.message_id))
+                action = decide(
+                    None
+                    if row is None
+                    else Known(InboundState(row.state), row.next_attempt_at, row.id in ctx.tried),
+                    now=now,
+                    on_redelivery=on_redelivery,
+                )
+                if action is Action.FETCH_NEW or action is Action.STORE_AGAIN:
+                    generation = 1 if row is None else row.generation + 1
+                    new = ledger_in.record_fetching(
+                        session, info, station=station, partner=partner, now=now,
+                        generation=generation,
+                    )  # fmt: skip
+                    to_fetch.append(new)
+                    recorded = True
+                    if action is Action.STORE_AGAIN:
+                        log.info(
+                            "inbound.redelivered",
+                            station=station,
+                            partner=partner,
+                            message_id=info.message_id,
+                            file=", ".join(a.name for a in info.attachments),
+                            action="store-again",
+                            generation=generation,
+                        )
+                elif action is Action.FETCH and row is not None:
+                    to_fetch.append(row)
+                elif action is Action.MARK_READ and row is not None:
+                    to_mark.append(row)
+                elif action is Action.SKIP_REDELIVERY and row is not None:
+                    ledger_in.redelivered(session, row.id, now=now)
+                    to_skip.append(row)
+        if recorded:
+            failpoint("inbound.after_fetching_commit")
+        store.mark_read(ctx, to_mark)
+        self._skip_redelivered(to_skip)
+        fetch.fetch(ctx, to_fetch, stop)
+
+    def _skip_redelivered(self, rows: Sequence[InboundMessage]) -> None:
+        """``on_redelivery: skip``: a finished message unread again is only marked read."""
+        for row in rows:
+            with contextlib.suppress(NotFound):  # gone from the gateway: nothing to mark
+                self._ctx.gateway.mark_read(row.message_id)
+            log.info(
+                "inbound.redelivered",
+                station=row.station,
+                partner=row.partner,
+                message_id=row.message_id,
+                file=", ".join(str(n) for n, _s in row.attachments),
+                action="skip",
+            )
+
+    def _delete_read(self) -> None:
+        """``delete_after_store``: delete READ messages on the gateway, 100 per request."""
+        ctx = self._ctx
+        with ctx.ledger.read() as session:
+            rows = ledger_in.in_state(session, InboundState.READ)
+        for start in range(0, len(rows), DELETE_CHUNK):
+            chunk = rows[start : start + DELETE_CHUNK]
+            ctx.gateway.delete(Folder.RECEIVED, [r.message_id for r in chunk])
+            now = ctx.clock()
+            with ctx.ledger.transaction() as session:
+                for row in chunk:
+                    ledger_in.message_deleted(session, row.id, now=now)
+            for row in chunk:
+                log.info(
+                    "inbound.deleted",
+                    station=row.station,
+                    partner=row.partner,
+                    message_id=row.message_id,
+                    file=", ".join(str(n) for n, _s in row.attachments),
+                )
+
+    # -- operator actions -------------------------------------------------------------------
+
+    def retry_message(self, message_id: str) -> None:
+        """Have ``message_id`` fetched again by the next poll (of this process or of the
+        running daemon, which shares the ledger).
+
+        A message still being fetched is made due at once. A stored one gets a new generation:
+        its files are written again under free names (the earlier files are not touched). The
+        message is looked up on the gateway first, so an unknown ID raises NotFound; one whose
+        sides name none of the account's stations raises PermanentError.
+        """
+        ctx = self._ctx
+        info = ctx.gateway.get_received(message_id)
+        self._stations = None  # ask afresh: an operator is waiting on this answer
+        sides = self._resolve(info)
+        if sides is None:
+            raise PermanentError(
+                f"message {message_id}: neither {info.sender_id} nor {info.receiver_id} "
+                "is a station of this account"
+            )
+        station, partner = sides
+        now = ctx.clock()
+        with ctx.ledger.transaction() as session:
+            row = ledger_in.latest(session, message_id)
+            if row is not None and row.state == InboundState.FETCHING:
+                ledger_in.retry_requested(session, row.id, now=now)
+                generation = row.generation
+            else:
+                generation = 1 if row is None else row.generation + 1
+                ledger_in.record_fetching(
+                    session, info, station=station, partner=partner, now=now,
+                    generation=generation,
+                )  # fmt: skip
+        log.info(
+            "inbound.retry_requested",
+            station=station,
+            partner=partner,
+            message_id=info.message_id,
+            file=", ".join(a.name for a in info.attachments),
+            generation=generation,
+        )
+
+    def stats(self) -> InboundStats:
+        with self._ctx.ledger.read() as session:
+            pending = ledger_in.pending_count(session)
+        return InboundStats(
+            last_poll_at=self._last_poll_at,
+            last_stored_at=self._ctx.last_stored_at,
+            stored_total=self._ctx.stored_total,
+            pending=pending,
+        )

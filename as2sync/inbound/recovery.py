@@ -1,0 +1,195 @@
+"""Finish what a crash (or a storage error) left half done, from the ledger alone.
+
+* PLANNED file whose temp file (or temp folder) is still there: the move did not happen, or
+  happened half (hard link made, temp not yet unlinked): finish it, choosing another free name
+  if someone else took the planned one.
+* PLANNED file whose temp is gone: the move happened. A consumer may already have taken the
+  file, so it is never written again; it is only checked (by path and SHA-256) for the log.
+* FETCHING message with every attachment WRITTEN: STORED (it is marked read by the next poll).
+* A temp file or folder in a work folder that no PLANNED row names: it was written before the
+  crash but never recorded; the message is still FETCHING and is fetched again, so it is
+  deleted. Likewise every leftover batch zip.
+
+Orphan removal runs only at start, when nothing else is writing; finishing PLANNED files also
+runs at the start of each poll, to complete moves an earlier storage error interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from functools import partial
+from pathlib import Path
+
+from sqlalchemy import select
+
+from as2sync.errors import StorageError
+from as2sync.fsutil import finish_place, sha256_file, storage_error
+from as2sync.inbound.context import Context, log
+from as2sync.inbound.layouts import SIDECAR_SUFFIX
+from as2sync.inbound.writer import ZIP_PREFIX, discard_unit, place_file, place_folder, unit_of
+from as2sync.layout import discover, partner_dirs
+from as2sync.ledger import inbound as ledger_in
+from as2sync.ledger.inbound import FileKind, FileState, InboundFile, InboundMessage, InboundState
+
+
+def _replan_rows(ctx: Context, rows: list[InboundFile], new_final: dict[int, Path]) -> None:
+    now = ctx.clock()
+    with ctx.ledger.transaction() as session:
+        for row in rows:
+            if row.id in new_final:
+                ledger_in.replan_file(session, row.id, str(new_final[row.id]), now=now)
+                row.final_path = str(new_final[row.id])
+
+
+def _replan_file(ctx: Context, row: InboundFile, group: list[InboundFile], new: Path) -> None:
+    changes = {row.id: new}
+    if row.kind == FileKind.DATA:
+        for other in group:
+            if other.kind == FileKind.METADATA and other.index == row.index:
+                changes[other.id] = new.with_name(new.name + SIDECAR_SUFFIX)
+    _replan_rows(ctx, group, changes)
+
+
+def _replan_folder(ctx: Context, rows: list[InboundFile], new_dir: Path) -> None:
+    _replan_rows(ctx, rows, {r.id: new_dir / Path(r.final_path).name for r in rows})
+
+
+def _finish_unit(ctx: Context, rows: list[InboundFile], siblings: list[InboundFile]) -> str:
+    """Complete the move of one unit (a file, or a message folder). Returns what was found."""
+    temp, final = Path(rows[0].temp_path), Path(rows[0].final_path)
+    temp_unit, final_unit = unit_of(temp, final)
+    if temp_unit != temp:  # a message folder
+        if not os.path.lexists(temp_unit):
+            return "moved"
+        place_folder(temp_unit, final_unit, partial(_replan_folder, ctx, rows))
+        return "finished"
+    if not os.path.lexists(temp):
+        return "moved"
+    if finish_place(temp, final):
+        return "finished"
+    place_file(temp, final, partial(_replan_file, ctx, rows[0], siblings))
+    return "finished"
+
+
+def _check_moved(row: InboundFile) -> str:
+    final = Path(row.final_path)
+    try:
+        digest, _size = sha256_file(final)
+    except FileNotFoundError:
+        return "taken by a consumer"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    return "in place" if digest == row.sha256 else "replaced by another file"
+
+
+def finish_planned(ctx: Context) -> int:
+    """Move every PLANNED file into place and promote fully written messages to STORED.
+
+    Storage errors are logged and recorded on the context; the rows stay PLANNED for the next
+    attempt. Returns the number of files completed.
+    """
+    with ctx.ledger.read() as session:
+        planned = ledger_in.planned_files(session)
+        by_message: dict[int, list[InboundFile]] = defaultdict(list)
+        for row in planned:
+            by_message[row.message_row].append(row)
+        messages = {
+            m.id: m
+            for m in session.scalars(
+                select(InboundMessage).where(InboundMessage.id.in_(list(by_message)))
+            )
+        }
+    completed = 0
+    for message_row, rows in by_message.items():
+        units: dict[Path, list[InboundFile]] = defaultdict(list)
+        for row in rows:
+            units[unit_of(Path(row.temp_path), Path(row.final_path))[0]].append(row)
+        message = messages.get(message_row)
+        for unit_rows in units.values():
+            try:
+                found = _finish_unit(ctx, unit_rows, rows)
+            except OSError as exc:
+                error = storage_error("move a file into", Path(unit_rows[0].final_path).parent, exc)
+                ctx.storage_errors.append(error)
+                if message is not None:
+                    ctx.failed([message], str(error), event="inbound.storage_error", retry_now=True)
+                continue
+            with ctx.ledger.transaction() as session:
+                for row in unit_rows:
+                    ledger_in.file_written(session, row.id, now=ctx.clock())
+            completed += len(unit_rows)
+            for row in unit_rows:
+                log.info(
+                    "inbound.recovered_file",
+                    station=message.station if message else None,
+                    partner=message.partner if message else None,
+                    message_id=message.message_id if message else None,
+                    file=row.final_path,
+                    found=found if found == "finished" else _check_moved(row),
+                )
+    promote_written(ctx)
+    return completed
+
+
+def promote_written(ctx: Context) -> list[int]:
+    """FETCHING messages whose every attachment has a WRITTEN file become STORED."""
+    promoted: list[int] = []
+    now = ctx.clock()
+    with ctx.ledger.transaction() as session:
+        candidates = session.scalars(
+            select(InboundMessage)
+            .where(InboundMessage.state == InboundState.FETCHING)
+            .where(InboundMessage.id.in_(select(InboundFile.message_row)))
+        )
+        for message in list(candidates):
+            files = ledger_in.files_of(session, message.id)
+            if any(f.state == FileState.PLANNED for f in files):
+                continue
+            written = {f.index for f in files if f.kind == FileKind.DATA}
+            if written >= set(range(len(message.attachments))):
+                ledger_in.message_stored(session, message.id, now=now)
+                promoted.append(message.id)
+    if promoted:
+        ctx.count_stored(len(promoted))
+        log.info("inbound.recovered_stored", messages=len(promoted))
+    return promoted
+
+
+def remove_orphans(ctx: Context) -> int:
+    """Delete temp files/folders no PLANNED row names, and leftover batch zips. Start only."""
+    with ctx.ledger.read() as session:
+        keep = {
+            unit_of(Path(r.temp_path), Path(r.final_path))[0]
+            for r in ledger_in.planned_files(session)
+        }
+        pairs = {
+            (station, partner)
+            for station, partner in session.execute(
+                select(InboundMessage.station, InboundMessage.partner).where(
+                    InboundMessage.state.in_([InboundState.FETCHING, InboundState.STORED])
+                )
+            )
+        }
+    work_dirs = {d.incoming for d in discover(ctx.config)}
+    work_dirs |= {partner_dirs(ctx.config, s, p).incoming for s, p in pairs}
+    removed = 0
+    for incoming in sorted(work_dirs):
+        try:
+            entries = list(os.scandir(incoming))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise storage_error("read", incoming, exc) from exc
+        for entry in entries:
+            path = Path(entry.path)
+            if path not in keep:
+                discard_unit(path)
+                removed += 1
+                log.info("inbound.orphan_removed", file=str(path))
+    try:
+        for path in ctx.tmp.glob(f"{ZIP_PREFIX}*"):
+            path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot clean {ctx.tmp}: {exc.strerror}") from exc
+    return removed

@@ -1,0 +1,169 @@
+"""From staged temp files to stored-and-read messages: PLANNED, move, WRITTEN/STORED, READ.
+
+Crash analysis, in the order things happen (SIGKILL at any line):
+
+1. Temp files written and fsynced, no PLANNED row yet -> orphans: deleted at start; the
+   message is still FETCHING and is fetched again.
+2. PLANNED committed (``inbound.after_planned``) -> recovery moves every file whose temp file
+   is still there and counts every file whose temp file is gone as moved.
+3. Some files moved (``inbound.after_link``) -> as 2; a moved file is never written twice, even
+   if a consumer has already taken it (the ledger says where it went, by path and hash).
+4. WRITTEN + STORED committed (``inbound.after_stored``) -> recovery finds the message STORED
+   and marks it read on the gateway explicitly (idempotent).
+5. READ committed -> done. Messages the batch request already marked read are committed READ
+   without a request; the others are marked read one by one (``inbound.before_mark_read``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
+from as2sync.errors import NotFound
+from as2sync.failpoints import failpoint
+from as2sync.inbound.context import Context, log
+from as2sync.inbound.layouts import SIDECAR_SUFFIX
+from as2sync.inbound.writer import PlannedFile, StagedMessage, place_file, place_folder
+from as2sync.ledger import inbound as ledger_in
+from as2sync.ledger.inbound import FileKind, InboundMessage
+
+
+def replan_file(ctx: Context, f: PlannedFile, companions: Sequence[PlannedFile], new: Path) -> None:
+    """Commit a new final path for ``f`` (and for its sidecar, which follows its name)."""
+    now = ctx.clock()
+    with ctx.ledger.transaction() as session:
+        assert f.file_id is not None
+        ledger_in.replan_file(session, f.file_id, str(new), now=now)
+        f.final = new
+        for side in companions:
+            assert side.file_id is not None
+            side.final = new.with_name(new.name + SIDECAR_SUFFIX)
+            ledger_in.replan_file(session, side.file_id, str(side.final), now=now)
+    log.info("inbound.name_taken", file=str(new))
+
+
+def replan_folder(ctx: Context, sm: StagedMessage, new_dir: Path) -> None:
+    """Commit a new message folder for every file of ``sm``."""
+    now = ctx.clock()
+    with ctx.ledger.transaction() as session:
+        for f in sm.files:
+            assert f.file_id is not None
+            f.final = new_dir / f.final.name
+            ledger_in.replan_file(session, f.file_id, str(f.final), now=now)
+    sm.final_dir = new_dir
+    log.info("inbound.name_taken", file=str(new_dir))
+
+
+def _place(ctx: Context, sm: StagedMessage) -> None:
+    if sm.temp_dir is not None:
+        assert sm.final_dir is not None
+        place_folder(sm.temp_dir, sm.final_dir, partial(replan_folder, ctx, sm))
+        failpoint("inbound.after_link")
+        return
+    data = [f for f in sm.files if f.kind is FileKind.DATA]
+    sides = [f for f in sm.files if f.kind is FileKind.METADATA]
+    for f in data:
+        mine = [s for s in sides if s.index == f.index]
+        place_file(f.temp, f.final, partial(replan_file, ctx, f, mine))
+        failpoint("inbound.after_link")
+    for side in sides:
+        place_file(side.temp, side.final, partial(replan_file, ctx, side, ()))
+        failpoint("inbound.after_link")
+
+
+def store(ctx: Context, staged: Sequence[StagedMessage]) -> list[StagedMessage]:
+    """Record, move and finish ``staged`` messages; return those now stored."""
+    if not staged:
+        return []
+    now = ctx.clock()
+    with ctx.ledger.transaction() as session:
+        for sm in staged:
+            for f in sm.files:
+                f.file_id = ledger_in.plan_file(
+                    session,
+                    message_row=sm.row.id,
+                    index=f.index,
+                    kind=f.kind,
+                    name=f.name,
+                    temp_path=str(f.temp),
+                    final_path=str(f.final),
+                    sha256=f.sha256,
+                    size=f.size,
+                    now=now,
+                ).id
+    failpoint("inbound.after_planned")
+    placed: list[StagedMessage] = []
+    for sm in staged:
+        try:
+            _place(ctx, sm)
+        except OSError as exc:
+            # The PLANNED rows stay; the next poll's recovery finishes the move.
+            ctx.storage_failed([sm.row], "move a file into", sm.dirs.inbox, exc)
+            continue
+        placed.append(sm)
+    now = ctx.clock()
+    with ctx.ledger.transaction() as session:
+        for sm in placed:
+            for f in sm.files:
+                assert f.file_id is not None
+                ledger_in.file_written(session, f.file_id, now=now)
+            ledger_in.message_stored(session, sm.row.id, now=now)
+    failpoint("inbound.after_stored")
+    for sm in placed:
+        for f in sm.files:
+            if f.kind is FileKind.DATA:
+                log.info(
+                    "inbound.stored",
+                    station=sm.row.station,
+                    partner=sm.row.partner,
+                    message_id=sm.row.message_id,
+                    file=str(f.final),
+                    size=f.size,
+                    sha256=f.sha256,
+                )
+    ctx.count_stored(len(placed))
+    by_gateway = [sm.row for sm in placed if sm.read_by_gateway]
+    if by_gateway:
+        now = ctx.clock()
+        with ctx.ledger.transaction() as session:
+            for row in by_gateway:
+                ledger_in.message_read(session, row.id, now=now)
+        for row in by_gateway:
+            _log_read(row, "batch")
+    mark_read(ctx, [sm.row for sm in placed if not sm.read_by_gateway])
+    return placed
+
+
+def _log_read(row: InboundMessage, via: str) -> None:
+    log.info(
+        "inbound.marked_read",
+        station=row.station,
+        partner=row.partner,
+        message_id=row.message_id,
+        file=", ".join(str(n) for n, _s in row.attachments),
+        via=via,
+    )
+
+
+def mark_read(ctx: Context, rows: Sequence[InboundMessage]) -> None:
+    """Mark stored messages read on the gateway one by one, committing READ after each.
+
+    A crash between the request and the commit marks it again on restart (idempotent). A
+    message the gateway no longer has (deleted by someone) has nothing left to mark.
+    """
+    for row in rows:
+        failpoint("inbound.before_mark_read")
+        try:
+            ctx.gateway.mark_read(row.message_id)
+        except NotFound:
+            log.warning(
+                "inbound.mark_read_gone",
+                station=row.station,
+                partner=row.partner,
+                message_id=row.message_id,
+                file=", ".join(str(n) for n, _s in row.attachments),
+            )
+        with ctx.ledger.transaction() as session:
+            ledger_in.message_read(session, row.id, now=ctx.clock())
+        _log_read(row, "explicit")

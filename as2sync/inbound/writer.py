@@ -1,0 +1,328 @@
+"""Atomic writes into an inbox: temp file, fsync, then a move that never overwrites.
+
+A consumer watching an inbox must never see a partial file, and nothing already there may be
+overwritten. Every file is therefore first written in full to the partnership's work folder
+``<partner>/.as2sync/incoming/`` (same filesystem as the inbox by construction), fsynced, and
+only then moved into the inbox:
+
+* file layouts (``flat``, ``timestamp-prefix``): each file is a temp file
+  ``incoming/<row id>-<index>`` moved with :func:`fsutil.place` (hard link + unlink: an existing
+  name is never replaced; a crash between the two leaves both names on one inode, which
+  :func:`fsutil.finish_place` completes). Sidecars ``incoming/<row id>-<index>.as2.json`` follow
+  their data file, so in these layouts a consumer can see a data file a moment before its
+  sidecar; consumers that need both at once should use ``message-folder``.
+* ``message-folder``: the whole message -- every attachment and the sidecar -- is written into
+  the temp folder ``incoming/<row id>.d/`` and that folder is renamed into the inbox in one
+  step, so a consumer never sees a half-filled message folder. ``rename`` of a folder cannot be
+  told not to replace an *empty* existing folder; the target is checked first, so at worst a
+  concurrently created empty folder is replaced, which loses nothing.
+
+The unit that moves (a temp file, or a temp folder) is derived from the temp path alone (see
+:func:`unit_of`), so crash recovery needs nothing but the ledger's file rows.
+
+Who records what when (the engine does the ledger side): the temp files are written and fsynced
+here (:class:`Stager`), then the engine commits PLANNED rows naming temp and final paths, then
+:func:`place_file` / :func:`place_folder` move them, then the engine commits WRITTEN. A
+collision found while moving calls ``replan`` -- which must commit the new final path -- before
+trying the new name, so the ledger always names every place a file may be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import time
+import zipfile
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from as2sync.config.schema import Layout
+from as2sync.fsutil import free_path, fsync_dir, fsync_file, place, sha256_file, unique_name
+from as2sync.inbound.layouts import SIDECAR_SUFFIX, WantedNames
+from as2sync.inbound.zipread import copy_entry
+from as2sync.layout import PartnerDirs
+from as2sync.ledger.inbound import FileKind, InboundMessage
+
+FOLDER_SUFFIX = ".d"
+ZIP_PREFIX = "inbound-"
+
+
+@dataclass
+class PlannedFile:
+    """One file of a staged message: durable at ``temp``, going to ``final``."""
+
+    index: int
+    kind: FileKind
+    name: str  # the partner's attachment name verbatim (the sidecar's own name for sidecars)
+    temp: Path
+    final: Path
+    sha256: str
+    size: int
+    file_id: int | None = None  # set once the PLANNED row is committed
+
+
+@dataclass
+class StagedMessage:
+    """A message whose files are all durable in the work folder, ready for PLANNED."""
+
+    row: InboundMessage
+    dirs: PartnerDirs
+    files: list[PlannedFile]
+    temp_dir: Path | None = None  # message-folder layout: the folder that moves
+    final_dir: Path | None = None
+    read_by_gateway: bool = False  # the download request marked it read already
+
+
+def unit_of(temp: Path, final: Path) -> tuple[Path, Path]:
+    """What moves for a file row: the file itself, or (message-folder) its temp folder."""
+    if temp.parent.name.endswith(FOLDER_SUFFIX):
+        return temp.parent, final.parent
+    return temp, final
+
+
+def message_time(persisted_ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(persisted_ms / 1000.0))
+
+
+def sidecar_document(
+    row: InboundMessage, files: Sequence[PlannedFile], folder_names: bool
+) -> dict[str, Any]:
+    """The AS2 message entity as the sidecar holds it. ``files`` are the data files it
+    describes; with ``folder_names`` their names inside the message folder are included
+    (they cannot change once the folder is staged)."""
+    attachments = []
+    for f in files:
+        entry: dict[str, Any] = {
+            "index": f.index,
+            "name": f.name,
+            "size": f.size,
+            "sha256": f.sha256,
+        }
+        if folder_names:
+            entry["file"] = f.final.name
+        attachments.append(entry)
+    return {
+        "as2MessageId": row.message_id,
+        "subject": row.subject,
+        "persistedTimestamp": row.persisted_ms,
+        "time": message_time(row.persisted_ms),
+        "senderId": row.sender_id,
+        "receiverId": row.receiver_id,
+        "station": row.station,
+        "partner": row.partner,
+        "partnerType": row.partner_type,
+        "signed": row.signed,
+        "encrypted": row.encrypted,
+        "compressed": row.compressed,
+        "mdnStatus": row.mdn_status,
+        "attachments": attachments,
+    }
+
+
+def _write_durable(path: Path, data: bytes) -> str:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    digest, _size = sha256_file(path)
+    return digest
+
+
+def _free_target(
+    directory: Path, name: str, reserved: Collection[Path], companion: str | None = None
+) -> Path:
+    """The first variant of ``name`` in ``directory`` that is neither on disk nor reserved by
+    another file of this run (nor, with ``companion``, is its companion sidecar name)."""
+    attempt = 1
+    while True:
+        candidate = unique_name(directory, name, attempt)
+        taken = candidate in reserved or os.path.lexists(candidate)
+        if not taken and companion is not None:
+            side = candidate.with_name(candidate.name + companion)
+            taken = side in reserved or os.path.lexists(side)
+        if not taken:
+            return candidate
+        attempt += 1
+
+
+class Stager:
+    """Writes one message's files durably into the work folder, then picks free targets.
+
+    Use :meth:`temp_for` / :meth:`add_zip_entry` / :meth:`add_download` per attachment, then
+    :meth:`seal`. On any error call :meth:`discard`: nothing is in the ledger yet, so the temp
+    files are simply garbage.
+    """
+
+    def __init__(
+        self,
+        row: InboundMessage,
+        dirs: PartnerDirs,
+        names: WantedNames,
+        *,
+        layout: Layout,
+        write_metadata: bool,
+    ) -> None:
+        self.row = row
+        self.dirs = dirs
+        self.names = names
+        self.layout = layout
+        self.write_metadata = write_metadata
+        self._files: list[PlannedFile] = []
+        self._folder = layout is Layout.MESSAGE_FOLDER
+        self.temp_dir = dirs.incoming / f"{row.id}{FOLDER_SUFFIX}" if self._folder else None
+        dirs.incoming.mkdir(parents=True, exist_ok=True)
+        dirs.inbox.mkdir(parents=True, exist_ok=True)
+        if self.temp_dir is not None:
+            self.temp_dir.mkdir(exist_ok=True)
+
+    def temp_for(self, index: int) -> Path:
+        if self.temp_dir is not None:
+            return self.temp_dir / self.names.data[index]
+        return self.dirs.incoming / f"{self.row.id}-{index}"
+
+    def _record(self, index: int, temp: Path, digest: str, size: int) -> None:
+        name = str(self.row.attachments[index][0])
+        self._files.append(PlannedFile(index, FileKind.DATA, name, temp, temp, digest, size))
+
+    def add_zip_entry(
+        self, index: int, zf: zipfile.ZipFile, info: zipfile.ZipInfo, expected: int
+    ) -> None:
+        """Stream a zip entry into the temp file for attachment ``index`` and fsync it.
+        Raises EntryRefused (zip bomb, bad CRC, wrong size) or OSError."""
+        temp = self.temp_for(index)
+        with open(temp, "wb") as fh:
+            digest = copy_entry(zf, info, fh, expected)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._record(index, temp, digest, expected)
+
+    def add_download(self, index: int) -> int:
+        """The gateway client has streamed attachment ``index`` into :meth:`temp_for`; make it
+        durable and record it. Returns its size (the caller verifies it)."""
+        temp = self.temp_for(index)
+        fsync_file(temp)
+        digest, size = sha256_file(temp)
+        self._record(index, temp, digest, size)
+        return size
+
+    def seal(self, reserved: set[Path]) -> StagedMessage:
+        """Write sidecars, choose free final paths (adding them to ``reserved``), fsync the work
+        folder. After this the temp files are durable and the PLANNED rows can be committed."""
+        self._files.sort(key=lambda f: f.index)
+        if self.temp_dir is not None:
+            return self._seal_folder(reserved)
+        files: list[PlannedFile] = []
+        inbox = self.dirs.inbox
+        companion = SIDECAR_SUFFIX if self.write_metadata else None
+        for f in self._files:
+            f.final = _free_target(inbox, self.names.data[f.index], reserved, companion)
+            reserved.add(f.final)
+            files.append(f)
+            if self.write_metadata:
+                side_temp = self.dirs.incoming / f"{self.row.id}-{f.index}{SIDECAR_SUFFIX}"
+                doc = sidecar_document(self.row, [f], folder_names=False)
+                data = json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8")
+                digest = _write_durable(side_temp, data)
+                side_final = f.final.with_name(f.final.name + SIDECAR_SUFFIX)
+                reserved.add(side_final)
+                side_name = side_final.name
+                files.append(
+                    PlannedFile(
+                        f.index,
+                        FileKind.METADATA,
+                        side_name,
+                        side_temp,
+                        side_final,
+                        digest,
+                        len(data),
+                    )
+                )
+        fsync_dir(self.dirs.incoming)
+        return StagedMessage(self.row, self.dirs, files)
+
+    def _seal_folder(self, reserved: set[Path]) -> StagedMessage:
+        assert self.temp_dir is not None and self.names.folder is not None
+        final_dir = _free_target(self.dirs.inbox, self.names.folder, reserved)
+        reserved.add(final_dir)
+        files = list(self._files)
+        for f in files:
+            f.final = final_dir / f.temp.name
+        if self.write_metadata and self.names.sidecar is not None:
+            side_temp = self.temp_dir / self.names.sidecar
+            doc = sidecar_document(self.row, files, folder_names=True)
+            data = json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8")
+            digest = _write_durable(side_temp, data)
+            files.append(
+                PlannedFile(
+                    -1,
+                    FileKind.METADATA,
+                    self.names.sidecar,
+                    side_temp,
+                    final_dir / self.names.sidecar,
+                    digest,
+                    len(data),
+                )
+            )
+        fsync_dir(self.temp_dir)
+        fsync_dir(self.dirs.incoming)
+        return StagedMessage(
+            self.row, self.dirs, files, temp_dir=self.temp_dir, final_dir=final_dir
+        )
+
+    def discard(self) -> None:
+        """Remove whatever was staged (nothing of it is in the ledger)."""
+        if self.temp_dir is not None:
+            discard_unit(self.temp_dir)
+        for f in self._files:
+            with contextlib.suppress(FileNotFoundError):
+                f.temp.unlink()
+        if self.temp_dir is None:
+            for index in range(len(self.row.attachments)):
+                for suffix in ("", SIDECAR_SUFFIX):
+                    with contextlib.suppress(OSError):
+                        (self.dirs.incoming / f"{self.row.id}-{index}{suffix}").unlink()
+
+
+def discard_unit(path: Path) -> None:
+    """Delete a temp file or temp folder that no ledger row refers to."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def place_file(temp: Path, target: Path, replan: Callable[[Path], None]) -> Path:
+    """Move ``temp`` to ``target`` or, if that name is taken, to a free variant; return where
+    it went. ``replan(new)`` is called (and must commit) before a new name is tried."""
+    while True:
+        if place(temp, target):
+            return target
+        new = free_path(target.parent, target.name)
+        replan(new)
+        target = new
+
+
+def place_folder(temp_dir: Path, target: Path, replan: Callable[[Path], None]) -> Path:
+    """Rename the staged message folder into the inbox, never onto an existing name."""
+    while True:
+        if not os.path.lexists(target):
+            try:
+                os.rename(temp_dir, target)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            else:
+                # Crash before these fsyncs: the rename may be lost; the temp folder is then
+                # still there and recovery renames it again.
+                fsync_dir(target.parent)
+                fsync_dir(temp_dir.parent)
+                return target
+        new = free_path(target.parent, target.name)
+        replan(new)
+        target = new

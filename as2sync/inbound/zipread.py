@@ -1,0 +1,215 @@
+"""Read a batch zip safely: match folders to requested IDs, verify, stream entries out.
+
+Nothing is ever extracted by the path stored in the zip. Entries are looked up by folder (the
+message ID, with or without its angle brackets -- the spec's example shows neither, gateways
+differ) and matched to the attachments of the list metadata; the caller decides where the bytes
+go. A message's folder is refused as a whole when it holds anything but regular files:
+symlinks, device files, FIFOs, sockets, nested directories, encrypted entries, or more or fewer
+entries than the metadata lists. An entry is streamed reading at most its declared size plus one
+byte, so a zip bomb (an entry that inflates beyond the size the gateway listed) is refused after
+reading one byte too many, never expanded into memory or onto disk. The CRC is checked by
+:mod:`zipfile` on reaching the end of each entry.
+
+A folder holding a ``.error`` file means the gateway could not serve that message; its text is
+returned so it can be logged, and nothing named ``.error`` ever reaches an inbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+import zipfile
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from as2sync.gateway.base import Attachment, normalise_message_id
+
+ERROR_ENTRY = ".error"
+_CHUNK = 256 * 1024
+_MAX_ERROR_TEXT = 4096
+_UNSAFE_TYPES = {
+    stat.S_IFLNK: "a symlink",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+
+
+class EntryRefused(Exception):
+    """A zip entry did not hold what the list metadata promised (or could not be read)."""
+
+
+@dataclass(frozen=True)
+class Served:
+    """The folder matched the metadata: ``entries[k]`` holds attachment ``k``."""
+
+    entries: tuple[zipfile.ZipInfo, ...]
+
+
+@dataclass(frozen=True)
+class NotServed:
+    """The folder held a ``.error`` file: the gateway could not serve this message."""
+
+    error: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The folder is missing, unsafe, or does not match the metadata."""
+
+    reason: str
+
+
+FolderResult = Served | NotServed | Refused
+
+
+def _folder_names(message_id: str) -> set[str]:
+    bare = normalise_message_id(message_id)
+    return {message_id, bare, f"<{bare}>"}
+
+
+def group_entries(
+    infos: Sequence[zipfile.ZipInfo], requested: Sequence[str]
+) -> tuple[dict[str, list[tuple[str, zipfile.ZipInfo]]], list[str]]:
+    """Entries per requested ID as ``(name inside the folder, info)``, and the names of entries
+    that belong to no requested folder (ignored; a zip-slip path such as ``../x`` lands there).
+
+    An ID may itself contain ``/``; the longest requested folder name that prefixes an entry
+    wins.
+    """
+    folders: dict[str, str] = {}
+    for message_id in requested:
+        for name in _folder_names(message_id):
+            folders[name] = message_id
+    grouped: dict[str, list[tuple[str, zipfile.ZipInfo]]] = {m: [] for m in requested}
+    stray: list[str] = []
+    for info in infos:
+        filename = info.filename
+        owner: str | None = None
+        rest = ""
+        cut = filename.rfind("/")
+        while cut > 0:
+            if filename[:cut] in folders:
+                owner, rest = folders[filename[:cut]], filename[cut + 1 :]
+                break
+            cut = filename.rfind("/", 0, cut)
+        if owner is None:
+            stray.append(filename)
+            continue
+        grouped[owner].append((rest, info))
+    return grouped, stray
+
+
+def _entry_type_problem(info: zipfile.ZipInfo) -> str | None:
+    if info.flag_bits & 0x1:
+        return "is encrypted"
+    mode = info.external_attr >> 16
+    if info.create_system == 3 and mode:  # 3 = Unix: the high word holds st_mode
+        kind = _UNSAFE_TYPES.get(stat.S_IFMT(mode))
+        if kind is not None:
+            return f"is {kind}"
+    return None
+
+
+def read_error_text(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    """The (bounded) text of a ``.error`` entry, for the log."""
+    try:
+        with zf.open(info) as fh:
+            data = fh.read(_MAX_ERROR_TEXT)
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError) as exc:
+        return f"(unreadable .error entry: {exc})"
+    return data.decode("utf-8", errors="replace").strip() or "(empty .error entry)"
+
+
+def examine_folder(
+    zf: zipfile.ZipFile,
+    entries: Sequence[tuple[str, zipfile.ZipInfo]],
+    attachments: Sequence[Attachment],
+) -> FolderResult:
+    """Decide whether one message's folder can be stored, and which entry is which attachment.
+
+    Entries are matched to attachments by name and declared size first, then by position,
+    because a gateway may rename duplicate names inside one message.
+    """
+    files: list[tuple[str, zipfile.ZipInfo]] = []
+    for rest, info in entries:
+        if rest.rsplit("/", 1)[-1] == ERROR_ENTRY:
+            return NotServed(read_error_text(zf, info))
+        if rest == "" and info.is_dir():
+            continue  # the folder's own entry
+        if info.is_dir():
+            return Refused(f"entry {info.filename!r} is a directory")
+        problem = _entry_type_problem(info)
+        if problem is not None:
+            return Refused(f"entry {info.filename!r} {problem}")
+        files.append((rest, info))
+    if not files and attachments:
+        return Refused("no entries for this message in the zip")
+    if len(files) != len(attachments):
+        return Refused(f"{len(files)} entries in the zip, {len(attachments)} attachments listed")
+    used: set[int] = set()
+    chosen: list[zipfile.ZipInfo] = []
+    for position, attachment in enumerate(attachments):
+        pick: int | None = None
+        for n, (rest, info) in enumerate(files):
+            if n not in used and rest == attachment.name and info.file_size == attachment.size:
+                pick = n
+                break
+        if (
+            pick is None
+            and position not in used
+            and files[position][1].file_size == attachment.size
+        ):
+            pick = position
+        if pick is None:
+            return Refused(
+                f"no entry of {attachment.size} bytes for attachment {position} "
+                f"({attachment.name!r}): zip and list metadata disagree"
+            )
+        used.add(pick)
+        chosen.append(files[pick][1])
+    return Served(tuple(chosen))
+
+
+def examine(
+    zf: zipfile.ZipFile, attachments: Mapping[str, Sequence[Attachment]]
+) -> tuple[dict[str, FolderResult], list[str]]:
+    """:func:`examine_folder` for every requested ID (the keys of ``attachments``), plus the
+    names of stray entries."""
+    grouped, stray = group_entries(zf.infolist(), list(attachments))
+    results = {
+        message_id: examine_folder(zf, grouped[message_id], atts)
+        for message_id, atts in attachments.items()
+    }
+    return results, stray
+
+
+def copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: BinaryIO, expected: int) -> str:
+    """Stream entry ``info`` into ``dest``; return its SHA-256. Raises :class:`EntryRefused`
+    unless it inflates to exactly ``expected`` bytes with a correct CRC. Reads at most
+    ``expected + 1`` bytes of output, whatever the entry claims."""
+    digest = hashlib.sha256()
+    total = 0
+    try:
+        with zf.open(info) as src:
+            while True:
+                chunk = src.read(min(_CHUNK, expected + 1 - total))
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > expected:
+                    raise EntryRefused(
+                        f"entry {info.filename!r} inflates beyond the {expected} bytes listed "
+                        "(zip bomb?)"
+                    )
+                digest.update(chunk)
+                dest.write(chunk)
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError) as exc:
+        raise EntryRefused(f"entry {info.filename!r} is unreadable: {exc}") from exc
+    if total != expected:
+        raise EntryRefused(f"entry {info.filename!r} holds {total} bytes, {expected} listed")
+    return digest.hexdigest()

@@ -1,0 +1,142 @@
+"""Operator commands that change things: ``as2sync send`` and ``as2sync retry``.
+
+Both must be safe while the daemon runs. Two processes must never drive the same ledger rows
+(both could submit one claimed file), so when the daemon holds the state_dir lock these
+commands hand the work to it through the folders it watches — a file renamed into an outbox
+is exactly what the daemon already sends exactly once — and wait for the ledger to show the
+result. Without a running daemon they take the lock themselves and do the work directly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import structlog
+
+from as2sync.config import Config
+from as2sync.errors import As2SyncError, LockError, StorageError
+from as2sync.fsutil import fsync_file, place_unique, storage_error
+from as2sync.gateway.factory import make_gateway
+from as2sync.layout import discover, partner_dirs
+from as2sync.ledger import outbound as outbound_ledger
+from as2sync.ledger.db import open_ledger
+from as2sync.lock import StateLock
+
+log = structlog.get_logger(__name__)
+
+HANDOFF_TIMEOUT = 300.0
+
+
+def _drop_into_outbox(source: Path, outbox: Path) -> Path:
+    """Copy ``source`` into ``outbox`` atomically: a hidden temp name, fsync, then rename.
+
+    The daemon ignores dot-files, so it never sees a partial copy.
+    """
+    outbox.mkdir(parents=True, exist_ok=True)
+    tmp = outbox / f".as2sync-send-{os.getpid()}-{source.name}"
+    try:
+        shutil.copyfile(source, tmp)
+        fsync_file(tmp)
+        return place_unique(tmp, outbox, source.name)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise storage_error("copy into", outbox, exc) from exc
+
+
+def _wait_for_submission(config: Config, station: str, partner: str, name: str, since: float) -> str:
+    ledger = open_ledger(config.state_dir)
+    deadline = time.monotonic() + HANDOFF_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            with ledger.read() as session:
+                for row in outbound_ledger.recent(session, since=since, partner=partner, limit=200):
+                    if row.station != station or row.file != name:
+                        continue
+                    if row.message_id:
+                        return row.message_id
+                    if row.state in ("failed", "abandoned"):
+                        raise As2SyncError(f"{name} was not sent: {row.error or row.state}")
+            time.sleep(0.5)
+    finally:
+        ledger.close()
+    raise As2SyncError(
+        f"the running daemon has not sent {name} within {HANDOFF_TIMEOUT:.0f}s; "
+        "it stays in the outbox and will be sent; see `as2sync status`"
+    )
+
+
+def send_now(config: Config, source: Path, station: str, partner: str) -> str:
+    """Send one file through the ledger's rules; return its AS2 message ID."""
+    if not source.is_file():
+        raise StorageError(f"{source} is not a file")
+    from as2sync.outbound.engine import OutboundEngine
+
+    lock = StateLock(config.state_dir)
+    try:
+        lock.acquire()
+    except LockError:
+        started = time.time()
+        placed = _drop_into_outbox(source, partner_dirs(config, station, partner).outbox)
+        log.info("send.handed_to_daemon", station=station, partner=partner, file=placed.name)
+        return _wait_for_submission(config, station, partner, placed.name, started - 1)
+    try:
+        ledger = open_ledger(config.state_dir)
+        gateway = make_gateway(config)
+        try:
+            engine = OutboundEngine(config, ledger, gateway)
+            return engine.send_file(source, station, partner)
+        finally:
+            gateway.close()
+            ledger.close()
+    finally:
+        lock.release()
+
+
+def retry_target(config: Config, target: str) -> str:
+    """Retry a failed outbound file (a path) or a received message (an AS2 message ID)."""
+    path = Path(target)
+    if path.exists() or os.sep in target:
+        return _retry_file(config, path)
+    return _retry_message(config, target)
+
+
+def _retry_file(config: Config, path: Path) -> str:
+    path = path.resolve()
+    for pair in discover(config):
+        failed = pair.failed.resolve()
+        if path.parent == failed or failed in path.parents:
+            break
+    else:
+        raise StorageError(f"{path} is not in a failed/ folder of a known station/partner")
+    if not path.is_file():
+        raise StorageError(f"{path} does not exist")
+    ledger = open_ledger(config.state_dir)
+    try:
+        with ledger.transaction() as session:
+            outbound_ledger.allow_resend(session, str(path), time.time())
+    finally:
+        ledger.close()
+    try:
+        placed = place_unique(path, pair.outbox, path.name)
+    except OSError as exc:
+        raise storage_error("move back into", pair.outbox, exc) from exc
+    sidecar = path.with_name(path.name + ".error.json")
+    sidecar.unlink(missing_ok=True)
+    log.info("retry.file", station=pair.station, partner=pair.partner, file=placed.name)
+    return f"{path.name} is back in {pair.outbox} and will be sent"
+
+
+def _retry_message(config: Config, message_id: str) -> str:
+    from as2sync.inbound.engine import InboundEngine
+
+    ledger = open_ledger(config.state_dir)
+    gateway = make_gateway(config)
+    try:
+        InboundEngine(config, ledger, gateway).retry_message(message_id)
+    finally:
+        gateway.close()
+        ledger.close()
+    return f"message {message_id} will be fetched again on the next poll"

@@ -1,0 +1,200 @@
+"""Claim: take a settled outbox file into the ledger and the processing area, crash-safely.
+
+The steps, and what a SIGKILL after each leaves behind:
+
+1. Insert a CLAIMING row with the planned path ``<partner>/.as2sync/processing/<file id>-<name>``
+   and commit. *Killed here:* the row exists, the file is still in the outbox; recovery renames
+   it (``ClaimStep.RENAME``).
+2. ``rename(outbox/name, processing/<id>-name)`` — one atomic rename on one filesystem (the
+   processing folder lives beside the outbox by construction, see :mod:`as2sync.layout`) —
+   and fsync both folders. *Killed here:* the file is in processing, the row says CLAIMING;
+   recovery finishes from step 3 (``ClaimStep.HASH``). If the user removed the outbox file
+   before the rename, neither exists and the row is ABANDONED.
+3. Hash the processing copy (the bytes that will be sent; the user cannot change them any
+   more), check size and the duplicate window, and commit CLAIMED, or REJECTING and move the
+   file to failed/. *Killed here:* step 3 is simply done again.
+
+A file can therefore never be in the outbox and claimed at once, nor claimed twice: the rename
+moves it out of sight of the scanner, and a row for it exists before the rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import structlog
+
+from as2sync import fsutil
+from as2sync.errors import StorageError
+from as2sync.failpoints import failpoint
+from as2sync.ledger import outbound as lo
+from as2sync.ledger.outbound import FileState, Submission, SubmissionState
+from as2sync.outbound import archive, decide, mime
+from as2sync.outbound.context import Context
+from as2sync.outbound.storage import postpone_after_storage_error
+
+log = structlog.get_logger(__name__)
+
+
+def plan(
+    ctx: Context, station: str, partner: str, source: Path, name: str | None = None
+) -> Submission:
+    """Step 1: the CLAIMING row, committed (durable) before anything moves."""
+    dirs = ctx.dirs(station, partner)
+    partnership = ctx.config.partnership(station, partner)
+    with ctx.ledger.transaction() as s:
+        sub = lo.plan_claim(
+            s,
+            station=station,
+            partner=partner,
+            source=source,
+            processing_dir=dirs.processing,
+            now=ctx.clock(),
+            partner_type=partnership.partner_type.value,
+            subject=partnership.subject,
+            name=name,
+        )
+    failpoint("outbound.after_claim_commit")
+    return sub
+
+
+def discard(ctx: Context, sub: Submission) -> None:
+    """Forget a planned claim whose rename failed with the file still in the outbox."""
+    with ctx.ledger.transaction() as s:
+        lo.discard_claim(s, sub.id)
+
+
+def rename_into_processing(ctx: Context, sub: Submission) -> bool:
+    """Step 2. False if the source is gone (the row is then ABANDONED). Raises OSError for any
+    other failure, with the file still in the outbox."""
+    f = sub.files[0]
+    f.processing_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # os.rename would replace an existing target; the target name carries the file row's
+        # unique id, so nothing can be there unless the ledger was deleted.
+        os.rename(f.source_path, f.processing_path)
+    except FileNotFoundError:
+        if os.path.lexists(f.processing_path):
+            return True
+        with ctx.ledger.transaction() as s:
+            lo.mark_abandoned(s, sub.id, ctx.clock(), "the file disappeared before it was claimed")
+        log.info("outbound.abandoned", station=sub.station, partner=sub.partner, file=f.name)
+        return False
+    fsutil.fsync_dir(f.processing_path.parent)
+    fsutil.fsync_dir(f.source_path.parent)
+    failpoint("outbound.after_rename")
+    done_suffix = ctx.outbound.done_file_suffix
+    if done_suffix:
+        # The done-file did its job; a stale one would let a later file of the same name
+        # through without its own. Killed before this: it stays (harmless, see scanner).
+        done = f.source_path.with_name(f.source_path.name + done_suffix)
+        with contextlib.suppress(FileNotFoundError):
+            done.unlink()
+    return True
+
+
+def complete(ctx: Context, sub: Submission) -> Submission:
+    """Step 3: hash the processing copy, decide, commit CLAIMED or REJECTING (then failed/)."""
+    digests: dict[int, tuple[str, int, str]] = {}
+    unreadable: str | None = None
+    for f in sub.files:
+        try:
+            sha, size = fsutil.sha256_file(f.processing_path)
+            digests[f.id] = (sha, size, mime.content_type(f.processing_path, f.name))
+        except PermissionError as exc:
+            # Retrying will not make it readable; failed/ tells the user what to fix.
+            unreadable = f"as2sync cannot read the file: {exc.strerror}"
+            digests[f.id] = ("", os.lstat(f.processing_path).st_size, mime.OCTET_STREAM)
+    now = ctx.clock()
+    window = ctx.outbound.duplicate_window
+    total = sum(size for _sha, size, _ct in digests.values())
+    with ctx.ledger.transaction() as s:
+        duplicate = None
+        if window > 0 and unreadable is None:
+            for f in sub.files:
+                duplicate = lo.find_duplicate(
+                    s,
+                    sub.station,
+                    sub.partner,
+                    digests[f.id][0],
+                    since=now - window,
+                    exclude_file=f.id,
+                )
+                if duplicate is not None and lo.use_resend_allowance(
+                    s, sub.station, sub.partner, digests[f.id][0]
+                ):
+                    duplicate = None  # the operator asked for this resend (as2sync retry)
+                if duplicate is not None:
+                    break
+        verdict = decide.claim_verdict(total, ctx.outbound.max_file_bytes, duplicate)
+        if unreadable is not None:
+            verdict = decide.ClaimVerdict(unreadable)
+        if verdict.accepted:
+            lo.mark_claimed(s, sub.id, now, digests)
+        else:
+            assert verdict.reason is not None
+            lo.mark_rejecting(s, sub.id, now, verdict.reason, digests=digests)
+        result = lo.get(s, sub.id)
+    if result.state == SubmissionState.REJECTING:
+        return archive.move_to_failed(ctx, result, stage="claim")
+    for f in result.files:
+        log.info(
+            "outbound.claimed",
+            station=result.station,
+            partner=result.partner,
+            file=f.name,
+            size=f.size,
+            sha256=f.sha256,
+            content_type=f.content_type,
+        )
+    return result
+
+
+def resume(ctx: Context, sub: Submission) -> Submission | None:
+    """Finish a CLAIMING row found after a crash (or after an error mid-claim)."""
+    f = sub.files[0]
+    if f.state != FileState.CLAIMING:
+        return complete(ctx, sub)
+    step = decide.claim_step(
+        source_exists=os.path.lexists(f.source_path),
+        processing_exists=os.path.lexists(f.processing_path),
+    )
+    if step == decide.ClaimStep.ABANDON:
+        with ctx.ledger.transaction() as s:
+            lo.mark_abandoned(s, sub.id, ctx.clock(), "the file disappeared before it was claimed")
+        log.info("outbound.abandoned", station=sub.station, partner=sub.partner, file=f.name)
+        return None
+    if step == decide.ClaimStep.RENAME and not rename_into_processing(ctx, sub):
+        return None
+    return complete(ctx, sub)
+
+
+def claim(
+    ctx: Context, station: str, partner: str, source: Path, name: str | None = None
+) -> Submission | None:
+    """Steps 1-3 for one file. Returns the CLAIMED (or FAILED) submission, or None when the
+    file vanished first.
+
+    Raises StorageError when the filesystem refuses: if the rename was refused the planned row
+    is discarded and the file is still in the outbox; if a later step was, the row is kept
+    (CLAIMING or REJECTING, postponed) and the engine's resume pass finishes it later.
+    """
+    sub = plan(ctx, station, partner, source, name)
+    try:
+        moved = rename_into_processing(ctx, sub)
+    except OSError as exc:
+        discard(ctx, sub)
+        raise fsutil.storage_error("claim", source, exc) from exc
+    if not moved:
+        return None
+    try:
+        return complete(ctx, sub)
+    except OSError as exc:
+        error = fsutil.storage_error("read the claimed file", sub.files[0].processing_path, exc)
+        postpone_after_storage_error(ctx, sub, error)
+        raise error from exc
+    except StorageError as exc:
+        postpone_after_storage_error(ctx, sub, exc)
+        raise

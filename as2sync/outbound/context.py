@@ -1,0 +1,47 @@
+"""What every outbound step needs: configuration, ledger, gateway, a clock and counters."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from as2sync.config.schema import Config, OutboundConfig
+from as2sync.gateway.base import Gateway
+from as2sync.layout import PartnerDirs, partner_dirs
+from as2sync.ledger.db import Ledger
+
+
+class Counters:
+    """Files sent and failed since start, for ``OutboundEngine.stats`` (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sent_total = 0
+        self.failed_total = 0
+        self.last_send_at: float | None = None
+
+    def sent(self, files: int, at: float) -> None:
+        with self._lock:
+            self.sent_total += files
+            self.last_send_at = at
+
+    def failed(self, files: int) -> None:
+        with self._lock:
+            self.failed_total += files
+
+
+@dataclass(frozen=True)
+class Context:
+    config: Config
+    ledger: Ledger
+    gateway: Gateway
+    clock: Callable[[], float]
+    counters: Counters = field(default_factory=Counters)
+
+    @property
+    def outbound(self) -> OutboundConfig:
+        return self.config.outbound
+
+    def dirs(self, station: str, partner: str) -> PartnerDirs:
+        return partner_dirs(self.config, station, partner)

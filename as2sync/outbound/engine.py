@@ -1,0 +1,467 @@
+"""The outbound engine: find files, claim, submit, archive, reconcile, track — one step at a time.
+
+The service's outbound thread calls :meth:`OutboundEngine.step` in a loop and
+:meth:`OutboundEngine.wait` when a step made no progress. One step:
+
+1. notices a dead observer (rebuilt, rescan requested);
+2. scans every outbox if a rescan is due (``scan_seconds``) or was asked for, else stats the
+   paths the watcher hinted at; observations feed the in-memory settle tracker;
+3. resumes rows a crash or a storage error left mid-way (CLAIMING, SUBMITTED, REJECTING,
+   DELIVERY_FAILING) once they are due;
+4. pumps sends for up to :data:`STEP_BUDGET_SECONDS`: keeps ``max_in_flight`` submissions
+   running on a small thread pool, claiming settled files oldest first just before they are
+   needed (so a file stays in the outbox, visible and removable, until it is its turn) and
+   bundling them when ``bundle_max_files > 1``; in-flight sends always finish;
+5. reconciles due in-doubt submissions;
+6. tracks delivery every ``track_seconds``.
+
+Only the step thread claims, scans and reconciles; worker threads submit and archive one
+submission each. A submission being worked on is in ``_busy`` so no two threads touch it.
+Everything the engine keeps in memory (settle clocks, hints) may be lost at any moment: the
+ledger and the folders are the state, and :meth:`start` rebuilds the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from as2sync import fsutil
+from as2sync.config.schema import Config, OutboundConfig
+from as2sync.errors import (
+    PermanentError,
+    StorageError,
+    TransientError,
+    UnknownOutcome,
+)
+from as2sync.gateway.base import Gateway
+from as2sync.layout import PartnerDirs, discover
+from as2sync.ledger import outbound as lo
+from as2sync.ledger.db import Ledger
+from as2sync.ledger.outbound import UNFINISHED_STATES, Submission, SubmissionState
+from as2sync.outbound import archive, claim, decide, reconcile, submit, tracking
+from as2sync.outbound.context import Context
+from as2sync.outbound.readiness import Readiness
+from as2sync.outbound.scanner import Filter, observe_path, scan_outbox
+from as2sync.outbound.storage import STORAGE_RETRY_SECONDS, postpone_after_storage_error
+from as2sync.outbound.watcher import Hints, Watcher
+
+log = structlog.get_logger(__name__)
+
+STEP_BUDGET_SECONDS = 5.0
+"""How long one step keeps starting sends before it returns (scans, reconciliation and
+tracking get their turn between steps)."""
+MIN_WAIT_SECONDS = 0.01
+SEND_TEMP_PREFIX = ".send-"
+
+_RESUMABLE = (
+    SubmissionState.CLAIMING,
+    SubmissionState.SUBMITTED,
+    SubmissionState.REJECTING,
+    SubmissionState.DELIVERY_FAILING,
+)
+
+
+@dataclass(frozen=True)
+class OutboundStats:
+    backlog: int
+    """Files waiting: in outboxes (settling or ready) plus claimed but not yet accepted."""
+    oldest_waiting_age: float | None
+    in_doubt: int
+    last_send_at: float | None
+    sent_total: int
+    failed_total: int
+
+
+class OutboundEngine:
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        gateway: Gateway,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ctx = Context(config, ledger, gateway, clock)
+        cfg = config.outbound
+        self._filter = Filter(tuple(cfg.exclude), cfg.done_file_suffix)
+        self._readiness = Readiness(cfg.settle_seconds)
+        self._hints = Hints()
+        self._watcher = Watcher(cfg.observer, self._hints)
+        self._pool = ThreadPoolExecutor(
+            max_workers=cfg.max_in_flight, thread_name_prefix="outbound-send"
+        )
+        self._lock = threading.Lock()  # guards _busy (step thread, workers, send_file)
+        self._busy: set[int] = set()
+        self._outboxes: dict[str, PartnerDirs] = {}
+        self._next_scan = 0.0
+        self._next_track = 0.0
+
+    @property
+    def _cfg(self) -> OutboundConfig:
+        return self.ctx.outbound
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover what a crash left, scan every outbox, start watching."""
+        with self.ctx.ledger.read() as s:
+            interrupted = lo.in_states(s, [SubmissionState.SUBMITTING])
+        for sub in interrupted:
+            submit.interrupted(self.ctx, sub)
+        self._clean_temp_files()
+        self._resume()
+        self._full_scan()
+        self._watcher.start(self._outboxes)
+        # Freshly recovered in-doubt rows are reconciled in the first step.
+
+    def stop(self) -> None:
+        """Stop watching; sends in flight finish first."""
+        self._watcher.stop()
+        self._pool.shutdown(wait=True)
+
+    # -- one step ---------------------------------------------------------------------------
+
+    def step(self, stop: threading.Event) -> bool:
+        """One pass (see the module docstring). True if any file or row moved on."""
+        now = self.ctx.clock()
+        self._watcher.check()
+        paths, rescan = self._hints.take()
+        if rescan or now >= self._next_scan:
+            self._full_scan()
+        elif paths:
+            self._observe_paths(paths)
+        progressed = self._resume() > 0
+        if stop.is_set():
+            return progressed
+        progressed = self._pump(stop) > 0 or progressed
+        if stop.is_set():
+            return progressed
+        progressed = self._reconcile() > 0 or progressed
+        if not stop.is_set() and self.ctx.clock() >= self._next_track:
+            self._next_track = self.ctx.clock() + self._cfg.track_seconds
+            progressed = tracking.track(self.ctx) > 0 or progressed
+        return progressed
+
+    def wait(self, timeout: float) -> None:
+        """Block until a watcher hint arrives, something becomes due, or ``timeout``."""
+        now = self.ctx.clock()
+        moments = [now + timeout, self._next_scan]
+        ready_at = self._readiness.next_ready_at()
+        if ready_at is not None:
+            moments.append(ready_at)
+        with self.ctx.ledger.read() as s:
+            due = lo.next_due(s, [SubmissionState.CLAIMED, SubmissionState.IN_DOUBT, *_RESUMABLE])
+        if due is not None:
+            moments.append(due)
+        delay = min(timeout, max(MIN_WAIT_SECONDS, min(moments) - now))
+        self._hints.event.wait(delay)
+
+    def idle(self) -> bool:
+        """Nothing waiting, settling, claimed or in doubt (delivery tracking not included)."""
+        if self._hints.pending() or len(self._readiness):
+            return False
+        with self._lock:
+            if self._busy:
+                return False
+        with self.ctx.ledger.read() as s:
+            return lo.count_in_states(s, UNFINISHED_STATES) == 0
+
+    def stats(self) -> OutboundStats:
+        now = self.ctx.clock()
+        with self.ctx.ledger.read() as s:
+            claimed, oldest_claim = lo.waiting_files(s)
+            in_doubt = lo.count_in_states(s, [SubmissionState.IN_DOUBT])
+        oldest = [t for t in (oldest_claim, self._readiness.oldest_first_seen()) if t is not None]
+        counters = self.ctx.counters
+        return OutboundStats(
+            backlog=len(self._readiness) + claimed,
+            oldest_waiting_age=(now - min(oldest)) if oldest else None,
+            in_doubt=in_doubt,
+            last_send_at=counters.last_send_at,
+            sent_total=counters.sent_total,
+            failed_total=counters.failed_total,
+        )
+
+    # -- finding files ----------------------------------------------------------------------
+
+    def _full_scan(self) -> None:
+        now = self.ctx.clock()
+        pairs = discover(self.ctx.config)
+        self._outboxes = {str(d.outbox): d for d in pairs}
+        self._readiness.retain_pairs({(d.station, d.partner) for d in pairs})
+        for dirs in pairs:
+            present: set[str] = set()
+            for obs in scan_outbox(dirs, self._filter):
+                self._readiness.observe(obs, now)
+                present.add(obs.path)
+            self._readiness.forget_missing(dirs.station, dirs.partner, present)
+        self._watcher.watch(self._outboxes)
+        self._next_scan = now + self._cfg.scan_seconds
+        log.debug("outbound.scanned", partnerships=len(pairs), waiting=len(self._readiness))
+
+    def _observe_paths(self, paths: Iterable[str]) -> None:
+        now = self.ctx.clock()
+        for raw in paths:
+            folder, name = os.path.split(raw)
+            dirs = self._outboxes.get(folder)
+            if dirs is None:
+                continue
+            path = os.path.join(folder, self._filter.base_of(name))
+            obs = observe_path(dirs, Path(path), self._filter)
+            if obs is None:
+                self._readiness.forget(path)
+            else:
+                self._readiness.observe(obs, now)
+
+    # -- claiming and sending ----------------------------------------------------------------
+
+    def _claim_ready(self, limit: int, stop: threading.Event) -> int:
+        """Claim up to ``limit`` settled files, oldest first; returns how many rows moved on."""
+        claimed = 0
+        now = self.ctx.clock()
+        for entry in self._readiness.ready(now):
+            if claimed >= limit or stop.is_set():
+                break
+            dirs = self._outboxes.get(os.path.dirname(entry.path))
+            obs = observe_path(dirs, Path(entry.path), self._filter) if dirs else None
+            if not self._readiness.confirm(entry, obs, now):
+                continue
+            self._readiness.forget(entry.path)
+            try:
+                sub = claim.claim(self.ctx, entry.station, entry.partner, Path(entry.path))
+            except StorageError as exc:
+                log.error(
+                    "outbound.storage_error",
+                    station=entry.station,
+                    partner=entry.partner,
+                    file=entry.name,
+                    error=str(exc),
+                    retry_in=STORAGE_RETRY_SECONDS,
+                )
+                if obs is not None and os.path.lexists(entry.path):
+                    self._readiness.defer(
+                        self._readiness.observe(obs, now), now + STORAGE_RETRY_SECONDS
+                    )
+                continue
+            if sub is not None:
+                claimed += 1
+        return claimed
+
+    def _due_claimed(self, limit: int) -> list[Submission]:
+        now = self.ctx.clock()
+        with self.ctx.ledger.read() as s:
+            rows = lo.in_states(s, [SubmissionState.CLAIMED], due_before=now, limit=limit)
+        with self._lock:
+            return [r for r in rows if r.id not in self._busy]
+
+    def _next_batch(self, free: int, stop: threading.Event) -> tuple[list[Submission], int]:
+        """Up to ``free`` submissions to start now (bundled), and how many claims moved on."""
+        per_message = self._cfg.bundle_max_files
+        want = free * per_message
+        with self._lock:
+            busy = len(self._busy)
+        due = self._due_claimed(want + busy)
+        claimed = 0
+        if sum(len(d.files) for d in due) < want:
+            claimed = self._claim_ready(want - sum(len(d.files) for d in due), stop)
+            if claimed:
+                due = self._due_claimed(want + busy)
+        if not due:
+            return [], claimed
+        units = [
+            decide.Unit(
+                d.id,
+                d.station,
+                d.partner,
+                d.partner_type,
+                d.subject,
+                tuple(f.name for f in d.files),
+                d.total_size,
+            )
+            for d in due
+        ]
+        groups = decide.plan_bundles(units, per_message, self._cfg.max_file_bytes)
+        batch: list[Submission] = []
+        for group in groups[:free]:
+            with self.ctx.ledger.transaction() as s:
+                if len(group) > 1:
+                    lo.merge_into(s, group[0].id, [u.id for u in group[1:]], self.ctx.clock())
+                batch.append(lo.get(s, group[0].id))
+        with self._lock:
+            self._busy.update(sub.id for sub in batch)
+        return batch, claimed
+
+    def _pump(self, stop: threading.Event) -> int:
+        deadline = time.monotonic() + STEP_BUDGET_SECONDS
+        running: dict[Future[None], int] = {}
+        moved = 0
+        while True:
+            if not stop.is_set() and time.monotonic() < deadline:
+                free = self._cfg.max_in_flight - len(running)
+                if free > 0:
+                    batch, claimed = self._next_batch(free, stop)
+                    moved += claimed
+                    for sub in batch:
+                        running[self._pool.submit(self._send, sub)] = sub.id
+            if not running:
+                return moved
+            done, _pending = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                sub_id = running.pop(future)
+                with self._lock:
+                    self._busy.discard(sub_id)
+                moved += 1
+
+    def _send(self, sub: Submission) -> None:
+        """Worker thread: submit and archive one submission; every outcome is in the ledger."""
+        try:
+            submit.submit(self.ctx, sub)
+        except StorageError:
+            pass  # logged and postponed by submit; the resume pass finishes the move
+        except Exception:
+            log.exception(
+                "outbound.unexpected_error",
+                station=sub.station,
+                partner=sub.partner,
+                file=sub.names,
+                submission=sub.id,
+            )
+            self._settle_after_bug(sub.id)
+
+    def _settle_after_bug(self, sub_id: int) -> None:
+        """After an unexpected error a row must not stay SUBMITTING while we run (only a
+        restart would recover it): it may have been sent, so it is in doubt."""
+        try:
+            with self.ctx.ledger.read() as s:
+                row = lo.get(s, sub_id)
+            if row.state == SubmissionState.SUBMITTING:
+                submit.interrupted(self.ctx, row)
+        except Exception:
+            log.exception("outbound.unexpected_error", submission=sub_id)
+
+    # -- resuming, reconciling --------------------------------------------------------------
+
+    def _resume(self) -> int:
+        """Finish rows left mid-way by a crash or a storage error, when they are due."""
+        now = self.ctx.clock()
+        with self._lock, self.ctx.ledger.read() as s:
+            rows = [
+                r for r in lo.in_states(s, _RESUMABLE, due_before=now) if r.id not in self._busy
+            ]
+        moved = 0
+        for sub in rows:
+            action = decide.recovery_for(sub.state)
+            try:
+                if action == decide.Recovery.CLAIM:
+                    try:
+                        claim.resume(self.ctx, sub)
+                    except OSError as exc:
+                        raise fsutil.storage_error("claim", sub.files[0].source_path, exc) from exc
+                elif action == decide.Recovery.ARCHIVE:
+                    archive.archive_sent(self.ctx, sub)
+                elif action == decide.Recovery.MOVE_TO_FAILED:
+                    stage = (
+                        "delivery" if sub.state == SubmissionState.DELIVERY_FAILING else "resume"
+                    )
+                    archive.move_to_failed(self.ctx, sub, stage=stage)
+                moved += 1
+            except StorageError as exc:
+                with self.ctx.ledger.read() as s:
+                    current = lo.get(s, sub.id)
+                if current.state in UNFINISHED_STATES:
+                    postpone_after_storage_error(self.ctx, current, exc)
+        return moved
+
+    def _reconcile(self) -> int:
+        now = self.ctx.clock()
+        with self.ctx.ledger.read() as s:
+            rows = lo.in_states(s, [SubmissionState.IN_DOUBT], due_before=now)
+        with self._lock:
+            rows = [r for r in rows if r.id not in self._busy]
+        if not rows:
+            return 0
+        return reconcile.reconcile(self.ctx, rows)
+
+    def _clean_temp_files(self) -> None:
+        """Remove our own temp files that no ledger row refers to (a crash before the claim
+        commit of :meth:`send_file`, or mid-way through writing a sidecar)."""
+        with self.ctx.ledger.read() as s:
+            referenced = lo.source_paths(s, [SubmissionState.CLAIMING])
+        for dirs in discover(self.ctx.config):
+            try:
+                entries = list(os.scandir(dirs.processing))
+            except OSError:
+                continue
+            for entry in entries:
+                ours = entry.name.startswith((SEND_TEMP_PREFIX, ".sidecar-"))
+                if ours and entry.path not in referenced:
+                    Path(entry.path).unlink(missing_ok=True)
+
+    # -- one-off send -----------------------------------------------------------------------
+
+    def send_file(self, path: Path, station: str, partner: str) -> str:
+        """Send one file now through the same ledger and rules; return its message ID.
+
+        The file is copied (the original stays where it is) into the partnership's processing
+        folder and claimed from there. Raises ``PermanentError`` when it is refused (too big,
+        duplicate, refused by the gateway: it is then in failed/ with a sidecar),
+        ``TransientError`` when the gateway could not be reached (it stays claimed and the
+        daemon sends it), ``UnknownOutcome`` when it may have been sent (the daemon reconciles
+        it), and ``StorageError`` when the file cannot be read or copied.
+        """
+        dirs = self.ctx.dirs(station, partner)
+        temp = dirs.processing / f"{SEND_TEMP_PREFIX}{uuid.uuid4().hex}.tmp"
+        try:
+            dirs.processing.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, temp)
+            fsutil.fsync_file(temp)
+            fsutil.fsync_dir(dirs.processing)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise fsutil.storage_error("copy", path, exc) from exc
+        # Killed before the plan commits: the temp file is an orphan removed at start-up.
+        with self._lock:
+            sub = claim.plan(self.ctx, station, partner, temp, name=path.name)
+            self._busy.add(sub.id)
+        try:
+            try:
+                if not claim.rename_into_processing(self.ctx, sub):
+                    raise StorageError(f"cannot send {path}: the copy disappeared")
+                sub = claim.complete(self.ctx, sub)
+            except OSError as exc:
+                raise fsutil.storage_error("claim", temp, exc) from exc
+            if sub.state == SubmissionState.CLAIMED:
+                sub = submit.submit(self.ctx, sub)
+        finally:
+            with self._lock:
+                self._busy.discard(sub.id)
+        return _outcome(sub, path)
+
+
+def _outcome(sub: Submission, path: Path) -> str:
+    if sub.message_id and sub.state in (
+        SubmissionState.SUBMITTED,
+        SubmissionState.ARCHIVED,
+        SubmissionState.DELIVERED,
+    ):
+        return sub.message_id
+    if sub.state == SubmissionState.CLAIMED:
+        raise TransientError(
+            f"{path.name} was not sent yet ({sub.error}); it is queued and the daemon retries it"
+        )
+    if sub.state == SubmissionState.IN_DOUBT:
+        raise UnknownOutcome(
+            f"{path.name} may or may not have reached the gateway ({sub.error}); the daemon "
+            "reconciles it before sending again"
+        )
+    raise PermanentError(f"{path.name} was not sent: {sub.error}", status=sub.http_status)

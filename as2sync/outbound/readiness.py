@@ -1,0 +1,124 @@
+"""Settle tracking: a file is ready once its size and mtime stayed the same for
+``settle_seconds``, measured from when as2sync first saw it.
+
+Not from the file's mtime: ``cp -p``, ``rsync -t`` and unzip preserve an old mtime on a file
+that is still being written, so "mtime is old" proves nothing. The clock starts at the first
+observation and restarts at every observed change. The state is in memory only: after a
+restart every file simply settles once more, which delays it by ``settle_seconds`` and cannot
+send a partial file.
+
+Memory is one small slotted record per waiting file; nothing is held per ready file beyond it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from as2sync.outbound.scanner import Observation
+
+
+@dataclass(slots=True)
+class Waiting:
+    """One outbox file as2sync knows about and has not claimed yet."""
+
+    station: str
+    partner: str
+    path: str
+    name: str
+    size: int
+    mtime_ns: int
+    first_seen: float
+    stable_since: float
+    not_before: float = 0.0
+    """After a failed claim (storage error): do not try again before this time."""
+
+    def order_key(self) -> tuple[float, int, str]:
+        """Oldest first: by first sight, then by mtime (one scan sees many files at once)."""
+        return (self.first_seen, self.mtime_ns, self.name)
+
+
+class Readiness:
+    """The set of waiting files and their settle clocks. Not thread-safe: one owner."""
+
+    def __init__(self, settle_seconds: float) -> None:
+        self.settle_seconds = settle_seconds
+        self._waiting: dict[str, Waiting] = {}
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def __contains__(self, path: str) -> bool:
+        return path in self._waiting
+
+    def observe(self, obs: Observation, now: float) -> Waiting:
+        """Record an observation; a new file or a changed size/mtime restarts its clock."""
+        entry = self._waiting.get(obs.path)
+        if entry is None:
+            entry = Waiting(
+                obs.station, obs.partner, obs.path, obs.name, obs.size, obs.mtime_ns, now, now
+            )
+            self._waiting[obs.path] = entry
+        elif (entry.size, entry.mtime_ns) != (obs.size, obs.mtime_ns):
+            entry.size, entry.mtime_ns, entry.stable_since = obs.size, obs.mtime_ns, now
+        return entry
+
+    def forget(self, path: str) -> None:
+        self._waiting.pop(path, None)
+
+    def forget_missing(self, station: str, partner: str, present: set[str]) -> None:
+        """After a full scan of one outbox: drop what was not seen in it."""
+        gone = [
+            p
+            for p, w in self._waiting.items()
+            if w.station == station and w.partner == partner and p not in present
+        ]
+        for path in gone:
+            del self._waiting[path]
+
+    def retain_pairs(self, pairs: set[tuple[str, str]]) -> None:
+        """Drop files of partnerships that no longer exist (their folder was removed)."""
+        gone = [p for p, w in self._waiting.items() if (w.station, w.partner) not in pairs]
+        for path in gone:
+            del self._waiting[path]
+
+    def settled(self, entry: Waiting, now: float) -> bool:
+        return now - entry.stable_since >= self.settle_seconds
+
+    def defer(self, entry: Waiting, until: float) -> None:
+        """Do not offer ``entry`` as ready before ``until`` (its claim failed)."""
+        entry.not_before = until
+
+    def ready(self, now: float) -> list[Waiting]:
+        """Files unchanged for ``settle_seconds`` as last observed, oldest first.
+
+        The caller confirms with one more ``stat`` just before claiming (:meth:`confirm`).
+        """
+        return sorted(
+            (w for w in self._waiting.values() if self.settled(w, now) and w.not_before <= now),
+            key=Waiting.order_key,
+        )
+
+    def confirm(self, entry: Waiting, obs: Observation | None, now: float) -> bool:
+        """The claim-time check: True if the file still has the settled size and mtime.
+
+        A changed file restarts its clock; a vanished or no longer eligible one is forgotten.
+        """
+        if obs is None:
+            self.forget(entry.path)
+            return False
+        self.observe(obs, now)
+        return self.settled(entry, now)
+
+    def next_ready_at(self) -> float | None:
+        """When the earliest settling file will have settled (None: nothing is settling)."""
+        times = [
+            max(w.stable_since + self.settle_seconds, w.not_before) for w in self._waiting.values()
+        ]
+        return min(times) if times else None
+
+    def oldest_first_seen(self) -> float | None:
+        return min((w.first_seen for w in self._waiting.values()), default=None)
+
+    def entries(self) -> Iterable[Waiting]:
+        return self._waiting.values()

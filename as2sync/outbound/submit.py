@@ -1,0 +1,155 @@
+"""Submit one claimed message to the gateway and record what happened.
+
+The order, and what a SIGKILL at each point means:
+
+1. Commit SUBMITTING with ``submit_started_at``. *Killed here:* at restart the row is
+   SUBMITTING and the POST may or may not have been made; it becomes IN_DOUBT and is
+   reconciled (looked up on the gateway), never resent blindly.
+2. POST the message. *Killed during it:* same as 1.
+3. On 202, commit SUBMITTED with the message ID. *Killed between the 202 and this commit:*
+   SUBMITTING at restart -> IN_DOUBT -> reconciliation finds the message (queued, sent or
+   failed list, matching names and sizes after ``submit_started_at``) and records its ID.
+4. Archive (see :mod:`as2sync.outbound.archive`). *Killed here:* SUBMITTED at restart ->
+   archive again, finishing a half-done move.
+
+Errors (classified by :func:`as2sync.outbound.decide.classify_submit_error`): transient ->
+CLAIMED with back-off, the file waits in processing; refused -> failed/ with a sidecar;
+unknown outcome -> IN_DOUBT.
+"""
+
+from __future__ import annotations
+
+import os
+
+import structlog
+
+from as2sync.errors import GatewayError, RateLimited, StorageError
+from as2sync.failpoints import failpoint
+from as2sync.gateway.base import OutboundFile, PartnerType
+from as2sync.ledger import outbound as lo
+from as2sync.ledger.outbound import Submission, SubmissionState
+from as2sync.outbound import archive, decide
+from as2sync.outbound.context import Context
+from as2sync.outbound.storage import postpone_after_storage_error
+
+log = structlog.get_logger(__name__)
+
+
+def _files(sub: Submission) -> list[OutboundFile]:
+    return [
+        OutboundFile(
+            path=f.processing_path,
+            name=f.name,
+            content_type=f.content_type or "application/octet-stream",
+            size=f.size or 0,
+        )
+        for f in sub.files
+    ]
+
+
+def _fields(sub: Submission) -> dict[str, object]:
+    return {
+        "station": sub.station,
+        "partner": sub.partner,
+        "file": sub.names,
+        "files": len(sub.files),
+        "submission": sub.id,
+    }
+
+
+def submit(ctx: Context, sub: Submission) -> Submission:
+    """CLAIMED -> SUBMITTED (and archived), CLAIMED again (retry), IN_DOUBT or FAILED.
+
+    Returns the row as it ends. Raises StorageError when moving the files afterwards fails
+    (logged; the row is then SUBMITTED or REJECTING and the engine finishes the move later).
+    """
+    missing = [f.name for f in sub.files if not os.path.lexists(f.processing_path)]
+    if missing:
+        with ctx.ledger.transaction() as s:
+            lo.mark_rejecting(
+                s,
+                sub.id,
+                ctx.clock(),
+                f"the claimed copy of {', '.join(missing)} was removed from the processing folder",
+            )
+            sub = lo.get(s, sub.id)
+        return to_failed(ctx, sub, stage="submit")
+
+    with ctx.ledger.transaction() as s:
+        lo.begin_submit(s, sub.id, ctx.clock())
+        sub = lo.get(s, sub.id)
+    failpoint("outbound.after_submitting_commit")
+    try:
+        message_id = ctx.gateway.submit(
+            sub.station,
+            sub.partner,
+            _files(sub),
+            subject=sub.subject,
+            partner_type=PartnerType(sub.partner_type),
+        )
+    except Exception as exc:  # every outcome is recorded; see classify_submit_error
+        return _after_error(ctx, sub, exc)
+    failpoint("outbound.after_202")
+    with ctx.ledger.transaction() as s:
+        lo.mark_submitted(s, sub.id, ctx.clock(), message_id)
+        sub = lo.get(s, sub.id)
+    log.info("outbound.submitted", message_id=message_id, attempt=sub.attempts, **_fields(sub))
+    return archive_or_postpone(ctx, sub)
+
+
+def archive_or_postpone(ctx: Context, sub: Submission) -> Submission:
+    """Archive a SUBMITTED row; on a storage error log it and retry later (file kept)."""
+    try:
+        return archive.archive_sent(ctx, sub)
+    except StorageError as exc:
+        postpone_after_storage_error(ctx, sub, exc)
+        raise
+
+
+def to_failed(ctx: Context, sub: Submission, *, stage: str) -> Submission:
+    """Move a REJECTING row's files to failed/; on a storage error log it and retry later."""
+    try:
+        return archive.move_to_failed(ctx, sub, stage=stage)
+    except StorageError as exc:
+        postpone_after_storage_error(ctx, sub, exc)
+        raise
+
+
+def _after_error(ctx: Context, sub: Submission, exc: Exception) -> Submission:
+    outcome = decide.classify_submit_error(exc)
+    status = getattr(exc, "status", None)
+    now = ctx.clock()
+    if outcome == decide.SubmitOutcome.RETRY:
+        retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+        delay = decide.retry_delay(sub.attempts, retry_after)
+        with ctx.ledger.transaction() as s:
+            lo.retry_later(s, sub.id, now, now + delay, str(exc), http_status=status)
+            sub = lo.get(s, sub.id)
+        log.warning(
+            "outbound.retry", error=str(exc), http_status=status, retry_in=delay, **_fields(sub)
+        )
+        return sub
+    if outcome == decide.SubmitOutcome.REJECT:
+        with ctx.ledger.transaction() as s:
+            lo.mark_rejecting(s, sub.id, now, decide.rejection_reason(exc), http_status=status)
+            sub = lo.get(s, sub.id)
+        return to_failed(ctx, sub, stage="submit")
+    if not isinstance(exc, GatewayError):
+        log.exception("outbound.submit_unexpected_error", **_fields(sub))
+    with ctx.ledger.transaction() as s:
+        lo.mark_in_doubt(s, sub.id, now, str(exc) or type(exc).__name__, http_status=status)
+        sub = lo.get(s, sub.id)
+    log.warning("outbound.in_doubt", error=str(exc), http_status=status, **_fields(sub))
+    return sub
+
+
+def interrupted(ctx: Context, sub: Submission) -> Submission:
+    """A SUBMITTING row found at start-up: the process died around the POST -> IN_DOUBT."""
+    assert sub.state == SubmissionState.SUBMITTING
+    with ctx.ledger.transaction() as s:
+        lo.mark_in_doubt(
+            s, sub.id, ctx.clock(), "as2sync stopped while submitting; the gateway may have it"
+        )
+        sub = lo.get(s, sub.id)
+    log.warning("outbound.in_doubt", error="interrupted by a restart", **_fields(sub))
+    return sub

@@ -1,0 +1,196 @@
+"""Filesystem events as hints: the watcher filters and enqueues, it never decides.
+
+The watchdog handler only records "look at this path" (or "rescan everything") in
+:class:`Hints` and wakes the engine; the engine stats the path and the readiness tracker and
+ledger decide. Events are lost while the daemon is down, when the kernel queue overflows and
+on network filesystems where none arrive at all, so they can only ever make things faster:
+the engine also scans every outbox at start-up and every ``scan_seconds``.
+
+Observer modes (``outbound.observer``):
+
+* ``native``: inotify (or the platform's equivalent);
+* ``polling``: watchdog's snapshot poller, for NFS/SMB shares where no events arrive;
+* ``auto``: native, falling back to polling for a folder the native observer cannot watch
+  (e.g. the inotify watch limit is reached).
+
+A dead observer thread or emitter (a watched folder deleted, an I/O error) is noticed by
+:meth:`Watcher.check`, which rebuilds the observers and asks for a full rescan; an inotify
+queue overflow (watchdog only logs it) is caught from that log record and also asks for one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable
+
+import structlog
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from as2sync.config.schema import Observer as ObserverMode
+
+log = structlog.get_logger(__name__)
+
+MAX_PENDING_PATHS = 20_000
+"""Beyond this many distinct pending paths the set is dropped for one full rescan: memory
+stays bounded however many files arrive between two engine steps."""
+POLL_SECONDS = 1.0
+_RELEVANT = frozenset({"created", "modified", "moved", "deleted", "closed"})
+_INOTIFY_LOGGER = "watchdog.observers.inotify_c"
+
+
+class Hints:
+    """Thread-safe queue of paths to look at, plus a "rescan everything" flag."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._paths: set[str] = set()
+        self._rescan = False
+        self.event = threading.Event()
+
+    def path(self, path: str) -> None:
+        with self._lock:
+            if not self._rescan:
+                if len(self._paths) >= MAX_PENDING_PATHS:
+                    self._paths.clear()
+                    self._rescan = True
+                else:
+                    self._paths.add(path)
+        self.event.set()
+
+    def rescan(self) -> None:
+        with self._lock:
+            self._paths.clear()
+            self._rescan = True
+        self.event.set()
+
+    def take(self) -> tuple[set[str], bool]:
+        """Everything pending, emptied; the wake-up event is cleared before reading, so a hint
+        added meanwhile sets it again."""
+        self.event.clear()
+        with self._lock:
+            paths, rescan = self._paths, self._rescan
+            self._paths, self._rescan = set(), False
+        return paths, rescan
+
+    def pending(self) -> bool:
+        with self._lock:
+            return self._rescan or bool(self._paths)
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, hints: Hints) -> None:
+        self._hints = hints
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory or event.event_type not in _RELEVANT:
+            return
+        self._hints.path(os.fsdecode(event.src_path))
+        dest = getattr(event, "dest_path", "")
+        if dest:
+            self._hints.path(os.fsdecode(dest))
+
+
+class _OverflowListener(logging.Handler):
+    """watchdog 7 reports an inotify queue overflow only as a log warning; turn it into a
+    rescan (the events of that moment are gone)."""
+
+    def __init__(self, hints: Hints) -> None:
+        super().__init__(level=logging.WARNING)
+        self._hints = hints
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self._hints.rescan()
+
+
+class Watcher:
+    """Watches outbox folders and feeds :class:`Hints`. Call :meth:`watch` after every full
+    scan with the outboxes found; it adds new ones and is cheap for known ones."""
+
+    def __init__(self, mode: ObserverMode, hints: Hints) -> None:
+        self.mode = mode
+        self._hints = hints
+        self._handler = _Handler(hints)
+        self._native: BaseObserver | None = None
+        self._polling: BaseObserver | None = None
+        self._watched: set[str] = set()
+        self._listener = _OverflowListener(hints)
+        self._running = False
+
+    def start(self, folders: Iterable[str]) -> None:
+        logging.getLogger(_INOTIFY_LOGGER).addHandler(self._listener)
+        self._running = True
+        self.watch(folders)
+
+    def _observer(self, polling: bool) -> BaseObserver:
+        if polling:
+            if self._polling is None:
+                self._polling = PollingObserver(timeout=POLL_SECONDS)
+                self._polling.start()
+            return self._polling
+        if self._native is None:
+            self._native = Observer()
+            self._native.start()
+        return self._native
+
+    def watch(self, folders: Iterable[str]) -> None:
+        if not self._running:
+            return
+        for folder in folders:
+            if folder in self._watched or not os.path.isdir(folder):
+                continue
+            polling = self.mode == ObserverMode.POLLING
+            try:
+                self._observer(polling).schedule(self._handler, folder, recursive=False)
+            except OSError as exc:
+                if self.mode != ObserverMode.AUTO:
+                    # Scans still find every file; only the latency suffers.
+                    log.error("outbound.watch_failed", folder=folder, error=str(exc))
+                    continue
+                log.warning("outbound.watch_fallback_polling", folder=folder, error=str(exc))
+                try:
+                    self._observer(True).schedule(self._handler, folder, recursive=False)
+                except OSError as exc2:
+                    log.error("outbound.watch_failed", folder=folder, error=str(exc2))
+                    continue
+            self._watched.add(folder)
+
+    def check(self) -> bool:
+        """True if every observer and emitter is alive; otherwise rebuild and ask for a rescan."""
+        if not self._running:
+            return True
+        for observer in (self._native, self._polling):
+            if observer is None:
+                continue
+            alive = observer.is_alive() and all(e.is_alive() for e in observer.emitters)
+            if not alive:
+                log.warning("outbound.observer_restart", mode=self.mode.value)
+                folders = set(self._watched)
+                self._stop_observers()
+                self._watched.clear()
+                self.watch(folders)
+                self._hints.rescan()
+                return False
+        return True
+
+    def _stop_observers(self) -> None:
+        for observer in (self._native, self._polling):
+            if observer is None:
+                continue
+            try:
+                observer.stop()
+                observer.join(5)
+            except RuntimeError:  # never started
+                pass
+        self._native = self._polling = None
+
+    def stop(self) -> None:
+        self._running = False
+        logging.getLogger(_INOTIFY_LOGGER).removeHandler(self._listener)
+        self._stop_observers()
+        self._watched.clear()

@@ -1,0 +1,53 @@
+"""Shared fixtures. The emulator fixtures start a real uvicorn server on 127.0.0.1.
+
+``emulator``: a started emulator with the default test settings (:data:`EMULATOR_DEFAULTS`):
+station MYSTATION, partners ACME (ok), LOOP (echo), DOWN (fail), no rate limit, small delays.
+``make_emulator(**overrides)``: a factory for emulators with other settings (any
+:class:`EmulatorSettings` field, plus ``clock=``); each is stopped at teardown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from as2sync.emulator.server import RunningEmulator, running_emulator
+from as2sync.emulator.settings import EmulatorSettings, PartnerSpec
+
+EMULATOR_DEFAULTS = EmulatorSettings(
+    user="demo@example.com",
+    password="demo",
+    stations=("MYSTATION",),
+    partners=(
+        PartnerSpec("ACME"),
+        PartnerSpec("LOOP", behaviour="echo"),
+        PartnerSpec("DOWN", behaviour="fail"),
+    ),
+    rate_limit=None,
+    delivery_delay=0.05,
+    echo_delay=0.05,
+)
+
+MakeEmulator = Callable[..., RunningEmulator]
+
+
+@pytest.fixture
+def make_emulator() -> Iterator[MakeEmulator]:
+    with contextlib.ExitStack() as stack:
+
+        def make(**overrides: Any) -> RunningEmulator:
+            clock = overrides.pop("clock", time.time)
+            settings = replace(EMULATOR_DEFAULTS, **overrides)
+            return stack.enter_context(running_emulator(settings, clock=clock))
+
+        yield make
+
+
+@pytest.fixture
+def emulator(make_emulator: MakeEmulator) -> RunningEmulator:
+    return make_emulator()

@@ -1,0 +1,164 @@
+"""Run the real ``as2sync run`` process in tests: config, start, readiness, kill, restart.
+
+Readiness is observed the way systemd observes it: the harness binds a notify socket, passes
+it as ``$NOTIFY_SOCKET`` and waits for ``READY=1``. Output goes to a log file per start so a
+failing test can show what the daemon said.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PASSWORD = "Pw-e2e-Very-Secret-42"
+USER = "demo@example.com"
+
+
+def write_config(
+    directory: Path,
+    base_url: str,
+    *,
+    root: Path | None = None,
+    state_dir: Path | None = None,
+    **sections: dict[str, Any],
+) -> Path:
+    """A config for ``base_url`` with fast, test-friendly timings; ``sections`` override keys."""
+    root = root or directory / "root"
+    root.mkdir(parents=True, exist_ok=True)
+    config: dict[str, Any] = {
+        "gateway": {"url": base_url, "username": USER, "password": PASSWORD, "timeout_seconds": 10},
+        "state_dir": str(state_dir or directory / "state"),
+        "folders": {"root": str(root)},
+        "outbound": {"settle_seconds": 0.2, "scan_seconds": 2, "track_seconds": 1},
+        "inbound": {"poll_seconds": 0.5},
+        "log": {"level": "info", "format": "json"},
+        "shutdown_timeout_seconds": 10,
+    }
+    for name, values in sections.items():
+        if isinstance(config.get(name), dict):
+            config[name].update(values)
+        else:
+            config[name] = values
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05, what: str = ""
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+class DaemonProcess:
+    """``python -m as2sync run -c CONFIG`` as a child process."""
+
+    def __init__(self, config: Path, *, env: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.env = env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.log_dir = config.parent / "daemon-logs"
+        self.log_dir.mkdir(exist_ok=True)
+        self._notify: socket.socket | None = None
+        self.notifications: list[str] = []
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"run-{self.starts}.log"
+
+    def start(self, *args: str, failpoints: str | None = None, wait_ready: bool = True) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.starts += 1
+        self.notifications = []
+        if self._notify is not None:
+            self._notify.close()
+        notify_path = self.log_dir / f"notify-{self.starts}.sock"
+        self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._notify.bind(str(notify_path))
+        self._notify.settimeout(0.1)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AS2SYNC_")}
+        env.update(self.env)
+        env["NOTIFY_SOCKET"] = str(notify_path)
+        if failpoints:
+            env["AS2SYNC_FAILPOINTS"] = failpoints
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "as2sync", "run", "-c", str(self.config), *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        if wait_ready:
+            self.wait_ready()
+
+    def _drain_notify(self) -> None:
+        if self._notify is None:
+            return
+        while True:
+            try:
+                self.notifications.append(self._notify.recv(4096).decode())
+            except (TimeoutError, BlockingIOError, OSError):
+                return
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        def ready() -> bool:
+            self._drain_notify()
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.output()}")
+            return any("READY=1" in n for n in self.notifications)
+
+        wait_until(ready, timeout, what="READY=1")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to clean up."""
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def wait(self, timeout: float = 60.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def log_lines(self) -> list[str]:
+        """Every line the daemon wrote, over all its starts."""
+        return [
+            line
+            for p in sorted(self.log_dir.glob("run-*.log"))
+            for line in p.read_text(errors="replace").splitlines()
+            if line
+        ]
+
+    def output(self) -> str:
+        return "\n".join(
+            f"--- {p.name} ---\n" + p.read_text(errors="replace")[-20000:]
+            for p in sorted(self.log_dir.glob("run-*.log"))
+        )
+
+    def close(self) -> None:
+        self.kill()
+        if self._notify is not None:
+            self._notify.close()

@@ -1,0 +1,169 @@
+"""The inbound ledger: one named function per state change, queries, retention."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from as2sync.gateway.base import Attachment, MessageInfo
+from as2sync.ledger import inbound as li
+from as2sync.ledger.db import Ledger, open_ledger
+from as2sync.ledger.inbound import FileKind, FileState, InboundState
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    ledger = open_ledger(tmp_path / "state")
+    yield ledger
+    ledger.close()
+
+
+def info(mid: str = "<m1@x>", *sizes: int) -> MessageInfo:
+    return MessageInfo(
+        message_id=mid,
+        persisted_ms=1_700_000_000_000,
+        sender_id="ACME",
+        receiver_id="ME",
+        attachments=tuple(Attachment(f"f{k}.edi", s) for k, s in enumerate(sizes or (3,))),
+        subject="orders",
+        signed=True,
+        mdn_status="Pending",
+    )
+
+
+def fetching(ledger: Ledger, mid: str = "<m1@x>", *, now: float = 100.0) -> int:
+    with ledger.transaction() as s:
+        return li.record_fetching(s, info(mid, 3, 4), station="ME", partner="ACME", now=now).id
+
+
+def store_fully(ledger: Ledger, row_id: int, *, now: float = 100.0) -> None:
+    with ledger.transaction() as s:
+        for k in range(2):
+            f = li.plan_file(
+                s,
+                message_row=row_id,
+                index=k,
+                kind=FileKind.DATA,
+                name=f"f{k}.edi",
+                temp_path=f"/t/{row_id}-{k}",
+                final_path=f"/inbox/f{k}.edi",
+                sha256="0" * 64,
+                size=3,
+                now=now,
+            )
+            li.file_written(s, f.id, now=now)
+        li.message_stored(s, row_id, now=now)
+
+
+def test_a_message_goes_from_fetching_to_stored_to_read_to_deleted(ledger: Ledger) -> None:
+    row_id = fetching(ledger)
+    with ledger.read() as s:
+        row = li.latest(s, "m1@x")  # found with or without brackets
+        assert row is not None and row.state == InboundState.FETCHING
+        assert row.attachment_list() == (Attachment("f0.edi", 3), Attachment("f1.edi", 4))
+        assert row.total_size == 7
+    store_fully(ledger, row_id, now=110)
+    with ledger.transaction() as s:
+        li.message_read(s, row_id, now=120)
+    with ledger.read() as s:
+        row = li.get_message(s, row_id)
+        assert row is not None
+        assert (row.state, row.stored_at, row.read_at) == (InboundState.READ, 110, 120)
+    with ledger.transaction() as s:
+        li.message_deleted(s, row_id, now=130)
+    with ledger.read() as s:
+        assert li.get_message(s, row_id).state == InboundState.DELETED  # type: ignore[union-attr]
+
+
+def test_state_changes_only_apply_from_the_state_they_expect(ledger: Ledger) -> None:
+    row_id = fetching(ledger)
+    with ledger.transaction() as s:
+        li.message_read(s, row_id, now=1)  # not STORED yet: no effect
+        li.message_deleted(s, row_id, now=1)  # not READ: no effect
+    with ledger.read() as s:
+        assert li.get_message(s, row_id).state == InboundState.FETCHING  # type: ignore[union-attr]
+
+
+def test_a_failed_fetch_counts_attempts_and_schedules_the_next(ledger: Ledger) -> None:
+    row_id = fetching(ledger)
+    with ledger.transaction() as s:
+        li.fetch_failed(s, row_id, "size mismatch", now=10, retry_at=70)
+    with ledger.read() as s:
+        assert li.due_fetching(s, 69) == []
+        (row,) = li.due_fetching(s, 70)
+        assert (row.attempts, row.last_error) == (1, "size mismatch")
+        (failure,) = li.recent_failures(s)
+        assert failure.last_error == "size mismatch"
+    with ledger.transaction() as s:
+        li.retry_requested(s, row_id, now=11)
+    with ledger.read() as s:
+        assert [r.id for r in li.due_fetching(s, 0)] == [row_id]
+
+
+def test_a_replanned_file_names_its_new_place(ledger: Ledger) -> None:
+    row_id = fetching(ledger)
+    with ledger.transaction() as s:
+        f = li.plan_file(
+            s,
+            message_row=row_id,
+            index=0,
+            kind=FileKind.DATA,
+            name="f0.edi",
+            temp_path="/t/1-0",
+            final_path="/inbox/f0.edi",
+            sha256="0" * 64,
+            size=3,
+            now=1,
+        )
+        li.replan_file(s, f.id, "/inbox/f0 (2).edi", now=2)
+    with ledger.read() as s:
+        (planned,) = li.planned_files(s)
+        assert (planned.final_path, planned.state) == ("/inbox/f0 (2).edi", FileState.PLANNED)
+
+
+def test_generations_keep_the_newest_as_latest(ledger: Ledger) -> None:
+    first = fetching(ledger)
+    store_fully(ledger, first)
+    with ledger.transaction() as s:
+        second = li.record_fetching(
+            s, info("<m1@x>"), station="ME", partner="ACME", now=200, generation=2
+        ).id
+    with ledger.read() as s:
+        assert li.latest(s, "<m1@x>").id == second  # type: ignore[union-attr]
+        assert li.latest_many(s, ["<m1@x>", "<nope@x>"])["m1@x"].id == second
+
+
+def test_status_queries_count_states_and_list_recent_messages(ledger: Ledger) -> None:
+    a = fetching(ledger, "<a@x>")
+    fetching(ledger, "<b@x>")
+    store_fully(ledger, a)
+    with ledger.read() as s:
+        counts = {(c.partner, c.state): c.count for c in li.counts_by_state(s)}
+        assert counts == {("ACME", "fetching"): 1, ("ACME", "stored"): 1}
+        assert li.pending_count(s) == 2
+        rows = li.recent(s, limit=10)
+        assert {r.message_id for r in rows} == {"<a@x>", "<b@x>"}
+        stored = next(r for r in rows if r.message_id == "<a@x>")
+        assert stored.files == ("/inbox/f0.edi", "/inbox/f1.edi")
+        assert li.recent(s, partner="OTHER") == []
+
+
+def test_prune_removes_only_finished_messages_older_than_the_cutoff(ledger: Ledger) -> None:
+    old_read = fetching(ledger, "<old@x>", now=10)
+    store_fully(ledger, old_read, now=10)
+    with ledger.transaction() as s:
+        li.message_read(s, old_read, now=10)
+    old_unfinished = fetching(ledger, "<stuck@x>", now=10)
+    new_read = fetching(ledger, "<new@x>", now=1000)
+    store_fully(ledger, new_read, now=1000)
+    with ledger.transaction() as s:
+        li.message_read(s, new_read, now=1000)
+    with ledger.transaction() as s:
+        assert li.prune(s, older_than=500) == 1
+    with ledger.read() as s:
+        assert li.get_message(s, old_read) is None
+        assert li.files_of(s, old_read) == []
+        assert li.get_message(s, old_unfinished) is not None
+        assert li.get_message(s, new_read) is not None

@@ -1,0 +1,63 @@
+"""Batch planning: which messages go into which download request."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from as2sync.inbound.plan import (
+    MAX_BATCH_IDS,
+    Batch,
+    NoDownload,
+    OneByOne,
+    Sized,
+    plan_downloads,
+)
+
+
+def test_small_messages_share_one_batch_in_order() -> None:
+    steps = plan_downloads([Sized(1, (10,)), Sized(2, (20, 5)), Sized(3, (1,))], max_bytes=100)
+    assert steps == [Batch((1, 2, 3))]
+
+
+def test_a_batch_is_closed_before_it_would_exceed_the_byte_limit() -> None:
+    steps = plan_downloads([Sized(1, (60,)), Sized(2, (40,)), Sized(3, (1,))], max_bytes=100)
+    assert steps == [Batch((1, 2)), Batch((3,))]
+
+
+def test_a_batch_holds_at_most_100_ids() -> None:
+    steps = plan_downloads([Sized(k, (1,)) for k in range(250)], max_bytes=10**9)
+    assert [len(s.keys) for s in steps if isinstance(s, Batch)] == [100, 100, 50]
+
+
+def test_a_message_larger_than_the_limit_is_fetched_one_by_one_without_breaking_the_batch() -> None:
+    steps = plan_downloads([Sized(1, (10,)), Sized(2, (60, 60)), Sized(3, (10,))], max_bytes=100)
+    assert steps == [OneByOne(2), Batch((1, 3))]
+
+
+def test_a_message_without_attachments_needs_no_download() -> None:
+    assert plan_downloads([Sized(7, ())], max_bytes=100) == [NoDownload(7)]
+
+
+@given(
+    st.lists(st.lists(st.integers(0, 50), max_size=4), max_size=300),
+    st.integers(1, 120),
+)
+def test_every_message_is_planned_exactly_once_within_the_limits(
+    sizes: list[list[int]], max_bytes: int
+) -> None:
+    messages = [Sized(k, tuple(s)) for k, s in enumerate(sizes)]
+    steps = plan_downloads(messages, max_bytes=max_bytes)
+    seen: list[int] = []
+    for step in steps:
+        if isinstance(step, Batch):
+            assert 1 <= len(step.keys) <= MAX_BATCH_IDS
+            assert sum(messages[k].total for k in step.keys) <= max_bytes
+            seen.extend(step.keys)
+        elif isinstance(step, OneByOne):
+            assert messages[step.key].total > max_bytes
+            seen.append(step.key)
+        else:
+            assert messages[step.key].sizes == ()
+            seen.append(step.key)
+    assert sorted(seen) == list(range(len(messages)))
