@@ -40,8 +40,8 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import as2sync.emulator.cli as emulator_cli
     from as2sync import commands
-    from as2sync.emulator import cli as emulator_cli
 
     parser = argparse.ArgumentParser(
         prog="as2sync",

@@ -99,10 +99,10 @@ as2sync demo is running.
 Try it:
   1. Drop a file into {outbox}/
      e.g.  echo 'hello AS2' > {outbox}/hello.txt
-  2. Watch it move to {base / STATION / ECHO / 'sent'}/ once the gateway accepts it,
-     and come back into {base / STATION / ECHO / 'inbox'}/ a few seconds later:
+  2. Watch it move to {base / STATION / ECHO / "sent"}/ once the gateway accepts it,
+     and come back into {base / STATION / ECHO / "inbox"}/ a few seconds later:
      partner {ECHO} is an echo partner of the emulator.
-  3. {base / STATION / PARTNER / 'inbox'}/ already holds messages the emulator seeded.
+  3. {base / STATION / PARTNER / "inbox"}/ already holds messages the emulator seeded.
   In another terminal:  .venv/bin/as2sync status -c {config_path}
 
 Press Ctrl-C to stop.

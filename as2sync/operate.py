@@ -46,7 +46,9 @@ def _drop_into_outbox(source: Path, outbox: Path) -> Path:
         raise storage_error("copy into", outbox, exc) from exc
 
 
-def _wait_for_submission(config: Config, station: str, partner: str, name: str, since: float) -> str:
+def _wait_for_submission(
+    config: Config, station: str, partner: str, name: str, since: float
+) -> str:
     ledger = open_ledger(config.state_dir)
     deadline = time.monotonic() + HANDOFF_TIMEOUT
     try:

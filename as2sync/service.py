@@ -58,7 +58,7 @@ class Backoff:
 
     def failed(self) -> float:
         self.failures += 1
-        delay = min(self.maximum, self.initial * 2 ** (self.failures - 1))
+        delay = min(self.maximum, self.initial * 2.0 ** (self.failures - 1))
         return delay * random.uniform(0.8, 1.2)
 
     def succeeded(self) -> None:

@@ -66,7 +66,9 @@ def collect_status(config: Config) -> dict[str, Any]:
             "outbound"
         ] = states
     for row in in_counts:
-        entry = partnerships.setdefault(f"{row.station}/{row.partner}", {"outbound": {}, "inbound": {}})
+        entry = partnerships.setdefault(
+            f"{row.station}/{row.partner}", {"outbound": {}, "inbound": {}}
+        )
         entry["inbound"][row.state] = row.count
     running = beat is not None and process_alive(beat.pid) and not beat.stopping
     reachable = None
@@ -127,7 +129,9 @@ def collect_status(config: Config) -> dict[str, Any]:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
@@ -137,14 +141,17 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 def render_status(report: dict[str, Any]) -> str:
     daemon, gateway, backlog = report["daemon"], report["gateway"], report["backlog"]
     reach = {True: "reachable", False: "NOT reachable", None: "unknown"}[gateway["reachable"]]
+    running = f"running (pid {daemon['pid']})" if daemon["running"] else "not running"
+    verdict = "healthy" if daemon["healthy"] else "UNHEALTHY"
+    last_error = f" (last error: {gateway['last_error']})" if gateway["reachable"] is False else ""
+    poll, send = report["last_poll_at"] or "never", report["last_send_at"] or "never"
+    oldest = backlog["oldest_waiting_at"] or "-"
     lines = [
-        f"daemon:    {'running (pid ' + str(daemon['pid']) + ')' if daemon['running'] else 'not running'}"
-        f", {'healthy' if daemon['healthy'] else 'UNHEALTHY'}",
-        f"gateway:   {gateway['url']} {reach}"
-        + (f" (last error: {gateway['last_error']})" if gateway["reachable"] is False else ""),
-        f"last poll: {report['last_poll_at'] or 'never'}   last send: {report['last_send_at'] or 'never'}",
+        f"daemon:    {running}, {verdict}",
+        f"gateway:   {gateway['url']} {reach}{last_error}",
+        f"last poll: {poll}   last send: {send}",
         f"backlog:   {backlog['outbox_files']} in outboxes, {backlog['claimed_files']} being sent, "
-        f"oldest since {backlog['oldest_waiting_at'] or '-'}; {backlog['inbound_pending']} inbound pending",
+        f"oldest since {oldest}; {backlog['inbound_pending']} inbound pending",
     ]
     for problem in daemon["problems"]:
         lines.append(f"  ! {problem}")
@@ -156,10 +163,20 @@ def render_status(report: dict[str, Any]) -> str:
     lines += ["", _table(["partnership", "outbound", "inbound"], rows)]
     if report["recent_failures"]:
         fail_rows = [
-            [f["at"] or "", f["direction"], f"{f['station']}/{f['partner']}", f["file"], f["reason"] or ""]
+            [
+                f["at"] or "",
+                f["direction"],
+                f"{f['station']}/{f['partner']}",
+                f["file"],
+                f["reason"] or "",
+            ]
             for f in report["recent_failures"]
         ]
-        lines += ["", "recent failures:", _table(["time", "dir", "partnership", "file", "reason"], fail_rows)]
+        lines += [
+            "",
+            "recent failures:",
+            _table(["time", "dir", "partnership", "file", "reason"], fail_rows),
+        ]
     return "\n".join(lines)
 
 
@@ -194,7 +211,9 @@ def collect_messages(
     try:
         with ledger.read() as session:
             if direction in (None, "out"):
-                for o in outbound_ledger.recent(session, since=cutoff, partner=partner, limit=limit):
+                for o in outbound_ledger.recent(
+                    session, since=cutoff, partner=partner, limit=limit
+                ):
                     rows.append(
                         {
                             "direction": "out",

@@ -175,12 +175,20 @@ class Stager:
         self._files: list[PlannedFile] = []
         self._folder = layout is Layout.MESSAGE_FOLDER
         self.temp_dir = dirs.incoming / f"{row.id}{FOLDER_SUFFIX}" if self._folder else None
-        dirs.incoming.mkdir(parents=True, exist_ok=True)
-        dirs.inbox.mkdir(parents=True, exist_ok=True)
+        self._prepared = False
+
+    def _prepare(self) -> None:
+        """Create the folders on first use (raises OSError, like every write here)."""
+        if self._prepared:
+            return
+        self.dirs.incoming.mkdir(parents=True, exist_ok=True)
+        self.dirs.inbox.mkdir(parents=True, exist_ok=True)
         if self.temp_dir is not None:
             self.temp_dir.mkdir(exist_ok=True)
+        self._prepared = True
 
     def temp_for(self, index: int) -> Path:
+        self._prepare()
         if self.temp_dir is not None:
             return self.temp_dir / self.names.data[index]
         return self.dirs.incoming / f"{self.row.id}-{index}"
@@ -213,6 +221,7 @@ class Stager:
     def seal(self, reserved: set[Path]) -> StagedMessage:
         """Write sidecars, choose free final paths (adding them to ``reserved``), fsync the work
         folder. After this the temp files are durable and the PLANNED rows can be committed."""
+        self._prepare()
         self._files.sort(key=lambda f: f.index)
         if self.temp_dir is not None:
             return self._seal_folder(reserved)

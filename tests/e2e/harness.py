@@ -162,3 +162,91 @@ class DaemonProcess:
         self.kill()
         if self._notify is not None:
             self._notify.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class EmulatorProcess:
+    """``python -m as2sync emulator`` as a child process, driven through its /_admin API."""
+
+    def __init__(self, directory: Path, *args: str, port: int | None = None) -> None:
+        self.directory = directory
+        self.args = args
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/_admin"
+
+    def start(self) -> None:
+        import httpx
+
+        self.starts += 1
+        log = (self.directory / f"emulator-{self.starts}.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "as2sync", "emulator", "--port", str(self.port),
+                "--user", USER, "--password", PASSWORD, "--data", str(self.directory / "emu-data"),
+                *self.args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+        def up() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"emulator exited with {self.proc.returncode}")
+            try:
+                httpx.get(f"{self.admin_url}/state", timeout=1)
+            except httpx.HTTPError:
+                return False
+            return True
+
+        wait_until(up, 30, what="emulator up")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(20)
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        response = httpx.request(method, f"{self.admin_url}{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def seed(self, station: str, partner: str, attachments: list[tuple[str, bytes]]) -> str:
+        import base64
+
+        body = {
+            "station": station,
+            "partner": partner,
+            "attachments": [
+                {"name": n, "content_base64": base64.b64encode(d).decode()} for n, d in attachments
+            ],
+        }
+        return str(self.admin("POST", "/received", json=body)["message_id"])
+
+    def submissions(self, content: bool = False) -> list[dict[str, Any]]:
+        return list(self.admin("GET", f"/submissions?content={str(content).lower()}"))
+
+    def snapshot(self) -> dict[str, Any]:
+        return dict(self.admin("GET", "/state"))

@@ -83,7 +83,9 @@ def test_second_instance_on_the_same_state_dir_is_refused(daemon: DaemonProcess)
 
 def test_health_is_ok_while_running_and_fails_once_stopped(daemon: DaemonProcess) -> None:
     daemon.start()
-    wait_until(lambda: as2sync("health", "-c", str(daemon.config)).returncode == 0, 15, what="healthy")
+    wait_until(
+        lambda: as2sync("health", "-c", str(daemon.config)).returncode == 0, 15, what="healthy"
+    )
     daemon.terminate()
     result = as2sync("health", "-c", str(daemon.config))
     assert result.returncode == 1

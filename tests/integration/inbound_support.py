@@ -190,8 +190,14 @@ class FakeGateway:
     batch request with whatever ``zip_for(ids)`` builds (a hand-made, possibly hostile zip),
     and marks read on ``markAsRead``. Requests are recorded as ``(method, path)``."""
 
-    def __init__(self, zip_for: ZipBuilder, stations: tuple[str, ...] = ("MYSTATION",)) -> None:
+    def __init__(
+        self,
+        zip_for: ZipBuilder,
+        stations: tuple[str, ...] = ("MYSTATION",),
+        truncation_for: Callable[[list[str]], tuple[int, int] | None] | None = None,
+    ) -> None:
         self.zip_for = zip_for
+        self.truncation_for = truncation_for
         self.stations = stations
         self.messages: dict[str, FakeMessage] = {}
         self.requests: list[tuple[str, str]] = []
@@ -235,14 +241,16 @@ class FakeGateway:
             )
         if path == "/message/received/batch/attachments":
             ids = json.loads(request.content)
-            if request.url.params.get("markAsRead") == "true":  # a 200: all fully archived
-                for mid in ids:
+            cut = self.truncation_for(ids) if self.truncation_for else None
+            headers = {"Content-Type": "application/octet-stream"}
+            if cut is not None:
+                headers["X-Batch-Truncation-Index"] = f"({cut[0]},{cut[1]})"
+            if request.url.params.get("markAsRead") == "true":  # fully archived ones only
+                for mid in ids[: len(ids) if cut is None else cut[0]]:
                     if mid in self.messages:
                         self.messages[mid].read = True
             return httpx.Response(
-                200,
-                content=self.zip_for(ids),
-                headers={"Content-Type": "application/octet-stream"},
+                200 if cut is None else 206, content=self.zip_for(ids), headers=headers
             )
         if path.startswith("/message/received/") and request.method == "GET":
             mid = unquote(request.url.raw_path.decode().split("/message/received/", 1)[1])

@@ -80,8 +80,12 @@ def test_expired_token_is_renewed_transparently(
     client.stations()
     emulator.state.expire_tokens()
     assert [s.as2_id for s in client.stations()] == [STATION]
-    statuses = [status for _m, path, status in emulator.state.request_log() if "station" in path]
-    assert statuses == [200, 401, 200]
+
+    def statuses() -> list[int]:
+        return [status for _m, path, status in emulator.state.request_log() if "station" in path]
+
+    eventually(lambda: len(statuses()) == 3)  # the log entry may trail the response a little
+    assert statuses() == [200, 401, 200]
 
 
 def test_single_file_submission_arrives_and_shows_up_as_sent(
@@ -230,9 +234,8 @@ def test_client_limiter_keeps_a_burst_below_the_gateway_limit(
     with client_for(emu, limiter=RateLimiter(5, 0.2)) as gateway:
         for _ in range(14):
             gateway.stations()
-    statuses = [status for _m, _p, status in emu.state.request_log()]
-    assert len(statuses) == 15  # one login + 14 requests
-    assert 429 not in statuses
+    assert emu.state.fault_counts().get("rate_limited", 0) == 0
+    assert 429 not in [status for _m, _p, status in emu.state.request_log()]
 
 
 def test_factory_builds_a_working_client_from_the_config(

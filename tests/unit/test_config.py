@@ -88,7 +88,9 @@ def test_env_interpolation_takes_value_from_environment(tmp_path: Path) -> None:
 def test_password_file_first_line_is_the_password(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("file-secret\nignored\n")
-    config = parse_config(minimal(tmp_path, gateway={"username": "u", "password_file": str(secret)}), {})
+    config = parse_config(
+        minimal(tmp_path, gateway={"username": "u", "password_file": str(secret)}), {}
+    )
     assert config.password() == "file-secret"
 
 
@@ -167,7 +169,9 @@ def test_state_dir_that_cannot_be_created_is_a_problem(tmp_path: Path) -> None:
 
 
 def test_route_folder_must_exist(tmp_path: Path) -> None:
-    raw = minimal(tmp_path, routes=[{"path": str(tmp_path / "gone"), "station": "S", "partner": "P"}])
+    raw = minimal(
+        tmp_path, routes=[{"path": str(tmp_path / "gone"), "station": "S", "partner": "P"}]
+    )
     assert "does not exist" in problems(raw)["routes[0].path"]
 
 
@@ -223,7 +227,11 @@ def test_relative_folders_resolve_against_the_config_file(tmp_path: Path) -> Non
     path = tmp_path / "config.yaml"
     path.write_text(
         yaml.safe_dump(
-            {"gateway": {"username": "u", "password": "p"}, "folders": {"root": "data"}, "state_dir": "st"}
+            {
+                "gateway": {"username": "u", "password": "p"},
+                "folders": {"root": "data"},
+                "state_dir": "st",
+            }
         )
     )
     config = load_config(path, {})

@@ -17,5 +17,7 @@ def test_readme_config_reference_matches_the_model() -> None:
 def test_readme_quick_start_is_the_two_commands() -> None:
     text = README.read_text(encoding="utf-8")
     quick = text.split("## Quick start", 1)[1].split("##", 1)[0]
-    commands = [line.split("#")[0].strip() for line in quick.splitlines() if line.startswith("make ")]
+    commands = [
+        line.split("#")[0].strip() for line in quick.splitlines() if line.startswith("make ")
+    ]
     assert commands == ["make demo", "make test"]

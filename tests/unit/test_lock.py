@@ -13,9 +13,8 @@ from as2sync.lock import StateLock
 
 
 def test_second_lock_on_same_state_dir_is_refused_with_the_holder_pid(tmp_path: Path) -> None:
-    with StateLock(tmp_path):
-        with pytest.raises(LockError) as info:
-            StateLock(tmp_path).acquire()
+    with StateLock(tmp_path), pytest.raises(LockError) as info:
+        StateLock(tmp_path).acquire()
     assert "already running" in str(info.value)
     assert "pid" in str(info.value)
 
