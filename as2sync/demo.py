@@ -22,7 +22,7 @@ from as2sync import log as logsetup
 from as2sync.config import load_config
 
 STATION, PARTNER, ECHO = "MYSTATION", "ACME", "LOOP"
-USER, PASSWORD = "demo@example.com", "demo"
+USER, PASSWORD = "demo@example.com", "demo-password"
 
 
 def _free_port() -> int:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 _counter = itertools.count(1)
+_rotation = itertools.count(0)
 _lock = threading.Lock()
 
 
@@ -71,5 +72,7 @@ RECEIVED_FORMATS: tuple[Callable[[random.Random, int, str, str], str], ...] = (
 
 def received_id(rng: random.Random, now_ms: int, sender: str, receiver: str) -> str:
     """A received message's ID from ``sender`` (the partner), in a rotating real-world format."""
-    make = RECEIVED_FORMATS[_next() % len(RECEIVED_FORMATS)]
+    with _lock:
+        turn = next(_rotation)
+    make = RECEIVED_FORMATS[turn % len(RECEIVED_FORMATS)]
     return make(rng, now_ms, sender, receiver)

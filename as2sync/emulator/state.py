@@ -112,6 +112,7 @@ class EmulatorState:
         self._fault_counts: Counter[str] = Counter()
         self._request_log: list[tuple[str, str, int]] = []
         self._tokens = TokenIssuer()
+        self._issued: list[str] = []
         self._rate = SlidingWindow(*settings.rate_limit) if settings.rate_limit else None
         self._store = Store(settings.data_dir) if settings.data_dir else None
         for as2_id in settings.stations:
@@ -305,7 +306,16 @@ class EmulatorState:
         with self._lock:
             if username != self.settings.user or password != self.settings.password:
                 return None
-            return self._tokens.issue(username, self.now_ms(), int(self.settings.token_ttl * 1000))
+            token, expiry = self._tokens.issue(
+                username, self.now_ms(), int(self.settings.token_ttl * 1000)
+            )
+            self._issued.append(token)
+            return token, expiry
+
+    def issued_tokens(self) -> list[str]:
+        """Every token handed out since this process started (tests check logs for leaks)."""
+        with self._lock:
+            return list(self._issued)
 
     def check_token(self, token: str) -> Claims | str:
         """The token's claims, or the reason it is refused."""

@@ -27,13 +27,12 @@ Choices where the spec leaves room:
 from __future__ import annotations
 
 import contextlib
-import os
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final, TypeVar
+from typing import Any, Final, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -50,7 +49,6 @@ from as2sync.errors import (
     TransientError,
     UnknownOutcome,
 )
-from as2sync.fsutil import storage_error
 from as2sync.gateway.auth import Token, TokenManager, parse_token
 from as2sync.gateway.base import (
     BatchDownload,
@@ -75,6 +73,7 @@ from as2sync.gateway.parsing import (
 )
 from as2sync.gateway.ratelimit import Priority, RateLimiter
 from as2sync.gateway.retrying import RetryPolicy
+from as2sync.gateway.transfer import header_safe, multipart_body, raw_body, stream_to
 from as2sync.log import register_secret
 
 log = structlog.get_logger(__name__)
@@ -85,7 +84,6 @@ BodyFactory = Callable[[contextlib.ExitStack], dict[str, Any]]
 
 MAX_FILES: Final = 10
 MAX_BATCH: Final = 100
-_CHUNK: Final = 64 * 1024
 # Zips and EDI files gain nothing from gzip, and identity lets us check Content-Length.
 _DOWNLOAD_HEADERS: Final = {"Accept-Encoding": "identity"}
 
@@ -114,28 +112,15 @@ class _Unauthorized(Exception):
         self.error = error
 
 
-def _header_safe(name: str) -> bool:
-    return all(" " <= ch <= "~" for ch in name)
-
-
-def _file_chunks(fh: IO[bytes], size: int) -> Iterator[bytes]:
-    """Exactly ``size`` bytes of ``fh``: a file that grows meanwhile cannot overrun the
-    declared Content-Length."""
-    remaining = size
-    while remaining > 0:
-        chunk = fh.read(min(_CHUNK, remaining))
-        if not chunk:
-            return
-        remaining -= len(chunk)
-        yield chunk
-
-
 class As2GatewayClient:
     """Thread-safe client of the AS2 Gateway v1 API (one instance per process is enough).
 
+    ``limiter`` should be the process-wide one (:func:`~as2sync.gateway.ratelimit.shared_limiter`,
+    as the factory does); without one the client gets a private 50-per-10-s limiter.
     ``clock`` is wall-clock epoch seconds (token expiry); ``observer(endpoint, status, seconds)``
     is called once per HTTP request, with ``status`` None when no response arrived.
-    Raises ``ConfigError`` for a base URL that is not https (http only for loopback hosts).
+    ``verify`` is True or the path of an extra CA bundle. Raises ``ConfigError`` for a base URL
+    that is not https (plain http only for loopback hosts, i.e. the emulator).
     """
 
     def __init__(
@@ -193,8 +178,13 @@ class As2GatewayClient:
     ) -> str:
         """Enqueue one message; see :meth:`Gateway.submit` for the error contract.
 
-        Raises ``ValueError`` for no files, more than 10, or duplicate names, and
+        Raises ``ValueError`` for no files, more than 10, empty or duplicate names, and
         ``StorageError`` when a file cannot be opened (nothing was sent then).
+
+        Crash safety is the caller's: if the process dies while this call is in flight, nobody
+        knows whether the gateway accepted the message, so the caller must record the attempt
+        durably *before* calling and reconcile it after a restart (the returned ID exists only
+        in memory until the caller stores it).
         """
         files = list(files)
         if not 1 <= len(files) <= MAX_FILES:
@@ -206,13 +196,13 @@ class As2GatewayClient:
         params = {"partnerType": str(partner_type)}
         if subject:
             params["subject"] = subject
-        raw = len(files) == 1 and _header_safe(files[0].name)
+        raw = len(files) == 1 and header_safe(files[0].name)
         call = _Call(
             endpoint="send",
             method="POST",
             path=("message", station, partner),
             params=params,
-            body=(lambda s: _raw_body(s, files[0])) if raw else (lambda s: _multipart(s, files)),
+            body=(lambda s: raw_body(s, files[0])) if raw else (lambda s: multipart_body(s, files)),
             idempotent=False,
             priority=Priority.HIGH,
         )
@@ -306,7 +296,7 @@ class As2GatewayClient:
                     )
             elif response.status_code != 200:
                 raise ProtocolError(f"batch: unexpected HTTP {response.status_code}")
-            size = _stream_to(response, dest, call.endpoint)
+            size = stream_to(response, dest, call.endpoint)
             return BatchDownload(zip_path=dest, truncation=truncation, size=size)
 
         return self._call(call, handle, cleanup=dest)
@@ -324,7 +314,7 @@ class As2GatewayClient:
             {"markAsRead": "true"} if mark_read else {},
             headers=_DOWNLOAD_HEADERS,
         )
-        return self._call(call, lambda r: _stream_to(r, dest, call.endpoint), cleanup=dest)
+        return self._call(call, lambda r: stream_to(r, dest, call.endpoint), cleanup=dest)
 
     # -- marking and deleting ---------------------------------------------------------------
 
@@ -405,29 +395,25 @@ class As2GatewayClient:
             request = self._http.build_request(
                 call.method, self._url(call.path), params=call.params, headers=headers, **kwargs
             )
-            started = time.monotonic()
-            status: int | None = None
-            try:
+            # The slot is held until the response headers are in: by then the gateway has
+            # counted the request (see the window rule in ratelimit).
+            with self._limiter.slot(call.priority):
+                started = time.monotonic()
                 try:
-                    # The slot is held until the response headers are in: by then the
-                    # gateway has counted the request (see ratelimit's window rule).
-                    with self._limiter.slot(call.priority):
-                        started = time.monotonic()
-                        response = self._http.send(request, stream=True)
+                    response = self._http.send(request, stream=True)
                 except (httpx.HTTPError, OSError) as exc:
+                    self._observe(call, None, started)
                     raise from_exception(
                         exc, endpoint=call.endpoint, idempotent=call.idempotent
                     ) from exc
-                try:
-                    status = response.status_code
-                    return self._handle(call, response, handle)
-                finally:
-                    # Closing a response we are done with must not turn a result (a message
-                    # ID!) into an error.
-                    with contextlib.suppress(httpx.HTTPError, OSError):
-                        response.close()
+            try:
+                return self._handle(call, response, handle)
             finally:
-                self._observe(call.endpoint, call.method, status, time.monotonic() - started)
+                # Closing a response we are done with must not turn a result (a message ID!)
+                # into an error.
+                with contextlib.suppress(httpx.HTTPError, OSError):
+                    response.close()
+                self._observe(call, response.status_code, started)
 
     def _handle(
         self, call: _Call, response: httpx.Response, handle: Callable[[httpx.Response], T]
@@ -479,18 +465,20 @@ class As2GatewayClient:
         # keeps the escapes as they are.
         return self._base + "/" + "/".join(quote(s, safe="") for s in segments)
 
-    def _observe(self, endpoint: str, method: str, status: int | None, seconds: float) -> None:
+    def _observe(self, call: _Call, status: int | None, started: float) -> None:
+        """Log and report one finished HTTP request (``status`` None: no response)."""
+        seconds = time.monotonic() - started
         log.debug(
             "gateway.request",
-            endpoint=endpoint,
-            method=method,
+            endpoint=call.endpoint,
+            method=call.method,
             status=status,
             seconds=round(seconds, 4),
         )
         if self._observer is None:
             return
         try:
-            self._observer(endpoint, status, seconds)
+            self._observer(call.endpoint, status, seconds)
         except Exception as exc:  # a metrics bug must never change the outcome of a request
             log.warning("gateway.observer_failed", error=type(exc).__name__, detail=str(exc))
 
@@ -518,37 +506,6 @@ def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
     return context
 
 
-def _raw_body(stack: contextlib.ExitStack, item: OutboundFile) -> dict[str, Any]:
-    fh = _open(stack, item.path)
-    size = os.fstat(fh.fileno()).st_size  # the bytes we send now, which the ledger hashed
-    return {
-        "content": _file_chunks(fh, size),
-        "headers": {
-            "Name": item.name,
-            "Content-Type": item.content_type or "application/octet-stream",
-            "Content-Length": str(size),
-        },
-    }
-
-
-def _multipart(stack: contextlib.ExitStack, items: Sequence[OutboundFile]) -> dict[str, Any]:
-    parts = [
-        (
-            "file",
-            (item.name, _open(stack, item.path), item.content_type or "application/octet-stream"),
-        )
-        for item in items
-    ]
-    return {"files": parts}
-
-
-def _open(stack: contextlib.ExitStack, path: Path) -> IO[bytes]:
-    try:
-        return stack.enter_context(path.open("rb"))
-    except OSError as exc:
-        raise storage_error("read", path, exc) from exc
-
-
 def _accepted_message_id(response: httpx.Response) -> str:
     link = response.headers.get("Link")
     message_id = message_id_from_link(link)
@@ -566,27 +523,6 @@ def _accepted_message_id(response: httpx.Response) -> str:
 
 def _drain(response: httpx.Response) -> None:
     response.read()
-
-
-def _stream_to(response: httpx.Response, dest: Path, endpoint: str) -> int:
-    """Write the body to ``dest`` chunk by chunk; the number of (decoded) bytes written."""
-    written = 0
-    try:
-        with dest.open("wb") as out:
-            for chunk in response.iter_bytes(_CHUNK):
-                out.write(chunk)
-                written += len(chunk)
-    except OSError as exc:
-        raise storage_error("write", dest, exc) from exc
-    declared = response.headers.get("Content-Length", "").strip()
-    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-    # Downloads ask for identity encoding, so the bytes written are the bytes declared.
-    if declared.isdigit() and encoding in ("", "identity") and written != int(declared):
-        raise TransientError(
-            f"{endpoint}: body ended after {written} of {declared} bytes",
-            status=response.status_code,
-        )
-    return written
 
 
 def _matches(info: MessageInfo, query: ListQuery) -> bool:

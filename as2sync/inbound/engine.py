@@ -126,6 +126,7 @@ class InboundEngine:
         with ctx.ledger.read() as session:
             stored_unread = ledger_in.in_state(session, InboundState.STORED)
             due = ledger_in.due_fetching(session, ctx.clock())
+            session.expunge_all()  # keep them usable after read() rolls back
         store.mark_read(ctx, stored_unread)
         fetch.fetch(ctx, due, stop)
         seen: set[str] = set()
@@ -241,6 +242,7 @@ class InboundEngine:
         ctx = self._ctx
         with ctx.ledger.read() as session:
             rows = ledger_in.in_state(session, InboundState.READ)
+            session.expunge_all()
         for start in range(0, len(rows), DELETE_CHUNK):
             chunk = rows[start : start + DELETE_CHUNK]
             ctx.gateway.delete(Folder.RECEIVED, [r.message_id for r in chunk])

@@ -100,6 +100,7 @@ def finish_planned(ctx: Context) -> int:
                 select(InboundMessage).where(InboundMessage.id.in_(list(by_message)))
             )
         }
+        session.expunge_all()  # keep them usable after read() rolls back
     completed = 0
     for message_row, rows in by_message.items():
         units: dict[Path, list[InboundFile]] = defaultdict(list)

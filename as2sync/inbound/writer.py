@@ -308,7 +308,9 @@ def discard_unit(path: Path) -> None:
 
 def place_file(temp: Path, target: Path, replan: Callable[[Path], None]) -> Path:
     """Move ``temp`` to ``target`` or, if that name is taken, to a free variant; return where
-    it went. ``replan(new)`` is called (and must commit) before a new name is tried."""
+    it went. ``replan(new)`` is called (and must commit) before a new name is tried. The
+    target folder is created if it went missing (an operator removed an empty inbox)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     while True:
         if place(temp, target):
             return target
@@ -319,6 +321,7 @@ def place_file(temp: Path, target: Path, replan: Callable[[Path], None]) -> Path
 
 def place_folder(temp_dir: Path, target: Path, replan: Callable[[Path], None]) -> Path:
     """Rename the staged message folder into the inbox, never onto an existing name."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     while True:
         if not os.path.lexists(target):
             try:

@@ -27,6 +27,9 @@ The order of commits against file operations is what makes inbound exactly-once:
 
 Every state change is one small function below taking the caller's session; the caller owns
 the transaction (``Ledger.transaction()``), so several changes can be committed atomically.
+Rows returned by the queries belong to the caller's session; ``Ledger.read()`` rolls back on
+exit, which expires them, so a caller that keeps rows beyond the block detaches them first
+(``session.expunge_all()``).
 """
 
 from __future__ import annotations

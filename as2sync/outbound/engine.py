@@ -23,6 +23,7 @@ ledger and the folders are the state, and :meth:`start` rebuilds the rest.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
@@ -200,6 +201,10 @@ class OutboundEngine:
         self._outboxes = {str(d.outbox): d for d in pairs}
         self._readiness.retain_pairs({(d.station, d.partner) for d in pairs})
         for dirs in pairs:
+            # A partnership exists once its folder does; its outbox is created so that it can
+            # be watched (and users see where to drop files). Refused: scans still work.
+            with contextlib.suppress(OSError):
+                dirs.outbox.mkdir(exist_ok=True)
             present: set[str] = set()
             for obs in scan_outbox(dirs, self._filter):
                 self._readiness.observe(obs, now)

@@ -39,6 +39,7 @@ MAX_PENDING_PATHS = 20_000
 """Beyond this many distinct pending paths the set is dropped for one full rescan: memory
 stays bounded however many files arrive between two engine steps."""
 POLL_SECONDS = 1.0
+STOP_POLL_SECONDS = 0.1  # how often watchdog's threads look for a stop request
 _RELEVANT = frozenset({"created", "modified", "moved", "deleted", "closed"})
 _INOTIFY_LOGGER = "watchdog.observers.inotify_c"
 
@@ -134,7 +135,7 @@ class Watcher:
                 self._polling.start()
             return self._polling
         if self._native is None:
-            self._native = Observer()
+            self._native = Observer(timeout=STOP_POLL_SECONDS)
             self._native.start()
         return self._native
 

@@ -11,7 +11,8 @@
 #  3. checks: `systemctl start` returns once the daemon sent READY=1, with a STATUS= line; a
 #     file that another user of the as2sync group drops into an outbox is sent and its echo
 #     arrives in inbox/ as a group-read/write file; `systemctl reload` (SIGHUP) keeps the same
-#     process; `systemctl stop` (SIGTERM) ends it with exit status 0; no restarts happened.
+#     process; WATCHDOG=1 pings keep a 4 s watchdog (a drop-in) from firing; `systemctl stop`
+#     (SIGTERM) ends it with exit status 0; no restarts happened.
 #
 # Called by deploy/docker/test.sh (`make docker-test`); can also run on its own. Needs root.
 # Environment: BASE_IMAGE, REBUILD_BASE=1, AS2SYNC_EXTRAS (default "metrics"), as for test.sh.
@@ -101,7 +102,7 @@ cat >"$WORK/Containerfile" <<EOF
 FROM $BASE_IMAGE
 RUN apt-get update -qq \\
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \\
-       systemd systemd-sysv procps >/dev/null \\
+       systemd systemd-sysv procps >/dev/null 2>&1 \\
     && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY . /src
 RUN python3 -m venv /opt/as2sync \\
@@ -162,7 +163,7 @@ podman cp "$WORK/password" "$NAME:/tmp/password"
 rm -f "$WORK/password"
 in_box "set -e
     chown root:root /etc/systemd/system/as2sync.service /etc/sysusers.d/as2sync.conf /etc/tmpfiles.d/as2sync.conf
-    systemd-sysusers
+    systemd-sysusers >/dev/null 2>&1
     systemd-tmpfiles --create /etc/tmpfiles.d/as2sync.conf
     install -d -m 0755 /etc/as2sync
     install -m 0640 -o root -g as2sync /tmp/config.yaml /etc/as2sync/config.yaml
@@ -170,9 +171,14 @@ in_box "set -e
     rm -f /tmp/config.yaml /tmp/password
     useradd --create-home --groups as2sync ediapp
     runuser -u ediapp -- sh -c 'umask 007; mkdir -p /srv/as2/$STATION/$PARTNER/outbox /srv/as2/$STATION/$PARTNER/inbox'
+    # A short watchdog, so that a few seconds of running show the daemon pings it in time
+    # (WATCHDOG=1 at least every WATCHDOG_USEC); the shipped 60 s would take minutes.
+    mkdir -p /etc/systemd/system/as2sync.service.d
+    printf '[Service]\\nWatchdogSec=4s\\n' > /etc/systemd/system/as2sync.service.d/watchdog-test.conf
     systemctl daemon-reload"
 
 step "systemctl start as2sync (returns once the daemon sent READY=1)"
+START_TIME=$SECONDS
 in_box 'systemctl start as2sync' || fail "systemctl start as2sync failed"
 [[ $(in_box 'systemctl is-active as2sync') == active ]] || fail "as2sync.service is not active"
 STATUS_TEXT=$(in_box 'systemctl show -p StatusText --value as2sync')
@@ -193,6 +199,13 @@ OWNER_MODE=$(in_box "stat -c '%U:%G %a' $PAIR/inbox/order.edi")
 in_box "runuser -u ediapp -- sh -c 'cat $PAIR/inbox/order.edi >/dev/null && rm $PAIR/inbox/order.edi'" \
     || fail "a member of the as2sync group cannot pick up (read and remove) an inbox file"
 echo "systemd-test:   sent/order.edi, inbox/order.edi ($OWNER_MODE), picked up by ediapp"
+
+step "the watchdog (4 s here) is pinged: still the same process after 10 s"
+[[ $(in_box 'systemctl show -p WatchdogUSec --value as2sync') == 4s ]] || fail "the 4 s watchdog drop-in is not in effect"
+sleep_until=$((START_TIME + 10))
+while ((SECONDS < sleep_until)); do sleep 0.5; done
+[[ $(in_box 'systemctl show -p MainPID --value as2sync') == "$MAIN_PID" ]] || fail "the daemon was restarted (watchdog?)"
+[[ $(in_box 'systemctl show -p NRestarts --value as2sync') == 0 ]] || fail "the daemon was restarted (watchdog?)"
 
 step "systemctl reload as2sync (SIGHUP) keeps the same process"
 in_box 'systemctl reload as2sync' || fail "systemctl reload as2sync failed"

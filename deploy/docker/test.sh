@@ -11,13 +11,16 @@
 #     back into inbox/, `as2sync health` and the image's HEALTHCHECK pass, the password is
 #     not in the container's logs, and `podman stop` (SIGTERM to as2sync as PID 1) ends the
 #     container with exit code 0;
-#  6. removes everything it created (container, secret, emulator, temporary files, the test
+#  6. runs deploy/docker/systemd-test.sh: the systemd unit, for real, under systemd as PID 1
+#     of a container (skip with DOCKER_TEST_SYSTEMD=0);
+#  7. removes everything it created (container, secret, emulator, temporary files, the test
 #     image). The debootstrap base image is kept for the next run; DOCKER_TEST_PRUNE=1
 #     removes it too.
 #
 # Needs root (debootstrap, rootful podman). Prints "docker-test: PASS" or "docker-test: FAIL".
 # Environment: BASE_IMAGE (default localhost/as2sync-base:bookworm), REBUILD_BASE=1,
-# AS2SYNC_EXTRAS (the image's extras, default "metrics"), DOCKER_TEST_PRUNE=1.
+# AS2SYNC_EXTRAS (the image's extras, default "metrics"), DOCKER_TEST_PRUNE=1,
+# DOCKER_TEST_SYSTEMD=0.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -227,3 +230,8 @@ EXIT_CODE=$(podman inspect --format '{{.State.ExitCode}}' "$NAME")
 [[ $EXIT_CODE == 0 ]] || fail "the container exited with $EXIT_CODE after SIGTERM, not 0"
 podman logs "$NAME" 2>&1 | grep -q '"daemon.stopped"' || fail "no daemon.stopped event in the log"
 echo "docker-test:   exit code 0 after $((SECONDS - STOP_START)) s"
+
+if [[ ${DOCKER_TEST_SYSTEMD:-1} == 1 ]]; then
+    step "running deploy/systemd/as2sync.service under systemd in a container (systemd-test.sh)"
+    bash "$HERE/systemd-test.sh"
+fi

@@ -114,18 +114,14 @@ def test_sent_message_attachments_and_mdn_are_downloadable(
     assert b"disposition-notification" in mdn.content
 
 
-def test_received_message_mdn_is_downloadable(
-    emulator: RunningEmulator, api: httpx.Client
-) -> None:
+def test_received_message_mdn_is_downloadable(emulator: RunningEmulator, api: httpx.Client) -> None:
     mid = emulator.state.seed_received("MYSTATION", "ACME", [("a", b"1")])
     response = api.get(f"/message/received/{quote(mid)}/mdn")
     assert response.status_code == 200
     assert mid.encode() in response.content
 
 
-def test_mdn_of_a_message_without_one_is_404(
-    emulator: RunningEmulator, api: httpx.Client
-) -> None:
+def test_mdn_of_a_message_without_one_is_404(emulator: RunningEmulator, api: httpx.Client) -> None:
     mid = emulator.state.seed_received("MYSTATION", "ACME", [("a", b"1")], with_mdn=False)
     response = api.get(f"/message/received/{quote(mid)}/mdn")
     assert response.status_code == 404

@@ -81,3 +81,9 @@ def test_expire_tokens_invalidates_every_issued_token(
     assert first.get("/message/received").status_code == 401
     assert second.get("/station").status_code == 401
     assert client_for(emulator).get("/message/received").status_code == 200
+
+
+def test_issued_tokens_are_recorded_for_leak_checks(emulator: RunningEmulator) -> None:
+    first, second = token_for(emulator), token_for(emulator)
+    assert first != second
+    assert emulator.state.issued_tokens() == [first, second]

@@ -28,7 +28,9 @@ def _sized(emu: RunningEmulator, *sizes: int) -> str:
 
 
 @pytest.fixture
-def small(make_emulator: MakeEmulator, client_for: ClientFor) -> tuple[RunningEmulator, httpx.Client]:
+def small(
+    make_emulator: MakeEmulator, client_for: ClientFor
+) -> tuple[RunningEmulator, httpx.Client]:
     """An emulator whose batch limit is 10 bytes instead of 10 MB."""
     emu = make_emulator(batch_limit_bytes=10)
     return emu, client_for(emu)

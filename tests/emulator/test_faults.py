@@ -40,9 +40,7 @@ def test_error_after_answers_5xx_but_the_message_was_submitted(
     assert emulator.state.fault_counts() == {"error_after": 1}
 
 
-def test_bad_gateway_errors_have_an_html_body(
-    emulator: RunningEmulator, api: httpx.Client
-) -> None:
+def test_bad_gateway_errors_have_an_html_body(emulator: RunningEmulator, api: httpx.Client) -> None:
     emulator.state.set_faults(Faults(error_before=1.0, error_statuses=(502,)))
     response = _send(api)
     assert response.status_code == 502

@@ -79,9 +79,7 @@ def test_message_ids_are_matched_exactly_including_brackets(
     assert api.get(f"/message/received/{quote(mid.strip('<>'))}").status_code == 404
 
 
-def test_get_failed_returns_the_latest_attempt(
-    capi: httpx.Client, clock: ManualClock
-) -> None:
+def test_get_failed_returns_the_latest_attempt(capi: httpx.Client, clock: ManualClock) -> None:
     link = capi.post("/message/MYSTATION/DOWN", content=b"1", headers={"Name": "a"}).headers["Link"]
     mid = link.rsplit("/", 1)[1]
     clock.advance(10.0)

@@ -100,7 +100,9 @@ def test_sort_by_subject_ascending(emulator: RunningEmulator, api: httpx.Client)
 def test_sort_by_sender_id(make_emulator: MakeEmulator, client_for: ClientFor) -> None:
     emu = make_emulator(partners=(PartnerSpec("ZED"), PartnerSpec("ACME"), PartnerSpec("MID")))
     api = client_for(emu)
-    ids = {p: emu.state.seed_received("MYSTATION", p, [("a", b"1")]) for p in ("ZED", "ACME", "MID")}
+    ids = {
+        p: emu.state.seed_received("MYSTATION", p, [("a", b"1")]) for p in ("ZED", "ACME", "MID")
+    }
     assert _ids(api, sortCol="senderId", sortDir="asc") == [ids["ACME"], ids["MID"], ids["ZED"]]
 
 
@@ -111,13 +113,9 @@ def test_invalid_sort_or_partner_type_is_400(api: httpx.Client, param: str, valu
     assert api.get("/message/received", params={param: value}).status_code == 400
 
 
-def test_partner_type_defaults_to_production(
-    emulator: RunningEmulator, api: httpx.Client
-) -> None:
+def test_partner_type_defaults_to_production(emulator: RunningEmulator, api: httpx.Client) -> None:
     prod = emulator.state.seed_received("MYSTATION", "ACME", [("a", b"1")])
-    test = emulator.state.seed_received(
-        "MYSTATION", "ACME", [("a", b"1")], partner_type="test"
-    )
+    test = emulator.state.seed_received("MYSTATION", "ACME", [("a", b"1")], partner_type="test")
     assert _ids(api) == [prod]
     assert _ids(api, partnerType="test") == [test]
     (record,) = api.get("/message/received", params={"partnerType": "test"}).json()["records"]
@@ -168,7 +166,9 @@ def test_queued_list_uses_a_single_query_parameter(
     clocked: RunningEmulator, capi: httpx.Client
 ) -> None:
     api, emulator = capi, clocked
-    api.post("/message/MYSTATION/ACME", content=b"1", headers={"Name": "a"}, params={"subject": "PO"})
+    api.post(
+        "/message/MYSTATION/ACME", content=b"1", headers={"Name": "a"}, params={"subject": "PO"}
+    )
     api.post("/message/MYSTATION/LOOP", content=b"2", headers={"Name": "b"})
     acme, loop = (s.message_id for s in emulator.state.submissions())
     assert _ids(api, "queued", query="ACME") == [acme]

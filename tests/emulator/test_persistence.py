@@ -65,7 +65,7 @@ def test_state_file_is_written_atomically_with_blobs_by_hash(tmp_path: Path) -> 
     (blob,) = (tmp_path / "blobs").iterdir()
     assert blob.read_bytes() == b"payload"
     assert doc["received"][0]["attachments"][0]["sha256"] == blob.name
-    assert not [p for p in tmp_path.rglob("*.tmp")]
+    assert not list(tmp_path.rglob("*.tmp"))
 
 
 def test_sigkilled_emulator_keeps_every_acknowledged_submission(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ def test_single_file_send_without_name_header_is_400(
 def test_name_header_in_utf8_is_kept(emulator: RunningEmulator, api: httpx.Client) -> None:
     name = "Rechnung-Ä.edi"
     response = api.post(
-        "/message/MYSTATION/ACME", content=b"x", headers=[("Name", name.encode("utf-8"))]
+        "/message/MYSTATION/ACME", content=b"x", headers=[(b"Name", name.encode("utf-8"))]
     )
     assert response.status_code == 202
     assert emulator.state.submissions()[0].attachments[0][0] == name
@@ -59,15 +59,15 @@ def test_name_header_in_utf8_is_kept(emulator: RunningEmulator, api: httpx.Clien
 def test_missing_content_type_is_detected_from_edi_content(
     emulator: RunningEmulator, api: httpx.Client
 ) -> None:
-    response = api.post("/message/MYSTATION/ACME", content=b"ISA*00*...", headers={"Name": "po.edi"})
+    response = api.post(
+        "/message/MYSTATION/ACME", content=b"ISA*00*...", headers={"Name": "po.edi"}
+    )
     assert "content-type" not in response.request.headers
     assert response.status_code == 202
     assert emulator.state.submissions()[0].content_types == ["application/edi-x12"]
 
 
-def test_multipart_send_keeps_every_file_part(
-    emulator: RunningEmulator, api: httpx.Client
-) -> None:
+def test_multipart_send_keeps_every_file_part(emulator: RunningEmulator, api: httpx.Client) -> None:
     response = api.post(
         "/message/MYSTATION/ACME",
         files=[

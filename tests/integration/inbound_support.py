@@ -9,10 +9,12 @@ state, as a process restart after a crash would.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,6 +180,7 @@ class FakeMessage:
     message_id: str
     sender: str
     receiver: str
+    files: list[tuple[str, bytes]]  # what the gateway holds
     listed: list[tuple[str, int]]  # what the list metadata says (name, size)
     read: bool = False
 
@@ -186,31 +189,56 @@ ZipBuilder = Callable[[list[str]], bytes]
 
 
 class FakeGateway:
-    """A minimal AS2 Gateway for ``httpx.MockTransport``: it lists its messages, answers the
-    batch request with whatever ``zip_for(ids)`` builds (a hand-made, possibly hostile zip),
-    and marks read on ``markAsRead``. Requests are recorded as ``(method, path)``."""
+    """A minimal AS2 Gateway for ``httpx.MockTransport``.
+
+    It lists its unread messages, answers the batch request with ``zip_for(ids)`` (by default
+    an honest zip of the messages' files; tests pass hand-made, hostile zips), serves single
+    attachments, and marks read on ``markAsRead``. ``truncation_for(ids)`` turns the batch
+    answer into a 206 with that ``(i,j)``. ``on_request(method, path)`` runs before each
+    answer (to change the world mid-request). Requests are recorded as ``(method, path)``.
+    """
 
     def __init__(
         self,
-        zip_for: ZipBuilder,
+        zip_for: ZipBuilder | None = None,
         stations: tuple[str, ...] = ("MYSTATION",),
         truncation_for: Callable[[list[str]], tuple[int, int] | None] | None = None,
     ) -> None:
-        self.zip_for = zip_for
-        self.truncation_for = truncation_for
+        self.zip_for = zip_for or self.honest_zip
         self.stations = stations
+        self.truncation_for = truncation_for
+        self.on_request: Callable[[str, str], None] | None = None
         self.messages: dict[str, FakeMessage] = {}
         self.requests: list[tuple[str, str]] = []
 
     def add(
         self,
         message_id: str,
-        listed: list[tuple[str, int]],
+        files: list[tuple[str, bytes]],
         *,
+        listed: list[tuple[str, int]] | None = None,
         sender: str = "ACME",
         receiver: str = "MYSTATION",
     ) -> None:
-        self.messages[message_id] = FakeMessage(message_id, sender, receiver, listed)
+        self.messages[message_id] = FakeMessage(
+            message_id,
+            sender,
+            receiver,
+            files,
+            listed if listed is not None else [(n, len(d)) for n, d in files],
+        )
+
+    def honest_zip(self, ids: list[str]) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            for mid in ids:
+                m = self.messages.get(mid)
+                if m is None:
+                    zf.writestr(f"{mid}/.error", f"No received AS2 message found with ID {mid}")
+                    continue
+                for name, data in m.files:
+                    zf.writestr(f"{mid}/{name}", data)
+        return out.getvalue()
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self)
@@ -229,6 +257,9 @@ class FakeGateway:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path.removeprefix("/v1")
         self.requests.append((request.method, path))
+        if self.on_request is not None:
+            self.on_request(request.method, path)
+        mark = request.url.params.get("markAsRead") == "true"
         if path == "/authorize":
             return httpx.Response(200, json={"token": "t0k3n-abc", "expiry": 4_102_444_800_000})
         if path == "/station":
@@ -245,7 +276,7 @@ class FakeGateway:
             headers = {"Content-Type": "application/octet-stream"}
             if cut is not None:
                 headers["X-Batch-Truncation-Index"] = f"({cut[0]},{cut[1]})"
-            if request.url.params.get("markAsRead") == "true":  # fully archived ones only
+            if mark:  # the fully archived ones only
                 for mid in ids[: len(ids) if cut is None else cut[0]]:
                     if mid in self.messages:
                         self.messages[mid].read = True
@@ -253,12 +284,20 @@ class FakeGateway:
                 200 if cut is None else 206, content=self.zip_for(ids), headers=headers
             )
         if path.startswith("/message/received/") and request.method == "GET":
-            mid = unquote(request.url.raw_path.decode().split("/message/received/", 1)[1])
-            mid = mid.split("?", 1)[0]
+            rest = unquote(request.url.raw_path.decode().split("?", 1)[0])
+            rest = rest.split("/message/received/", 1)[1]
+            mid, _, tail = rest.partition("/attachments/")
             m = self.messages.get(mid)
             if m is None:
                 return httpx.Response(404, json={"message": "not found"})
-            if request.url.params.get("markAsRead") == "true":
+            if mark:
                 m.read = True
+            if tail:
+                name, data = m.files[int(tail)]
+                return httpx.Response(
+                    200,
+                    content=data,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'},
+                )
             return httpx.Response(200, json=self._entity(m))
         return httpx.Response(404, json={"message": f"not in the fake: {path}"})

@@ -78,6 +78,7 @@ class Rig:
         self.gateway = fast_client(self.emu.base_url)
         self.engine = self._engine()
         self.stop_event = threading.Event()
+        self.dirs("ACME")  # the usual partnership exists before the daemon starts
 
     def clock(self) -> float:
         return time.time() + self.offset

@@ -217,9 +217,8 @@ def test_password_and_token_never_appear_in_errors_or_logs() -> None:
         ok({"token": "tok-a-0123456789", "expiry": int((time.time() + 3600) * 1000)}),
         ok({"message": f"password {PASSWORD} is wrong"}, 401),
     ]
-    with capture_logs() as logs, make_client(gateway) as client:
-        with pytest.raises(AuthError) as raised:
-            client.stations()
+    with capture_logs() as logs, make_client(gateway) as client, pytest.raises(AuthError) as raised:
+        client.stations()
     text = str(raised.value) + repr(raised.value) + json.dumps(logs, default=str)
     assert "is wrong" in str(raised.value)  # the gateway's text is there...
     assert PASSWORD not in text  # ...without the secret

@@ -79,7 +79,7 @@ def one_file(tmp_path: Path) -> OutboundFile:
 
 
 def make_files(tmp_path: Path, *names: str) -> list[OutboundFile]:
-    files = []
+    files: list[OutboundFile] = []
     for name in names:
         path = tmp_path / f"src-{len(files)}"
         path.write_bytes(f"content of {name}".encode())
@@ -192,12 +192,8 @@ def test_a_name_a_header_cannot_carry_goes_as_multipart(tmp_path: Path) -> None:
     assert multipart_parts(request)[0][0] == "Rechnung-März.xml"
 
 
-@pytest.mark.parametrize(
-    "names", [[], ["a.txt", "a.txt"], [f"f{i}.txt" for i in range(11)], [""]]
-)
-def test_invalid_file_sets_are_refused_before_any_request(
-    tmp_path: Path, names: list[str]
-) -> None:
+@pytest.mark.parametrize("names", [[], ["a.txt", "a.txt"], [f"f{i}.txt" for i in range(11)], [""]])
+def test_invalid_file_sets_are_refused_before_any_request(tmp_path: Path, names: list[str]) -> None:
     gateway = ScriptedGateway()
     files = [OutboundFile(tmp_path / "x", n, "text/plain", 1) for n in names]
     with make_client(gateway) as client, pytest.raises(ValueError):
@@ -288,7 +284,7 @@ def test_send_with_expired_token_is_renewed_and_repeated_with_the_whole_file(
     [
         (f"{BASE}/message/sent/{MESSAGE_ID}", MESSAGE_ID),
         (f"{BASE}/message/sent/%3C90766548.41%40as2gateway.com%3E", "<90766548.41@as2gateway.com>"),
-        (f"<{BASE}/message/sent/%3Cid%40host%3E>; rel=\"self\"", "<id@host>"),
+        (f'<{BASE}/message/sent/%3Cid%40host%3E>; rel="self"', "<id@host>"),
         (f"<{BASE}/message/sent/<id@host>>", "<id@host>"),
         (f"  {BASE}/message/sent/{ODD_ID_PATH}  ", ODD_ID),
         (f"{BASE}/message/sent/<a/b@host>", "<a/b@host>"),
@@ -319,10 +315,9 @@ def test_sends_wait_as_high_priority_whatever_the_context(one_file: OutboundFile
             return super().slot(level)
 
     gateway = ScriptedGateway(accepted(), page())
-    with make_client(gateway, limiter=RecordingLimiter(100, 1.0)) as client:
-        with priority(Priority.LOW):
-            client.submit("ST1", "PA1", [one_file])
-            client.list_messages(Folder.SENT, ListQuery())
+    with make_client(gateway, limiter=RecordingLimiter(100, 1.0)) as client, priority(Priority.LOW):
+        client.submit("ST1", "PA1", [one_file])
+        client.list_messages(Folder.SENT, ListQuery())
     # authorize, send, list
     assert levels == [Priority.HIGH, Priority.HIGH, Priority.LOW]
 
@@ -677,7 +672,10 @@ def test_attachment_download_streams_to_dest(tmp_path: Path) -> None:
     with make_client(gateway) as client:
         size = client.download_attachment(ODD_ID, 1, dest, mark_read=True)
     request = gateway.requests[0]
-    assert request.url.raw_path == f"/v1/message/received/{ODD_ID_PATH}/attachments/1?markAsRead=true".encode()
+    assert (
+        request.url.raw_path
+        == f"/v1/message/received/{ODD_ID_PATH}/attachments/1?markAsRead=true".encode()
+    )
     assert size == 10
     assert dest.read_bytes() == b"ISA*00*..."
 
@@ -757,9 +755,12 @@ def test_requests_are_logged_at_debug_without_secrets(one_file: OutboundFile) ->
         ok({"message": "x"}, 401),
         lambda r: ok({"message": f"bad token {r.headers['Authorization']}"}, 400),
     )
-    with capture_logs() as logs, make_client(gateway) as client:
-        with pytest.raises(PermanentError) as raised:
-            client.submit("ST1", "PA1", [one_file])
+    with (
+        capture_logs() as logs,
+        make_client(gateway) as client,
+        pytest.raises(PermanentError) as raised,
+    ):
+        client.submit("ST1", "PA1", [one_file])
     requests = [e for e in logs if e["event"] == "gateway.request"]
     assert [(e["endpoint"], e["status"]) for e in requests] == [
         ("authorize", 200),

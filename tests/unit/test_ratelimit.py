@@ -66,6 +66,14 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         time.sleep(0.001)
 
 
+def queued(limiter: RateLimiter, count: int) -> Callable[[], bool]:
+    return lambda: limiter.waiting() == count
+
+
+def has_length(items: list[Priority], count: int) -> Callable[[], bool]:
+    return lambda: len(items) == count
+
+
 def assert_no_burst(grants: list[float], requests: int, per_seconds: float) -> None:
     """No half-open interval of length ``per_seconds`` holds more than ``requests`` grants.
 
@@ -162,10 +170,10 @@ def test_waiters_are_served_high_then_normal_then_low() -> None:
         thread = threading.Thread(target=worker, args=(level,))
         thread.start()
         threads.append(thread)
-        wait_until(lambda: limiter.waiting() == count)
+        wait_until(queued(limiter, count))
     for served in range(1, 4):
         clock.advance(1.0)
-        wait_until(lambda: len(order) == served)
+        wait_until(has_length(order, served))
     for thread in threads:
         thread.join(5)
     assert order == [Priority.HIGH, Priority.NORMAL, Priority.LOW]
