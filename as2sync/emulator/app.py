@@ -14,6 +14,8 @@ Routes follow the spec's sections 2-11 under ``/v1``. Decisions where the spec i
 - Lists: ``subject`` matches case-insensitively as a substring, the ID filters exactly; the
   queued list's ``query`` matches any of ID, station, partner or subject as a substring. Invalid
   ``sortCol``, ``sortDir``, ``partnerType``, ``pageOffset`` or ``pageLength`` is 400.
+- There is no "processing" phase (spec 5.4): an entry is listed as queued until the moment
+  it is sent or its attempt fails.
 - ``GET /message/queued/{id}`` also finds stopped entries (they can be retried under that
   path); the queued *list* shows only entries still waiting.
 - ``/attachments/all`` is a zip with the attachments at its root.

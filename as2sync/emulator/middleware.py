@@ -4,7 +4,8 @@ hook that lets an endpoint drop its connection.
 Order per ``/v1`` request: latency (``Faults.latency``), then the account's sliding-window
 rate limit (429 with ``Retry-After`` in whole seconds; unknown routes and ``/authorize`` count
 too, as "API calls are rate-limited"), then the routed endpoint. Every request is logged as
-``(method, path, status)`` with status 0 when the connection was dropped without a response.
+``(method, path, status)``: status 0 when the connection was dropped before a response
+started, the announced status when a response was cut short (truncate).
 Requests outside ``/v1`` (the ``/_admin`` namespace) pass straight through.
 
 Dropping a connection: a test of exactly-once needs "the request arrived, no response came

@@ -204,7 +204,9 @@ class EmulatorState:
                 changed = True
                 at = sub.next_attempt_ms
                 sub.attempts += 1
-                behaviour = self._partners[sub.partner][0].behaviour
+                # A partner missing after a restart with other settings: delivery fails.
+                spec = self._partners.get(sub.partner)
+                behaviour = spec[0].behaviour if spec else "fail"
                 if behaviour == "fail":
                     record = FailedRecord(
                         self._next_seq(), mid, sub.attempts, at, FAIL_TRANSPORT_STATUS

@@ -271,7 +271,7 @@ class InboundEngine:
         sides name none of the account's stations raises PermanentError.
         """
         ctx = self._ctx
-        info = ctx.gateway.get_received(message_id)
+        info = self._lookup(message_id)
         self._stations = None  # ask afresh: an operator is waiting on this answer
         sides = self._resolve(info)
         if sides is None:
@@ -300,6 +300,23 @@ class InboundEngine:
             file=", ".join(a.name for a in info.attachments),
             generation=generation,
         )
+
+    def _lookup(self, message_id: str) -> MessageInfo:
+        """The gateway's entity for ``message_id`` as an operator typed it: the ledger's
+        verbatim ID first, then as given, then with angle brackets added."""
+        with self._ctx.ledger.read() as session:
+            row = ledger_in.latest(session, message_id)
+            known = row.message_id if row is not None else None
+        bare = normalise_message_id(message_id)
+        candidates = dict.fromkeys(c for c in (known, message_id, f"<{bare}>") if c)
+        error: NotFound | None = None
+        for candidate in candidates:
+            try:
+                return self._ctx.gateway.get_received(candidate)
+            except NotFound as exc:
+                error = error or exc
+        assert error is not None
+        raise error
 
     def stats(self) -> InboundStats:
         with self._ctx.ledger.read() as session:

@@ -109,6 +109,19 @@ class _OverflowListener(logging.Handler):
             self._hints.rescan()
 
 
+class _ShutdownNoise(logging.Filter):
+    """watchdog 7 logs an *error* when an inotify emitter is stopped while it waits for events
+    ("queue_events() called when the thread is inactive"): a harmless shutdown race that would
+    otherwise alarm whoever reads the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in record.getMessage()
+
+
+_EMITTER_LOGGER = "watchdog.observers.inotify"
+_shutdown_noise = _ShutdownNoise()
+
+
 class Watcher:
     """Watches outbox folders and feeds :class:`Hints`. Call :meth:`watch` after every full
     scan with the outboxes found; it adds new ones and is cheap for known ones."""
@@ -125,6 +138,7 @@ class Watcher:
 
     def start(self, folders: Iterable[str]) -> None:
         logging.getLogger(_INOTIFY_LOGGER).addHandler(self._listener)
+        logging.getLogger(_EMITTER_LOGGER).addFilter(_shutdown_noise)
         self._running = True
         self.watch(folders)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from as2sync.cli import EXIT_CONFIG, EXIT_LEDGER, EXIT_LOCKED, EXIT_PROBLEM
 from as2sync.config import Config
 
 UNIT = Path(__file__).resolve().parents[2] / "deploy" / "systemd" / "as2sync.service"
@@ -151,3 +152,12 @@ def test_state_directory_is_the_configs_default_state_dir_and_password_is_a_cred
     assert service["LoadCredential"] == ["password:/etc/as2sync/password"]
     assert service["ProtectSystem"] == ["strict"]
     assert "/srv/as2" in service["ReadWritePaths"][0].split()
+
+
+def test_restart_is_prevented_exactly_for_the_exit_codes_a_restart_cannot_fix() -> None:
+    # Config/credentials rejected, state_dir locked by another instance, ledger unusable:
+    # restarting in a loop would only fill the journal. Crashes (1, signals) are restarted.
+    service = service_section(UNIT.read_text(encoding="utf-8"))
+    prevented = {int(code) for code in service["RestartPreventExitStatus"][0].split()}
+    assert prevented == {EXIT_CONFIG, EXIT_LOCKED, EXIT_LEDGER}
+    assert EXIT_PROBLEM not in prevented

@@ -8,7 +8,8 @@ from urllib.parse import quote, unquote
 import httpx
 
 from as2sync.emulator.server import RunningEmulator
-from tests.emulator.conftest import ManualClock
+from tests.conftest import MakeEmulator
+from tests.emulator.conftest import ClientFor, ManualClock
 
 
 def _send(api: httpx.Client, partner: str, name: str = "po.edi", data: bytes = b"ISA*1") -> str:
@@ -166,3 +167,14 @@ def test_stopped_entry_is_still_found_under_queued_by_id(
     clock.advance(3.0)
     assert _ids(capi, "queued") == []
     assert capi.get(f"/message/queued/{quote(mid)}").status_code == 200
+
+
+def test_queued_attachments_can_be_switched_on(
+    make_emulator: MakeEmulator, client_for: ClientFor
+) -> None:
+    emu = make_emulator(queued_attachments=True, delivery_delay=60.0)
+    api = client_for(emu)
+    mid = _send(api, "ACME", name="q.edi", data=b"123")
+    assert api.get(f"/message/queued/{quote(mid)}").json()["attachments"] == [
+        {"name": "q.edi", "size": 3}
+    ]

@@ -15,7 +15,6 @@ from as2sync.emulator.settings import Faults
 from as2sync.errors import GatewayError, StorageError
 from as2sync.ledger import inbound as li
 from as2sync.ledger.inbound import InboundState
-from tests.conftest import MakeEmulator
 from tests.integration.inbound_support import FakeGateway, ManualClock, Rigs, work_files
 
 
@@ -67,9 +66,7 @@ def test_a_crash_after_the_gateway_marked_messages_read_loses_nothing(
     assert restarted.files() == expected
 
 
-def test_token_expiry_mid_run_renews_and_carries_on(
-    emulator: RunningEmulator, rigs: Rigs
-) -> None:
+def test_token_expiry_mid_run_renews_and_carries_on(emulator: RunningEmulator, rigs: Rigs) -> None:
     expected = seed(emulator, 3, "a")
     rig = rigs.make(emulator.base_url)
     rig.poll()
