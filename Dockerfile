@@ -1,10 +1,12 @@
 # as2sync container image: the daemon in the foreground, state and folders on volumes.
 #
 #   docker build -t as2sync .
-#   docker run -d --name as2sync --init \
+#   docker run -d --name as2sync --stop-timeout 45 \
 #     -v /srv/as2:/srv/as2 -v as2sync-state:/var/lib/as2sync \
 #     -v /etc/as2sync/config.yaml:/etc/as2sync/config.yaml:ro \
-#     --secret ... (see the README, "Running in Docker")  as2sync
+#     -v /etc/as2sync/password:/run/secrets/as2sync_password:ro \
+#     as2sync
+# with `password_file: /run/secrets/as2sync_password` in the config (README, "Running in Docker").
 #
 # BASE_IMAGE is any Debian-like image with python3 (3.11+) and its venv module. The default
 # is the official slim image; `make docker-test` passes a local debootstrap-built image
@@ -17,10 +19,8 @@ FROM ${BASE_IMAGE} AS builder
 # Extras baked into the image; "metrics" lets `metrics.listen` work. The emulator is left out
 # of production images on purpose.
 ARG AS2SYNC_EXTRAS=metrics
-# A PyPI mirror: --build-arg PIP_INDEX_URL=https://pypi.example.com/simple (pip reads it from
-# the environment). HTTP(S)_PROXY/NO_PROXY are predefined build args and need no ARG line.
-# Build args exist only in this stage; nothing of them reaches the final image.
-ARG PIP_INDEX_URL=https://pypi.org/simple
+# pip uses the base image's own configuration (/etc/pip.conf: a PyPI mirror, if it has one).
+# Behind a proxy: --build-arg HTTPS_PROXY=... (predefined build arg, kept out of the image).
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 

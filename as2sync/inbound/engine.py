@@ -196,7 +196,7 @@ class InboundEngine:
                     generation = 1 if row is None else row.generation + 1
                     new = ledger_in.record_fetching(
                         session, info, station=station, partner=partner, now=now,
-                        generation=generation,
+                        generation=generation, flush=False,
                     )  # fmt: skip
                     to_fetch.append(new)
                     recorded = True
@@ -248,8 +248,7 @@ class InboundEngine:
             ctx.gateway.delete(Folder.RECEIVED, [r.message_id for r in chunk])
             now = ctx.clock()
             with ctx.ledger.transaction() as session:
-                for row in chunk:
-                    ledger_in.message_deleted(session, row.id, now=now)
+                ledger_in.message_deleted(session, [row.id for row in chunk], now=now)
             for row in chunk:
                 log.info(
                     "inbound.deleted",

@@ -57,13 +57,16 @@ def _stager(ctx: Context, row: InboundMessage) -> Stager:
 def _already_written(ctx: Context, rows: Sequence[InboundMessage]) -> dict[int, set[int]]:
     """Attachment indices that already have a file row (never written twice)."""
     done: dict[int, set[int]] = {row.id: set() for row in rows}
+    ids = list(done)
     with ctx.ledger.read() as session:
-        for message_row, index in session.execute(
-            select(InboundFile.message_row, InboundFile.index).where(
-                InboundFile.message_row.in_(list(done)), InboundFile.kind == FileKind.DATA
-            )
-        ):
-            done[message_row].add(index)
+        for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+            for message_row, index in session.execute(
+                select(InboundFile.message_row, InboundFile.index).where(
+                    InboundFile.message_row.in_(ids[start : start + 500]),
+                    InboundFile.kind == FileKind.DATA,
+                )
+            ):
+                done[message_row].add(index)
     return done
 
 

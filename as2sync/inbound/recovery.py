@@ -23,11 +23,17 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from as2sync.errors import StorageError
 from as2sync.fsutil import finish_place, sha256_file, storage_error
 from as2sync.inbound.context import Context, log
 from as2sync.inbound.layouts import SIDECAR_SUFFIX
-from as2sync.inbound.writer import ZIP_PREFIX, discard_unit, place_file, place_folder, unit_of
+from as2sync.inbound.writer import (
+    ZIP_PREFIX,
+    discard_unit,
+    place_file,
+    place_folder,
+    sync_dirs,
+    unit_of,
+)
 from as2sync.layout import discover, partner_dirs
 from as2sync.ledger import inbound as ledger_in
 from as2sync.ledger.inbound import FileKind, FileState, InboundFile, InboundMessage, InboundState
@@ -55,20 +61,22 @@ def _replan_folder(ctx: Context, rows: list[InboundFile], new_dir: Path) -> None
     _replan_rows(ctx, rows, {r.id: new_dir / Path(r.final_path).name for r in rows})
 
 
-def _finish_unit(ctx: Context, rows: list[InboundFile], siblings: list[InboundFile]) -> str:
+def _finish_unit(
+    ctx: Context, rows: list[InboundFile], siblings: list[InboundFile], touched: set[Path]
+) -> str:
     """Complete the move of one unit (a file, or a message folder). Returns what was found."""
     temp, final = Path(rows[0].temp_path), Path(rows[0].final_path)
     temp_unit, final_unit = unit_of(temp, final)
     if temp_unit != temp:  # a message folder
         if not os.path.lexists(temp_unit):
             return "moved"
-        place_folder(temp_unit, final_unit, partial(_replan_folder, ctx, rows))
+        place_folder(temp_unit, final_unit, partial(_replan_folder, ctx, rows), touched)
         return "finished"
     if not os.path.lexists(temp):
         return "moved"
     if finish_place(temp, final):
         return "finished"
-    place_file(temp, final, partial(_replan_file, ctx, rows[0], siblings))
+    place_file(temp, final, partial(_replan_file, ctx, rows[0], siblings), touched)
     return "finished"
 
 
@@ -108,8 +116,10 @@ def finish_planned(ctx: Context) -> int:
             units[unit_of(Path(row.temp_path), Path(row.final_path))[0]].append(row)
         message = messages.get(message_row)
         for unit_rows in units.values():
+            touched: set[Path] = set()
             try:
-                found = _finish_unit(ctx, unit_rows, rows)
+                found = _finish_unit(ctx, unit_rows, rows, touched)
+                sync_dirs(touched)
             except OSError as exc:
                 error = storage_error("move a file into", Path(unit_rows[0].final_path).parent, exc)
                 ctx.storage_errors.append(error)
@@ -117,8 +127,7 @@ def finish_planned(ctx: Context) -> int:
                     ctx.failed([message], str(error), event="inbound.storage_error", retry_now=True)
                 continue
             with ctx.ledger.transaction() as session:
-                for row in unit_rows:
-                    ledger_in.file_written(session, row.id, now=ctx.clock())
+                ledger_in.file_written(session, [r.id for r in unit_rows], now=ctx.clock())
             completed += len(unit_rows)
             for row in unit_rows:
                 log.info(
@@ -149,7 +158,7 @@ def promote_written(ctx: Context) -> list[int]:
                 continue
             written = {f.index for f in files if f.kind == FileKind.DATA}
             if written >= set(range(len(message.attachments))):
-                ledger_in.message_stored(session, message.id, now=now)
+                ledger_in.message_stored(session, [message.id], now=now)
                 promoted.append(message.id)
     if promoted:
         ctx.count_stored(len(promoted))
@@ -181,7 +190,9 @@ def remove_orphans(ctx: Context) -> int:
         except FileNotFoundError:
             continue
         except OSError as exc:
-            raise storage_error("read", incoming, exc) from exc
+            # One broken partnership folder must not stop the daemon from starting.
+            log.error("inbound.storage_error", file=str(incoming), reason=str(exc))
+            continue
         for entry in entries:
             path = Path(entry.path)
             if path not in keep:
@@ -192,5 +203,5 @@ def remove_orphans(ctx: Context) -> int:
         for path in ctx.tmp.glob(f"{ZIP_PREFIX}*"):
             path.unlink(missing_ok=True)
     except OSError as exc:
-        raise StorageError(f"cannot clean {ctx.tmp}: {exc.strerror}") from exc
+        log.error("inbound.storage_error", file=str(ctx.tmp), reason=str(exc))
     return removed

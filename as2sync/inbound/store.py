@@ -12,6 +12,10 @@ Crash analysis, in the order things happen (SIGKILL at any line):
    and marks it read on the gateway explicitly (idempotent).
 5. READ committed -> done. Messages the batch request already marked read are committed READ
    without a request; the others are marked read one by one (``inbound.before_mark_read``).
+
+Power loss adds one rule: a commit may only describe file-system state that is durable. So the
+work folders are fsynced (once per batch) before PLANNED is committed, and every folder a move
+touched is fsynced (once per batch) before WRITTEN is committed.
 """
 
 from __future__ import annotations
@@ -24,9 +28,17 @@ from as2sync.errors import NotFound
 from as2sync.failpoints import failpoint
 from as2sync.inbound.context import Context, log
 from as2sync.inbound.layouts import SIDECAR_SUFFIX
-from as2sync.inbound.writer import PlannedFile, StagedMessage, place_file, place_folder
+from as2sync.inbound.writer import (
+    PlannedFile,
+    StagedMessage,
+    discard,
+    place_file,
+    place_folder,
+    staged_dirs,
+    sync_dirs,
+)
 from as2sync.ledger import inbound as ledger_in
-from as2sync.ledger.inbound import FileKind, InboundMessage
+from as2sync.ledger.inbound import FileKind, InboundFile, InboundMessage
 
 
 def replan_file(ctx: Context, f: PlannedFile, companions: Sequence[PlannedFile], new: Path) -> None:
@@ -55,20 +67,20 @@ def replan_folder(ctx: Context, sm: StagedMessage, new_dir: Path) -> None:
     log.info("inbound.name_taken", file=str(new_dir))
 
 
-def _place(ctx: Context, sm: StagedMessage) -> None:
+def _place(ctx: Context, sm: StagedMessage, touched: set[Path]) -> None:
     if sm.temp_dir is not None:
         assert sm.final_dir is not None
-        place_folder(sm.temp_dir, sm.final_dir, partial(replan_folder, ctx, sm))
+        place_folder(sm.temp_dir, sm.final_dir, partial(replan_folder, ctx, sm), touched)
         failpoint("inbound.after_link")
         return
     data = [f for f in sm.files if f.kind is FileKind.DATA]
     sides = [f for f in sm.files if f.kind is FileKind.METADATA]
     for f in data:
         mine = [s for s in sides if s.index == f.index]
-        place_file(f.temp, f.final, partial(replan_file, ctx, f, mine))
+        place_file(f.temp, f.final, partial(replan_file, ctx, f, mine), touched)
         failpoint("inbound.after_link")
     for side in sides:
-        place_file(side.temp, side.final, partial(replan_file, ctx, side, ()))
+        place_file(side.temp, side.final, partial(replan_file, ctx, side, ()), touched)
         failpoint("inbound.after_link")
 
 
@@ -76,11 +88,19 @@ def store(ctx: Context, staged: Sequence[StagedMessage]) -> list[StagedMessage]:
     """Record, move and finish ``staged`` messages; return those now stored."""
     if not staged:
         return []
+    try:
+        sync_dirs(d for sm in staged for d in staged_dirs(sm))
+    except OSError as exc:
+        ctx.storage_failed([sm.row for sm in staged], "sync", staged[0].dirs.incoming, exc)
+        for sm in staged:
+            discard(sm)
+        return []
     now = ctx.clock()
+    planned: list[tuple[PlannedFile, InboundFile]] = []
     with ctx.ledger.transaction() as session:
         for sm in staged:
             for f in sm.files:
-                f.file_id = ledger_in.plan_file(
+                file_row = ledger_in.plan_file(
                     session,
                     message_row=sm.row.id,
                     index=f.index,
@@ -91,24 +111,34 @@ def store(ctx: Context, staged: Sequence[StagedMessage]) -> list[StagedMessage]:
                     sha256=f.sha256,
                     size=f.size,
                     now=now,
-                ).id
+                    flush=False,
+                )
+                planned.append((f, file_row))
+    for f, file_row in planned:
+        f.file_id = file_row.id
     failpoint("inbound.after_planned")
     placed: list[StagedMessage] = []
+    touched: set[Path] = set()
     for sm in staged:
         try:
-            _place(ctx, sm)
+            _place(ctx, sm, touched)
         except OSError as exc:
             # The PLANNED rows stay; the next poll's recovery finishes the move.
             ctx.storage_failed([sm.row], "move a file into", sm.dirs.inbox, exc)
             continue
         placed.append(sm)
+    try:
+        sync_dirs(touched)
+    except OSError as exc:
+        # Not known to be durable: leave every row PLANNED; recovery checks each by path.
+        ctx.storage_failed([sm.row for sm in placed], "sync", staged[0].dirs.inbox, exc)
+        return []
     now = ctx.clock()
     with ctx.ledger.transaction() as session:
-        for sm in placed:
-            for f in sm.files:
-                assert f.file_id is not None
-                ledger_in.file_written(session, f.file_id, now=now)
-            ledger_in.message_stored(session, sm.row.id, now=now)
+        ledger_in.file_written(
+            session, [f.file_id for sm in placed for f in sm.files if f.file_id], now=now
+        )
+        ledger_in.message_stored(session, [sm.row.id for sm in placed], now=now)
     failpoint("inbound.after_stored")
     for sm in placed:
         for f in sm.files:
@@ -127,8 +157,7 @@ def store(ctx: Context, staged: Sequence[StagedMessage]) -> list[StagedMessage]:
     if by_gateway:
         now = ctx.clock()
         with ctx.ledger.transaction() as session:
-            for row in by_gateway:
-                ledger_in.message_read(session, row.id, now=now)
+            ledger_in.message_read(session, [row.id for row in by_gateway], now=now)
         for row in by_gateway:
             _log_read(row, "batch")
     mark_read(ctx, [sm.row for sm in placed if not sm.read_by_gateway])
@@ -165,5 +194,5 @@ def mark_read(ctx: Context, rows: Sequence[InboundMessage]) -> None:
                 file=", ".join(str(n) for n, _s in row.attachments),
             )
         with ctx.ledger.transaction() as session:
-            ledger_in.message_read(session, row.id, now=ctx.clock())
+            ledger_in.message_read(session, [row.id], now=ctx.clock())
         _log_read(row, "explicit")

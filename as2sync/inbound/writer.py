@@ -6,16 +6,20 @@ overwritten. Every file is therefore first written in full to the partnership's 
 only then moved into the inbox:
 
 * file layouts (``flat``, ``timestamp-prefix``): each file is a temp file
-  ``incoming/<row id>-<index>`` moved with :func:`fsutil.place` (hard link + unlink: an existing
+  ``incoming/<row id>-<index>`` moved like :func:`fsutil.place` (hard link + unlink: an existing
   name is never replaced; a crash between the two leaves both names on one inode, which
-  :func:`fsutil.finish_place` completes). Sidecars ``incoming/<row id>-<index>.as2.json`` follow
-  their data file, so in these layouts a consumer can see a data file a moment before its
-  sidecar; consumers that need both at once should use ``message-folder``.
+  :func:`fsutil.finish_place` completes). Sidecars ``incoming/<row id>-<index>.as2.json``
+  follow their data file, so in these layouts a consumer can see a data file a moment before
+  its sidecar; consumers that need both at once should use ``message-folder``.
 * ``message-folder``: the whole message -- every attachment and the sidecar -- is written into
   the temp folder ``incoming/<row id>.d/`` and that folder is renamed into the inbox in one
   step, so a consumer never sees a half-filled message folder. ``rename`` of a folder cannot be
   told not to replace an *empty* existing folder; the target is checked first, so at worst a
   concurrently created empty folder is replaced, which loses nothing.
+
+Folder fsyncs are done once per batch by the caller (:func:`sync_dirs`), not once per file,
+which is what makes a batch of small files cheap; the order stays: temp files and their folder
+durable before PLANNED is committed, moves durable before WRITTEN is committed.
 
 The unit that moves (a temp file, or a temp folder) is derived from the temp path alone (see
 :func:`unit_of`), so crash recovery needs nothing but the ledger's file rows.
@@ -36,13 +40,13 @@ import os
 import shutil
 import time
 import zipfile
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from as2sync.config.schema import Layout
-from as2sync.fsutil import free_path, fsync_dir, fsync_file, place, sha256_file, unique_name
+from as2sync.fsutil import free_path, fsync_dir, fsync_file, sha256_file, unique_name
 from as2sync.inbound.layouts import SIDECAR_SUFFIX, WantedNames
 from as2sync.inbound.zipread import copy_entry
 from as2sync.layout import PartnerDirs
@@ -219,8 +223,11 @@ class Stager:
         return size
 
     def seal(self, reserved: set[Path]) -> StagedMessage:
-        """Write sidecars, choose free final paths (adding them to ``reserved``), fsync the work
-        folder. After this the temp files are durable and the PLANNED rows can be committed."""
+        """Write sidecars and choose free final paths (adding them to ``reserved``).
+
+        Every temp file is fsynced; their directory entries are not: :func:`staged_dirs` names
+        the folders the caller must fsync (once per batch, see :func:`sync_dirs`) before the
+        PLANNED rows are committed."""
         self._prepare()
         self._files.sort(key=lambda f: f.index)
         if self.temp_dir is not None:
@@ -251,7 +258,6 @@ class Stager:
                         len(data),
                     )
                 )
-        fsync_dir(self.dirs.incoming)
         return StagedMessage(self.row, self.dirs, files)
 
     def _seal_folder(self, reserved: set[Path]) -> StagedMessage:
@@ -277,8 +283,6 @@ class Stager:
                     len(data),
                 )
             )
-        fsync_dir(self.temp_dir)
-        fsync_dir(self.dirs.incoming)
         return StagedMessage(
             self.row, self.dirs, files, temp_dir=self.temp_dir, final_dir=final_dir
         )
@@ -306,22 +310,72 @@ def discard_unit(path: Path) -> None:
             path.unlink()
 
 
-def place_file(temp: Path, target: Path, replan: Callable[[Path], None]) -> Path:
+def discard(sm: StagedMessage) -> None:
+    """Remove a staged message's temp files (only while no ledger row names them)."""
+    if sm.temp_dir is not None:
+        discard_unit(sm.temp_dir)
+    for f in sm.files:
+        discard_unit(f.temp)
+
+
+def staged_dirs(sm: StagedMessage) -> set[Path]:
+    """The folders whose entries must be durable before ``sm``'s PLANNED rows are committed."""
+    dirs = {sm.dirs.incoming}
+    if sm.temp_dir is not None:
+        dirs.add(sm.temp_dir)
+    return dirs
+
+
+def sync_dirs(dirs: Iterable[Path]) -> None:
+    """fsync each folder once: a create or rename is durable only when its folder is."""
+    for directory in sorted(set(dirs)):
+        fsync_dir(directory)
+
+
+def _move_no_replace(source: Path, target: Path) -> bool:
+    """:func:`fsutil.place` without its fsyncs (the caller syncs every folder touched once per
+    batch, before committing WRITTEN). False if ``target`` exists."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+        # No hard links here: check-then-rename leaves a tiny race window, the best possible.
+        if os.path.lexists(target):
+            return False
+        os.rename(source, target)
+        return True
+    # SIGKILL here: both names, one inode; recovery's finish_place completes it.
+    os.unlink(source)
+    return True
+
+
+def place_file(
+    temp: Path, target: Path, replan: Callable[[Path], None], touched: set[Path]
+) -> Path:
     """Move ``temp`` to ``target`` or, if that name is taken, to a free variant; return where
     it went. ``replan(new)`` is called (and must commit) before a new name is tried. The
-    target folder is created if it went missing (an operator removed an empty inbox)."""
+    target folder is created if it went missing (an operator removed an empty inbox). The
+    folders changed are added to ``touched``; the caller syncs them (:func:`sync_dirs`)."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    touched.update((temp.parent, target.parent))
     while True:
-        if place(temp, target):
+        if _move_no_replace(temp, target):
             return target
         new = free_path(target.parent, target.name)
         replan(new)
         target = new
 
 
-def place_folder(temp_dir: Path, target: Path, replan: Callable[[Path], None]) -> Path:
-    """Rename the staged message folder into the inbox, never onto an existing name."""
+def place_folder(
+    temp_dir: Path, target: Path, replan: Callable[[Path], None], touched: set[Path]
+) -> Path:
+    """Rename the staged message folder into the inbox, never onto an existing name. The
+    folders changed are added to ``touched`` (see :func:`place_file`)."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    touched.update((temp_dir.parent, target.parent))
     while True:
         if not os.path.lexists(target):
             try:
@@ -330,10 +384,8 @@ def place_folder(temp_dir: Path, target: Path, replan: Callable[[Path], None]) -
                 if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                     raise
             else:
-                # Crash before these fsyncs: the rename may be lost; the temp folder is then
-                # still there and recovery renames it again.
-                fsync_dir(target.parent)
-                fsync_dir(temp_dir.parent)
+                # Power loss before the caller's fsync may undo the rename; the temp folder
+                # is then still there and recovery renames it again.
                 return target
         new = free_path(target.parent, target.name)
         replan(new)

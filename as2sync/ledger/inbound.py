@@ -35,7 +35,7 @@ exit, which expires them, so a caller that keeps rows beyond the block detaches 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,13 @@ class InboundState(enum.StrEnum):
 
 
 FINISHED_STATES = (InboundState.READ, InboundState.DELETED)
+_CHUNK = 500  # stays below SQLite's bound-parameter limit
+
+
+def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    items = list(ids)
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
 
 
 class FileState(enum.StrEnum):
@@ -149,6 +156,7 @@ def record_fetching(
     partner: str,
     now: float,
     generation: int = 1,
+    flush: bool = True,
 ) -> InboundMessage:
     """A new message (or a new generation of one) is about to be downloaded. Commit before
     the request: a crash after the gateway marked it read must still leave a row to resume."""
@@ -177,7 +185,8 @@ def record_fetching(
         updated_at=now,
     )
     session.add(row)
-    session.flush()  # assigns row.id, which names the temp files
+    if flush:  # assigns row.id now; many rows are cheaper flushed at once by the caller
+        session.flush()
     return row
 
 
@@ -217,6 +226,7 @@ def plan_file(
     sha256: str,
     size: int,
     now: float,
+    flush: bool = True,
 ) -> InboundFile:
     """The temp file is durable; record where it is going before moving it there."""
     row = InboundFile(
@@ -232,7 +242,8 @@ def plan_file(
         updated_at=now,
     )
     session.add(row)
-    session.flush()
+    if flush:
+        session.flush()
     return row
 
 
@@ -246,39 +257,44 @@ def replan_file(session: Session, file_id: int, final_path: str, *, now: float) 
     )
 
 
-def file_written(session: Session, file_id: int, *, now: float) -> None:
-    session.execute(
-        update(InboundFile)
-        .where(InboundFile.id == file_id)
-        .values(state=FileState.WRITTEN, updated_at=now)
-    )
+def file_written(session: Session, file_ids: Iterable[int], *, now: float) -> None:
+    """The files are in their inbox (the move is durable)."""
+    for chunk in _chunks(file_ids):
+        session.execute(
+            update(InboundFile)
+            .where(InboundFile.id.in_(chunk))
+            .values(state=FileState.WRITTEN, updated_at=now)
+        )
 
 
-def message_stored(session: Session, row_id: int, *, now: float) -> None:
-    """Every file of the message is in its inbox."""
-    session.execute(
-        update(InboundMessage)
-        .where(InboundMessage.id == row_id, InboundMessage.state == InboundState.FETCHING)
-        .values(state=InboundState.STORED, stored_at=now, updated_at=now, last_error=None)
-    )
+def message_stored(session: Session, row_ids: Iterable[int], *, now: float) -> None:
+    """Every file of these messages is in its inbox."""
+    for chunk in _chunks(row_ids):
+        session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id.in_(chunk), InboundMessage.state == InboundState.FETCHING)
+            .values(state=InboundState.STORED, stored_at=now, updated_at=now, last_error=None)
+        )
 
 
-def message_read(session: Session, row_id: int, *, now: float) -> None:
-    """The gateway has marked the (stored) message read."""
-    session.execute(
-        update(InboundMessage)
-        .where(InboundMessage.id == row_id, InboundMessage.state == InboundState.STORED)
-        .values(state=InboundState.READ, read_at=now, updated_at=now)
-    )
+def message_read(session: Session, row_ids: Iterable[int], *, now: float) -> None:
+    """The gateway has marked these (stored) messages read."""
+    for chunk in _chunks(row_ids):
+        session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id.in_(chunk), InboundMessage.state == InboundState.STORED)
+            .values(state=InboundState.READ, read_at=now, updated_at=now)
+        )
 
 
-def message_deleted(session: Session, row_id: int, *, now: float) -> None:
-    """``delete_after_store``: the message is gone from the gateway."""
-    session.execute(
-        update(InboundMessage)
-        .where(InboundMessage.id == row_id, InboundMessage.state == InboundState.READ)
-        .values(state=InboundState.DELETED, updated_at=now)
-    )
+def message_deleted(session: Session, row_ids: Iterable[int], *, now: float) -> None:
+    """``delete_after_store``: these messages are gone from the gateway."""
+    for chunk in _chunks(row_ids):
+        session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id.in_(chunk), InboundMessage.state == InboundState.READ)
+            .values(state=InboundState.DELETED, updated_at=now)
+        )
 
 
 def redelivered(session: Session, row_id: int, *, now: float) -> None:

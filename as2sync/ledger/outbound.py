@@ -36,6 +36,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     Text,
     delete,
@@ -887,7 +888,7 @@ class HistoryRow:
         return dict(self.__dict__)
 
 
-def _history_query(since: float | None, partner: str | None):  # type: ignore[no-untyped-def]  # SQLAlchemy's Select generics are noise here
+def _history_query(since: float | None, partner: str | None) -> Select[SubmissionRow, FileRow]:
     query = select(SubmissionRow, FileRow).join(FileRow, FileRow.submission_id == SubmissionRow.id)
     if since is not None:
         query = query.where(SubmissionRow.updated_at >= since)

@@ -2,10 +2,11 @@
 
 Never overwrites, never loses a file, whatever moment a crash picks. The pattern, per file:
 
-1. choose a free name and **commit it** as the file's target (``set_target``);
+1. choose a free name and **commit it** as the file's target (``set_target``; for sent/ this
+   rides in the same commit as the message ID, see :func:`plan_sent_targets`);
 2. hard-link processing -> target and fsync the target folder;
 3. unlink the processing name and fsync its folder;
-4. commit the file's new place (``file_moved``); after the last file, commit the state.
+4. commit the file's new place (``file_moved``), with the last file also the new state.
 
 Killed after 1: the target is recorded but absent; the move is made again (to a new free name
 if someone took that one meanwhile). Killed after 2: both names are the same inode;
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import structlog
+from sqlalchemy.orm import Session
 
 from as2sync import fsutil
 from as2sync.failpoints import failpoint
@@ -70,13 +72,16 @@ def _move(
     directory: Path,
     state: FileState,
     sidecar: Callable[[Path], None] | None = None,
+    finish: Callable[[Session], None] | None = None,
 ) -> Path | None:
     """Move one file to ``directory`` under a free name; the target is committed first.
 
     ``sidecar(target)`` (failed/ only) writes the reason beside the target before the file
     arrives there, so a file in failed/ has its reason from its first moment; after a crash it
-    is rewritten. Returns where the file is now, or None if the source is gone and no target
-    holds it (removed by hand); the ledger records either.
+    is rewritten. ``finish(session)`` runs in the same transaction that records the file's
+    new place (the caller's last state change, saving a commit). Returns where the file is
+    now, or None if the source is gone and no target holds it (removed by hand); the ledger
+    records either.
     """
     recorded = f.archive_path if state == FileState.SENT else f.failed_path
     if recorded is not None and fsutil.finish_place(source, recorded):
@@ -84,6 +89,8 @@ def _move(
             sidecar(recorded)
         with ctx.ledger.transaction() as s:
             lo.file_moved(s, f.id, state, ctx.clock())
+            if finish is not None:
+                finish(s)
         return recorded
     if not os.path.lexists(source):
         log.error(
@@ -96,6 +103,8 @@ def _move(
         )
         with ctx.ledger.transaction() as s:
             lo.file_lost(s, f.id, ctx.clock())
+            if finish is not None:
+                finish(s)
         return None
     directory.mkdir(parents=True, exist_ok=True)
     attempt = 1
@@ -108,28 +117,53 @@ def _move(
         )
         if os.path.lexists(target) or sidecar_taken:
             continue
-        with ctx.ledger.transaction() as s:
-            if state == FileState.SENT:
-                lo.set_target(s, f.id, ctx.clock(), sent=target)
-            else:
-                lo.set_target(s, f.id, ctx.clock(), failed=target)
+        if target != recorded:  # the recorded one (still free) needs no second commit
+            with ctx.ledger.transaction() as s:
+                if state == FileState.SENT:
+                    lo.set_target(s, f.id, ctx.clock(), sent=target)
+                else:
+                    lo.set_target(s, f.id, ctx.clock(), failed=target)
         if sidecar is not None:
             sidecar(target)
         if _link_then_unlink(source, target):
             with ctx.ledger.transaction() as s:
                 lo.file_moved(s, f.id, state, ctx.clock())
+                if finish is not None:
+                    finish(s)
             return target
         # Taken between the check and the link: withdraw our sidecar, try the next name.
         if sidecar is not None:
             _sidecar_path(target).unlink(missing_ok=True)
 
 
-def _sent_dir(ctx: Context, sub: Submission) -> Path:
+def _sent_dir(ctx: Context, sub: Submission, when: float) -> Path:
+    """sent/, or sent/YYYY-MM-DD/ (local date of acceptance) with ``sent_dated_folders``."""
     base = ctx.dirs(sub.station, sub.partner).sent
     if ctx.outbound.sent_dated_folders:
-        when = sub.submitted_at or ctx.clock()
         return base / time.strftime("%Y-%m-%d", time.localtime(when))
     return base
+
+
+def plan_sent_targets(ctx: Context, sub: Submission, now: float) -> dict[int, Path]:
+    """Free names in sent/ for the files of a just-accepted submission, to be committed with
+    the message ID (one commit instead of two). Best effort: a name taken meanwhile, or a
+    folder that cannot be read, is dealt with by :func:`archive_sent` choosing again."""
+    directory = _sent_dir(ctx, sub, now)
+    chosen: dict[int, Path] = {}
+    try:
+        for f in sub.files:
+            if f.state != FileState.PROCESSING:
+                continue
+            attempt = 1
+            while True:
+                target = fsutil.unique_name(directory, f.name, attempt)
+                attempt += 1
+                if target not in chosen.values() and not os.path.lexists(target):
+                    chosen[f.id] = target
+                    break
+    except OSError:
+        return {}
+    return chosen
 
 
 def archive_sent(ctx: Context, sub: Submission) -> Submission:
@@ -137,12 +171,26 @@ def archive_sent(ctx: Context, sub: Submission) -> Submission:
 
     Raises StorageError when the filesystem refuses; the row stays SUBMITTED.
     """
-    directory = _sent_dir(ctx, sub)
-    for f in sub.files:
-        if f.state != FileState.PROCESSING:
-            continue
+    directory = _sent_dir(ctx, sub, sub.submitted_at or ctx.clock())
+    pending = [f for f in sub.files if f.state == FileState.PROCESSING]
+    finished = False
+
+    def finish(session: Session) -> None:
+        nonlocal finished
+        lo.mark_archived(session, sub.id, ctx.clock())
+        finished = True
+
+    for index, f in enumerate(pending):
+        last = index == len(pending) - 1
         try:
-            target = _move(ctx, f, f.processing_path, directory, FileState.SENT)
+            target = _move(
+                ctx,
+                f,
+                f.processing_path,
+                directory,
+                FileState.SENT,
+                finish=finish if last else None,
+            )
         except OSError as exc:
             raise fsutil.storage_error("archive the sent file into", directory, exc) from exc
         if target is not None:
@@ -156,7 +204,8 @@ def archive_sent(ctx: Context, sub: Submission) -> Submission:
                 path=str(target),
             )
     with ctx.ledger.transaction() as s:
-        lo.mark_archived(s, sub.id, ctx.clock())
+        if not finished:
+            lo.mark_archived(s, sub.id, ctx.clock())
         archived = lo.get(s, sub.id)
     ctx.counters.sent(sum(1 for f in archived.files if f.state == FileState.SENT), ctx.clock())
     return archived

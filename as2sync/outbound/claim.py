@@ -87,8 +87,9 @@ def rename_into_processing(ctx: Context, sub: Submission) -> bool:
     failpoint("outbound.after_rename")
     done_suffix = ctx.outbound.done_file_suffix
     if done_suffix:
-        # The done-file did its job; a stale one would let a later file of the same name
-        # through without its own. Killed before this: it stays (harmless, see scanner).
+        # The done-file did its job; a stale one would let a later file of the same name go
+        # without waiting for its own. Killed before this line, it stays: that later file is
+        # then sent once it has settled, which is the behaviour without done-files.
         done = f.source_path.with_name(f.source_path.name + done_suffix)
         with contextlib.suppress(FileNotFoundError):
             done.unlink()

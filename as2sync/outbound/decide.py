@@ -212,7 +212,7 @@ def plan_bundles(units: Sequence[Unit], max_files: int, max_bytes: int) -> list[
 
 # -- reconciliation ---------------------------------------------------------------------------
 
-CLOCK_SKEW_SECONDS = 120.0
+CLOCK_SKEW_SECONDS = 60.0
 """How far the gateway's clock may be behind ours when comparing persisted timestamps."""
 
 
@@ -260,8 +260,13 @@ def reconcile_decision(
 
     A listed message matches when it is for this station/partner, was persisted no earlier
     than ``started_at - skew``, is not already attributed to another ledger row, and has the
-    same attachments (as a multiset). Among matches the earliest persisted wins (the first of
-    several identical in-doubt rows takes the first message).
+    same attachments (as a multiset). Among matches the one persisted closest to the submit
+    wins (several identical in-doubt rows, reconciled oldest first, each take their own).
+
+    Names and sizes are all the API shows of a message's content: a message with the same
+    names and sizes sent by someone else (the web UI, another system on the account) within
+    the skew allowance before our submit could be taken for ours. The allowance is therefore
+    kept small; the clocks of the gateway and this host are assumed NTP-synchronised.
 
     Queued entries may lack attachments (spec 6.4; the emulator omits them by default): such
     an entry could be ours, so we wait for it to move to sent or failed instead of resending.
@@ -286,7 +291,7 @@ def reconcile_decision(
         if Counter((a.name, a.size) for a in info.attachments) == want:
             found.append(item)
     if found:
-        best = min(found, key=lambda i: i.info.persisted_ms)
+        best = min(found, key=lambda i: abs(i.info.persisted_ms - started_at * 1000))
         return ReconcileDecision(
             ReconcileKind.FOUND, best.info.message_id, best.folder, f"found in {best.folder}"
         )

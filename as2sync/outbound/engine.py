@@ -11,7 +11,8 @@ The service's outbound thread calls :meth:`OutboundEngine.step` in a loop and
 4. pumps sends for up to :data:`STEP_BUDGET_SECONDS`: keeps ``max_in_flight`` submissions
    running on a small thread pool, claiming settled files oldest first just before they are
    needed (so a file stays in the outbox, visible and removable, until it is its turn) and
-   bundling them when ``bundle_max_files > 1``; in-flight sends always finish;
+   bundling them when ``bundle_max_files > 1``; in-flight sends always finish. While the
+   gateway is unreachable, sending pauses and single probes test it (:mod:`.outage`);
 5. reconciles due in-doubt submissions;
 6. tracks delivery every ``track_seconds``.
 
@@ -51,6 +52,7 @@ from as2sync.ledger.db import Ledger
 from as2sync.ledger.outbound import UNFINISHED_STATES, Submission, SubmissionState
 from as2sync.outbound import archive, claim, decide, reconcile, submit, tracking
 from as2sync.outbound.context import Context
+from as2sync.outbound.outage import Outage
 from as2sync.outbound.readiness import Readiness
 from as2sync.outbound.scanner import Filter, observe_path, scan_outbox
 from as2sync.outbound.storage import STORAGE_RETRY_SECONDS, postpone_after_storage_error
@@ -106,6 +108,8 @@ class OutboundEngine:
         self._outboxes: dict[str, PartnerDirs] = {}
         self._next_scan = 0.0
         self._next_track = 0.0
+        self._outage = Outage()
+        self._stopping = threading.Event()
 
     @property
     def _cfg(self) -> OutboundConfig:
@@ -126,7 +130,8 @@ class OutboundEngine:
         # Freshly recovered in-doubt rows are reconciled in the first step.
 
     def stop(self) -> None:
-        """Stop watching; sends in flight finish first."""
+        """Stop watching; sends in flight finish first, no new one starts."""
+        self._stopping.set()
         self._watcher.stop()
         self._pool.shutdown(wait=True)
 
@@ -157,11 +162,18 @@ class OutboundEngine:
         """Block until a watcher hint arrives, something becomes due, or ``timeout``."""
         now = self.ctx.clock()
         moments = [now + timeout, self._next_scan]
-        ready_at = self._readiness.next_ready_at()
-        if ready_at is not None:
-            moments.append(ready_at)
+        states = [SubmissionState.IN_DOUBT, *_RESUMABLE]
+        resume = self._outage.resume_at()
+        if resume is None:
+            states.append(SubmissionState.CLAIMED)
+            ready_at = self._readiness.next_ready_at()
+            if ready_at is not None:
+                moments.append(ready_at)
+        elif resume > now:
+            # During an outage nothing is sent before the pause ends, whatever is ready.
+            moments.append(resume)
         with self.ctx.ledger.read() as s:
-            due = lo.next_due(s, [SubmissionState.CLAIMED, SubmissionState.IN_DOUBT, *_RESUMABLE])
+            due = lo.next_due(s, states)
         if due is not None:
             moments.append(due)
         delay = min(timeout, max(MIN_WAIT_SECONDS, min(moments) - now))
@@ -234,8 +246,9 @@ class OutboundEngine:
         """Claim up to ``limit`` settled files, oldest first; returns how many rows moved on."""
         claimed = 0
         now = self.ctx.clock()
-        for entry in self._readiness.ready(now):
-            if claimed >= limit or stop.is_set():
+        while claimed < limit and not stop.is_set():
+            entry = self._readiness.pop_ready(now)
+            if entry is None:
                 break
             dirs = self._outboxes.get(os.path.dirname(entry.path))
             obs = observe_path(dirs, Path(entry.path), self._filter) if dirs else None
@@ -271,6 +284,11 @@ class OutboundEngine:
 
     def _next_batch(self, free: int, stop: threading.Event) -> tuple[list[Submission], int]:
         """Up to ``free`` submissions to start now (bundled), and how many claims moved on."""
+        free = self._outage.allowance(self.ctx.clock(), free)
+        if free == 0:
+            return [], 0
+        if self._outage.active():
+            return self._probe(stop)
         per_message = self._cfg.bundle_max_files
         want = free * per_message
         with self._lock:
@@ -306,12 +324,31 @@ class OutboundEngine:
             self._busy.update(sub.id for sub in batch)
         return batch, claimed
 
+    def _probe(self, stop: threading.Event) -> tuple[list[Submission], int]:
+        """During an outage: the oldest claimed message, whatever its own back-off, else one
+        newly claimed file; nothing else is claimed until the gateway answers."""
+        with self.ctx.ledger.read() as s:
+            rows = lo.in_states(s, [SubmissionState.CLAIMED], limit=8)
+        with self._lock:
+            rows = [r for r in rows if r.id not in self._busy]
+        claimed = 0
+        if not rows:
+            claimed = self._claim_ready(1, stop)
+            rows = self._due_claimed(1)
+        if not rows:
+            self._outage.no_probe()  # nothing to send: the next file that appears probes
+            return [], claimed
+        with self._lock:
+            self._busy.add(rows[0].id)
+        return [rows[0]], claimed
+
     def _pump(self, stop: threading.Event) -> int:
         deadline = time.monotonic() + STEP_BUDGET_SECONDS
         running: dict[Future[None], int] = {}
         moved = 0
         while True:
-            if not stop.is_set() and time.monotonic() < deadline:
+            starting = not (stop.is_set() or self._stopping.is_set())
+            if starting and time.monotonic() < deadline:
                 free = self._cfg.max_in_flight - len(running)
                 if free > 0:
                     batch, claimed = self._next_batch(free, stop)
@@ -330,7 +367,11 @@ class OutboundEngine:
     def _send(self, sub: Submission) -> None:
         """Worker thread: submit and archive one submission; every outcome is in the ledger."""
         try:
-            submit.submit(self.ctx, sub)
+            result = submit.submit(self.ctx, sub)
+            if result.state == SubmissionState.CLAIMED:  # provably not sent: retry later
+                self._outage.failed(self.ctx.clock(), result.next_attempt_at, result.error)
+            elif result.state != SubmissionState.IN_DOUBT:
+                self._outage.succeeded()
         except StorageError:
             pass  # logged and postponed by submit; the resume pass finishes the move
         except Exception:

@@ -12,6 +12,8 @@ Memory is one small slotted record per waiting file; nothing is held per ready f
 
 from __future__ import annotations
 
+import heapq
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -38,12 +40,19 @@ class Waiting:
         return (self.first_seen, self.mtime_ns, self.name)
 
 
+REFILL = 256
+
+
 class Readiness:
     """The set of waiting files and their settle clocks. Not thread-safe: one owner."""
 
     def __init__(self, settle_seconds: float) -> None:
         self.settle_seconds = settle_seconds
         self._waiting: dict[str, Waiting] = {}
+        # The next ready files in order, selected REFILL at a time: draining a backlog of
+        # 10,000 files must not cost a pass over all of them per file.
+        self._queue: deque[Waiting] = deque()
+        self._queue_fresh = False
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -59,8 +68,10 @@ class Readiness:
                 obs.station, obs.partner, obs.path, obs.name, obs.size, obs.mtime_ns, now, now
             )
             self._waiting[obs.path] = entry
+            self._queue_fresh = False
         elif (entry.size, entry.mtime_ns) != (obs.size, obs.mtime_ns):
             entry.size, entry.mtime_ns, entry.stable_since = obs.size, obs.mtime_ns, now
+            self._queue_fresh = False
         return entry
 
     def forget(self, path: str) -> None:
@@ -89,15 +100,33 @@ class Readiness:
         """Do not offer ``entry`` as ready before ``until`` (its claim failed)."""
         entry.not_before = until
 
-    def ready(self, now: float) -> list[Waiting]:
-        """Files unchanged for ``settle_seconds`` as last observed, oldest first.
+    def ready(self, now: float, limit: int | None = None) -> list[Waiting]:
+        """Files unchanged for ``settle_seconds`` as last observed, oldest first; at most
+        ``limit`` of them (a partial selection, so a long backlog is not sorted every time).
 
         The caller confirms with one more ``stat`` just before claiming (:meth:`confirm`).
         """
-        return sorted(
-            (w for w in self._waiting.values() if self.settled(w, now) and w.not_before <= now),
-            key=Waiting.order_key,
+        settled = (
+            w for w in self._waiting.values() if self.settled(w, now) and w.not_before <= now
         )
+        if limit is None:
+            return sorted(settled, key=Waiting.order_key)
+        return heapq.nsmallest(limit, settled, key=Waiting.order_key)
+
+    def pop_ready(self, now: float) -> Waiting | None:
+        """The oldest ready file, or None. Same order as :meth:`ready`, but the selection is
+        kept between calls until a file is added or changes."""
+        refilled = False
+        while True:
+            if not self._queue_fresh or (not self._queue and not refilled):
+                self._queue = deque(self.ready(now, limit=REFILL))
+                self._queue_fresh = refilled = True
+            if not self._queue:
+                return None
+            entry = self._queue.popleft()
+            current = self._waiting.get(entry.path)
+            if current is entry and self.settled(entry, now) and entry.not_before <= now:
+                return entry
 
     def confirm(self, entry: Waiting, obs: Observation | None, now: float) -> bool:
         """The claim-time check: True if the file still has the settled size and mtime.

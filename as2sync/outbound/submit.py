@@ -90,8 +90,12 @@ def submit(ctx: Context, sub: Submission) -> Submission:
     except Exception as exc:  # every outcome is recorded; see classify_submit_error
         return _after_error(ctx, sub, exc)
     failpoint("outbound.after_202")
+    now = ctx.clock()
+    targets = archive.plan_sent_targets(ctx, sub, now)
     with ctx.ledger.transaction() as s:
-        lo.mark_submitted(s, sub.id, ctx.clock(), message_id)
+        lo.mark_submitted(s, sub.id, now, message_id)
+        for file_id, target in targets.items():
+            lo.set_target(s, file_id, now, sent=target)
         sub = lo.get(s, sub.id)
     log.info("outbound.submitted", message_id=message_id, attempt=sub.attempts, **_fields(sub))
     return archive_or_postpone(ctx, sub)

@@ -47,7 +47,8 @@ _INOTIFY_LOGGER = "watchdog.observers.inotify_c"
 class Hints:
     """Thread-safe queue of paths to look at, plus a "rescan everything" flag."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_paths: int = MAX_PENDING_PATHS) -> None:
+        self._max_paths = max_paths
         self._lock = threading.Lock()
         self._paths: set[str] = set()
         self._rescan = False
@@ -56,7 +57,7 @@ class Hints:
     def path(self, path: str) -> None:
         with self._lock:
             if not self._rescan:
-                if len(self._paths) >= MAX_PENDING_PATHS:
+                if len(self._paths) >= self._max_paths:
                     self._paths.clear()
                     self._rescan = True
                 else:

@@ -48,6 +48,8 @@ apt_mirror() {
     echo "http://deb.debian.org/debian"
 }
 
+# On a rebuild, the previous image is removed once the new one has its name.
+OLD_ID=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 MIRROR=${DEBIAN_MIRROR:-$(apt_mirror)}
 WORK=$(mktemp -d /var/tmp/as2sync-base.XXXXXX)
 ROOTFS=$WORK/rootfs
@@ -88,4 +90,7 @@ tar --numeric-owner -C "$ROOTFS" -c . \
         --change 'CMD ["python3"]' \
         --message "debootstrap $SUITE minbase + python3 python3-venv from $MIRROR" \
         - "$IMAGE" >/dev/null
-podman run --rm "$IMAGE" python3 -c 'import sys, venv, ssl; print("build-base: python", sys.version.split()[0])'
+if [[ -n $OLD_ID ]]; then
+    podman rmi "$OLD_ID" >/dev/null 2>&1 || echo "build-base: the previous image $OLD_ID is still in use; kept"
+fi
+podman run --rm --network none "$IMAGE" python3 -c 'import sys, venv, ssl; print("build-base: python", sys.version.split()[0])'

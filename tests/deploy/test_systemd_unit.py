@@ -4,7 +4,9 @@
 carries on), so any output on stderr counts as a failure here. It also checks that ExecStart's
 binary exists and is executable; the unit points at /opt/as2sync/bin/as2sync, which is not
 installed on a test machine, so a copy in tmp_path has only that path swapped for a real
-executable. Every other line is verified as shipped. Neither command needs systemd as PID 1.
+executable (and /bin/kill too, where procps is missing). Every other line is verified as
+shipped. Neither command needs systemd as PID 1. That the daemon really runs inside this
+sandbox is checked by deploy/docker/systemd-test.sh (`make docker-test`).
 """
 
 from __future__ import annotations

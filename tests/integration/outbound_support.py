@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from as2sync.config.schema import Config
-from as2sync.emulator.server import RunningEmulator
 from as2sync.emulator.model import SubmissionView
+from as2sync.emulator.server import RunningEmulator
 from as2sync.gateway.as2gateway import As2GatewayClient
 from as2sync.gateway.ratelimit import RateLimiter
 from as2sync.gateway.retrying import RetryPolicy
@@ -146,8 +146,14 @@ class Rig:
 
     def sends(self) -> list[tuple[str, str, int]]:
         """Send requests the emulator saw (POST /message/...)."""
-        return [r for r in self.emu.state.request_log() if r[0] == "POST" and "/message/" in r[1]
-                and "/batch/" not in r[1] and not r[1].endswith(("/stop", "/retry", "/markUnread"))]  # fmt: skip
+        return [
+            r
+            for r in self.emu.state.request_log()
+            if r[0] == "POST"
+            and "/message/" in r[1]
+            and "/batch/" not in r[1]
+            and not r[1].endswith(("/stop", "/retry", "/markUnread"))
+        ]
 
     def names(self, folder: str, partner: str = "ACME") -> list[str]:
         path = getattr(self.dirs(partner), folder)

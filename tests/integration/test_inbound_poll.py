@@ -186,3 +186,69 @@ def test_partner_type_both_fetches_production_and_test_messages(
         "MYSTATION/ACME/inbox/p.edi": b"P",
         "MYSTATION/TESTER/inbox/t.edi": b"T",
     }
+
+
+def test_fetching_is_committed_before_the_download_request(rigs: Rigs) -> None:
+    fake = FakeGateway()
+    fake.add("<a@x>", [("a", b"A")])
+    fake.add("<b@x>", [("b", b"B")])
+    rig = rigs.make("https://gw.example/v1", transport=fake.transport())
+    seen_at_download: list[set[str]] = []
+
+    def check(method: str, path: str) -> None:
+        if path.endswith("/batch/attachments"):
+            with rig.ledger.read() as s:
+                rows = li.in_state(s, InboundState.FETCHING)
+                seen_at_download.append({r.message_id for r in rows})
+
+    fake.on_request = check
+    rig.poll()
+    assert seen_at_download == [{"<a@x>", "<b@x>"}]
+
+
+def test_a_stop_request_is_honoured_between_batches_and_the_rest_waits(rigs: Rigs) -> None:
+    fake = FakeGateway()
+    for n in range(3):
+        fake.add(f"<{n}@x>", [(f"{n}", b"12345678")])
+    rig = rigs.make("https://gw.example/v1", transport=fake.transport(), batch_max_bytes=10)
+
+    def stop_at_first_batch(method: str, path: str) -> None:
+        if path.endswith("/batch/attachments"):
+            rig.stop.set()  # SIGTERM arrives while the first batch is downloading
+
+    fake.on_request = stop_at_first_batch
+    assert rig.poll() == 1  # the batch in flight is finished, no new one is started
+    assert fake.requests.count(("POST", "/message/received/batch/attachments")) == 1
+    with rig.ledger.read() as s:
+        assert len(li.in_state(s, InboundState.FETCHING)) == 2
+    fake.on_request = None
+    rig.stop.clear()
+    assert rig.poll() == 2
+    assert all(m.read for m in fake.messages.values())
+
+
+def test_stats_report_polls_stored_messages_and_pending_work(
+    emulator: RunningEmulator, rigs: Rigs
+) -> None:
+    rig = rigs.make(emulator.base_url)
+    assert rig.engine.stats().last_poll_at is None
+    emulator.state.seed_received("MYSTATION", "ACME", [("a", b"1")])
+    emulator.state.seed_received("MYSTATION", "ACME", [("b", b"2")])
+    rig.poll()
+    stats = rig.engine.stats()
+    assert stats.stored_total == 2 and stats.pending == 0
+    assert stats.last_poll_at is not None and stats.last_stored_at is not None
+
+
+def test_a_message_without_attachments_is_recorded_and_marked_read_without_a_download(
+    emulator: RunningEmulator, rigs: Rigs
+) -> None:
+    empty = emulator.state.seed_received("MYSTATION", "ACME", [])
+    rig = rigs.make(emulator.base_url)
+    emulator.state.clear_request_log()
+    assert rig.poll() == 1
+    assert emulator.state.is_read(empty)
+    assert rig.files() == {}
+    assert not any("/batch/" in p for _m, p, _s in emulator.state.request_log())
+    with rig.ledger.read() as s:
+        assert li.latest(s, empty).state == InboundState.READ  # type: ignore[union-attr]

@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
-from as2sync.emulator.server import RunningEmulator
+from as2sync.emulator.server import RunningEmulator, running_emulator
 from as2sync.emulator.settings import Faults
 from as2sync.gateway.base import OutboundFile, PartnerType
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import FileState, SubmissionState
 from as2sync.outbound import claim
+from tests.conftest import EMULATOR_DEFAULTS
 from tests.integration.outbound_support import STATION, Rig
 
 X12 = b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *~"
@@ -67,7 +69,9 @@ def test_5xx_after_the_action_is_reconciled_without_sending_again(rig: Rig) -> N
     [row] = rig.rows()
     assert row.message_id == sub.message_id
     assert row.attempts == 1
-    assert [e["message_id"] for e in logs if e["event"] == "outbound.reconciled"] == [sub.message_id]
+    assert [e["message_id"] for e in logs if e["event"] == "outbound.reconciled"] == [
+        sub.message_id
+    ]
     rig.run_for(0.3)
     assert len(rig.submissions()) == 1
 
@@ -103,11 +107,11 @@ def test_random_faults_on_many_files_never_duplicate_or_lose(
     )
     rig = Rig(tmp_path, emu, {"max_in_flight": 4}).start()
     try:
-        for i in range(30):
+        for i in range(20):
             rig.drop(f"f{i:02}.edi", X12 + b"%02d" % i)
-        rig.run_until(lambda: archived(rig, 30), timeout=40)
-        assert rig.names("sent") == [f"f{i:02}.edi" for i in range(30)]
-        assert len(rig.submissions()) == 30
+        rig.run_until(lambda: archived(rig, 20), timeout=40)
+        assert rig.names("sent") == [f"f{i:02}.edi" for i in range(20)]
+        assert len(rig.submissions()) == 20
         assert rig.emu.state.duplicate_submissions() == 0
     finally:
         rig.close()
@@ -126,6 +130,32 @@ def test_rate_limited_send_is_retried_after_back_off(rig: Rig) -> None:
     rig.offset += 3600  # skip the back-off
     rig.run_until(lambda: archived(rig))
     assert len(rig.submissions()) == 1
+
+
+def test_gateway_down_pauses_sending_and_leaves_files_in_the_outbox(tmp_path: Path) -> None:
+    with running_emulator(EMULATOR_DEFAULTS) as first:
+        port = first.port
+        rig = Rig(tmp_path, first)
+    try:  # the gateway is down from here on: connections are refused
+        rig.start()
+        for i in range(10):
+            rig.drop(f"f{i}.edi", X12 + b"%d" % i)
+        with capture_logs() as logs:
+            rig.run_for(1.0)
+        # One batch of max_in_flight (2) tried and parked; nothing more claimed or tried.
+        assert len(rig.rows()) == 2
+        assert all(r.state == SubmissionState.CLAIMED for r in rig.rows())
+        assert len(rig.names("outbox")) == 8
+        assert [e["event"] for e in logs].count("outbound.paused") == 1
+        with running_emulator(replace(EMULATOR_DEFAULTS, port=port)) as back:
+            rig.emu = back
+            rig.offset += 3600  # past the pause
+            with capture_logs() as logs:
+                rig.run_until(lambda: archived(rig, 10))
+            assert len(back.state.submissions()) == 10
+            assert any(e["event"] == "outbound.resumed" for e in logs)
+    finally:
+        rig.close()
 
 
 def test_in_doubt_hold_moves_the_file_to_failed_saying_it_may_have_been_sent(

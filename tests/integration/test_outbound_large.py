@@ -46,9 +46,17 @@ def test_ten_thousand_waiting_files_are_queued_quickly_and_sent_oldest_first(
         assert peak < FILES * 1024, f"peak {peak / 1e6:.1f} MB while queueing"
         assert threading.active_count() < 20
 
-        rig.run_until(lambda: len(rig.submissions()) >= 40, timeout=30)
-        rig.stop_event.set()
-        rig.step()  # in-flight sends finish; nothing new starts
+        def stop_after_some_sends() -> None:
+            deadline = time.monotonic() + 30
+            while len(rig.submissions()) < 40 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            rig.stop_event.set()  # in-flight sends finish; nothing new starts
+
+        watcher = threading.Thread(target=stop_after_some_sends)
+        watcher.start()
+        while not rig.stop_event.is_set():
+            rig.step()
+        watcher.join()
         sent_first = {s.attachments[0][0] for s in rig.submissions()}
         oldest = {f"f{FILES - i:05}.xml" for i in range(len(sent_first) + 8)}
         assert sent_first <= oldest  # max_in_flight may reorder neighbours, never skip ahead

@@ -7,13 +7,14 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
 from as2sync.emulator.server import RunningEmulator
+from as2sync.emulator.settings import PartnerSpec
 from as2sync.errors import PermanentError
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import SubmissionState
@@ -60,6 +61,23 @@ def test_delivery_is_tracked_to_delivered(rig: Rig) -> None:
     rig.run_until(lambda: rig.states() == ["delivered"])
     [row] = rig.rows()
     assert (row.delivery_status, row.mdn_status) == ("Delivered", "Received")
+
+
+def test_partnership_subject_and_partner_type_are_used_and_tracked(
+    tmp_path: Path, make_emulator: Callable[..., RunningEmulator]
+) -> None:
+    emu = make_emulator(partners=(PartnerSpec("ACME"), PartnerSpec("SANDBOX", partner_type="Test")))
+    partnership = {"station": STATION, "partner": "SANDBOX", "subject": "Invoices"}
+    rig = Rig(tmp_path, emu, {"partnerships": [{**partnership, "partner_type": "test"}]})
+    try:
+        rig.dirs("SANDBOX")
+        rig.start()
+        rig.drop("a.edi", X12, partner="SANDBOX")
+        rig.run_until(lambda: rig.states() == ["delivered"])
+        [sub] = rig.submissions()
+        assert (sub.subject, sub.partner_type) == ("Invoices", "test")
+    finally:
+        rig.close()
 
 
 def test_file_still_being_written_is_not_sent_until_it_is_stable(

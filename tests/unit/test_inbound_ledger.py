@@ -53,8 +53,8 @@ def store_fully(ledger: Ledger, row_id: int, *, now: float = 100.0) -> None:
                 size=3,
                 now=now,
             )
-            li.file_written(s, f.id, now=now)
-        li.message_stored(s, row_id, now=now)
+            li.file_written(s, [f.id], now=now)
+        li.message_stored(s, [row_id], now=now)
 
 
 def test_a_message_goes_from_fetching_to_stored_to_read_to_deleted(ledger: Ledger) -> None:
@@ -66,13 +66,13 @@ def test_a_message_goes_from_fetching_to_stored_to_read_to_deleted(ledger: Ledge
         assert row.total_size == 7
     store_fully(ledger, row_id, now=110)
     with ledger.transaction() as s:
-        li.message_read(s, row_id, now=120)
+        li.message_read(s, [row_id], now=120)
     with ledger.read() as s:
         row = li.get_message(s, row_id)
         assert row is not None
         assert (row.state, row.stored_at, row.read_at) == (InboundState.READ, 110, 120)
     with ledger.transaction() as s:
-        li.message_deleted(s, row_id, now=130)
+        li.message_deleted(s, [row_id], now=130)
     with ledger.read() as s:
         assert li.get_message(s, row_id).state == InboundState.DELETED  # type: ignore[union-attr]
 
@@ -80,8 +80,8 @@ def test_a_message_goes_from_fetching_to_stored_to_read_to_deleted(ledger: Ledge
 def test_state_changes_only_apply_from_the_state_they_expect(ledger: Ledger) -> None:
     row_id = fetching(ledger)
     with ledger.transaction() as s:
-        li.message_read(s, row_id, now=1)  # not STORED yet: no effect
-        li.message_deleted(s, row_id, now=1)  # not READ: no effect
+        li.message_read(s, [row_id], now=1)  # not STORED yet: no effect
+        li.message_deleted(s, [row_id], now=1)  # not READ: no effect
     with ledger.read() as s:
         assert li.get_message(s, row_id).state == InboundState.FETCHING  # type: ignore[union-attr]
 
@@ -154,12 +154,12 @@ def test_prune_removes_only_finished_messages_older_than_the_cutoff(ledger: Ledg
     old_read = fetching(ledger, "<old@x>", now=10)
     store_fully(ledger, old_read, now=10)
     with ledger.transaction() as s:
-        li.message_read(s, old_read, now=10)
+        li.message_read(s, [old_read], now=10)
     old_unfinished = fetching(ledger, "<stuck@x>", now=10)
     new_read = fetching(ledger, "<new@x>", now=1000)
     store_fully(ledger, new_read, now=1000)
     with ledger.transaction() as s:
-        li.message_read(s, new_read, now=1000)
+        li.message_read(s, [new_read], now=1000)
     with ledger.transaction() as s:
         assert li.prune(s, older_than=500) == 1
     with ledger.read() as s:

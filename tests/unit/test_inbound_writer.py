@@ -71,7 +71,9 @@ def test_place_file_never_overwrites_and_records_the_new_name_first(tmp_path: Pa
         assert temp.exists() and not new.exists()  # recorded before the move
         replans.append(new)
 
-    final = place_file(temp, inbox / "x.edi", replan)
+    touched: set[Path] = set()
+    final = place_file(temp, inbox / "x.edi", replan, touched)
+    assert touched == {inbox, tmp_path}
     assert final == inbox / "x (2).edi" == replans[0]
     assert (inbox / "x.edi").read_bytes() == b"someone else's"
     assert final.read_bytes() == b"ours"
@@ -89,7 +91,9 @@ def test_place_folder_moves_the_whole_folder_at_once_and_never_onto_another(
     (temp / "a.edi").write_bytes(b"a")
     (temp / "b.edi").write_bytes(b"b")
     replans: list[Path] = []
-    final = place_folder(temp, inbox / "m", replans.append)
+    touched: set[Path] = set()
+    final = place_folder(temp, inbox / "m", replans.append, touched)
+    assert touched == {inbox, tmp_path / "incoming"}
     assert final == inbox / "m (2)" and replans == [final]
     assert sorted(p.name for p in final.iterdir()) == ["a.edi", "b.edi"]
     assert [p.name for p in (inbox / "m").iterdir()] == ["theirs"]

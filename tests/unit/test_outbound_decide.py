@@ -198,8 +198,14 @@ def _info(
     return MessageInfo(mid, int(persisted * 1000), sender, receiver, attachments)
 
 
-def _decide(listed: list[Listed], *, started: float = NOW, now: float = NOW + 1, grace: float = 60,
-            attributed: set[str] | None = None) -> decide.ReconcileDecision:  # fmt: skip
+def _decide(
+    listed: list[Listed],
+    *,
+    started: float = NOW,
+    now: float = NOW + 1,
+    grace: float = 60,
+    attributed: set[str] | None = None,
+) -> decide.ReconcileDecision:
     return decide.reconcile_decision(
         station=STATION,
         partner=PARTNER,
@@ -241,13 +247,14 @@ def test_a_queued_entry_without_attachments_blocks_resubmission() -> None:
     assert decision.kind == ReconcileKind.WAIT
 
 
-def test_the_earliest_of_several_matches_is_taken() -> None:
+def test_the_match_closest_to_the_submit_is_taken() -> None:
     att = (Attachment("a.edi", 10),)
     listed = [
         Listed(Folder.SENT, _info("<late@gw>", NOW + 5, att)),
-        Listed(Folder.FAILED, _info("<early@gw>", NOW + 1, att)),
+        Listed(Folder.SENT, _info("<before@gw>", NOW - 30, att)),
+        Listed(Folder.FAILED, _info("<close@gw>", NOW + 1, att)),
     ]
-    assert _decide(listed).message_id == "<early@gw>"
+    assert _decide(listed).message_id == "<close@gw>"
 
 
 record = st.tuples(
@@ -370,7 +377,10 @@ def test_tracking_only_fails_what_the_gateway_gave_up_on(
 ) -> None:
     failed = [_info("<m@gw>", NOW + i, ()) for i in range(failures)]
     action = decide.track_decision(
-        failed_seen=failed_seen, sent=_sent(status) if in_sent else None, failed=failed, queued=queued
+        failed_seen=failed_seen,
+        sent=_sent(status) if in_sent else None,
+        failed=failed,
+        queued=queued,
     )
     if action.kind == TrackKind.FAILED:
         assert (in_sent and status == "Not Delivered") or (

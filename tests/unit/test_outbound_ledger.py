@@ -33,7 +33,9 @@ def plan(ledger: Ledger, name: str = "a.edi", partner: str = "ACME", now: float 
     return sub.id
 
 
-def claimed(ledger: Ledger, name: str = "a.edi", sha: str = "s1", now: float = 100.0, partner: str = "ACME") -> int:
+def claimed(
+    ledger: Ledger, name: str = "a.edi", sha: str = "s1", now: float = 100.0, partner: str = "ACME"
+) -> int:
     sid = plan(ledger, name, partner, now)
     with ledger.transaction() as s:
         fid = lo.get(s, sid).files[0].id
@@ -71,7 +73,10 @@ def test_processing_name_of_a_very_long_name_fits_name_max(ledger: Ledger) -> No
 
 def test_state_changes_refuse_the_wrong_starting_state(ledger: Ledger) -> None:
     sid = plan(ledger)
-    with pytest.raises(LedgerError, match="is claiming, expected claimed"), ledger.transaction() as s:
+    with (
+        pytest.raises(LedgerError, match="is claiming, expected claimed"),
+        ledger.transaction() as s,
+    ):
         lo.begin_submit(s, sid, 1.0)
     with ledger.read() as s:
         assert lo.get(s, sid).state == SubmissionState.CLAIMING
@@ -84,7 +89,11 @@ def test_a_full_life_is_recorded_and_counted(ledger: Ledger) -> None:
         lo.mark_delivered(s, sid, 102.0, delivery_status="Delivered", mdn_status="Received")
     with ledger.read() as s:
         sub = lo.get(s, sid)
-        assert (sub.state, sub.message_id, sub.attempts) == (SubmissionState.DELIVERED, "<m1@gw>", 1)
+        assert (sub.state, sub.message_id, sub.attempts) == (
+            SubmissionState.DELIVERED,
+            "<m1@gw>",
+            1,
+        )
         assert sub.files[0].current_path == Path("/root/ST/ACME/sent/a.edi")
         assert lo.counts_by_state(s) == {("ST", "ACME"): {"delivered": 1}}
         [row] = lo.recent(s)
@@ -192,7 +201,9 @@ def test_recent_failures_carry_their_reason(ledger: Ledger) -> None:
     sid = claimed(ledger)
     with ledger.transaction() as s:
         lo.begin_submit(s, sid, 1.0)
-        lo.mark_rejecting(s, sid, 2.0, "the gateway refused the message (HTTP 404)", http_status=404)
+        lo.mark_rejecting(
+            s, sid, 2.0, "the gateway refused the message (HTTP 404)", http_status=404
+        )
     with ledger.read() as s:
         [row] = lo.recent_failures(s)
     assert row.state == "rejecting"

@@ -1,4 +1,4 @@
-"""Settle tracking: ready only after size and mtime stayed put for settle_seconds since first seen."""
+"""Settle tracking: ready once size and mtime stayed put for settle_seconds since first seen."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from as2sync.outbound.readiness import Readiness
 from as2sync.outbound.scanner import Observation
 
 
-def obs(path: str = "/o/a.edi", size: int = 1, mtime_ns: int = 1, partner: str = "ACME") -> Observation:
+def obs(
+    path: str = "/o/a.edi", size: int = 1, mtime_ns: int = 1, partner: str = "ACME"
+) -> Observation:
     return Observation("ST", partner, path, path.rsplit("/", 1)[-1], size, mtime_ns)
 
 

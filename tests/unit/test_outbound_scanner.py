@@ -22,7 +22,16 @@ def names(d: PartnerDirs, flt: Filter) -> list[str]:
 
 def test_default_excludes_hide_partial_and_hidden_files(tmp_path: Path) -> None:
     d = dirs(tmp_path)
-    for name in ("a.edi", ".hidden", "b.tmp", "c.part", "d.partial", "e.filepart", "~lock", "f.xml"):
+    for name in (
+        "a.edi",
+        ".hidden",
+        "b.tmp",
+        "c.part",
+        "d.partial",
+        "e.filepart",
+        "~lock",
+        "f.xml",
+    ):
         (d.outbox / name).write_text("x")
     assert names(d, Filter(DEFAULT_EXCLUDE)) == ["a.edi", "f.xml"]
 

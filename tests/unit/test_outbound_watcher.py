@@ -1,0 +1,101 @@
+"""The watcher only filters and enqueues: hints are bounded, overflow means rescan, and both
+observer kinds notice a new file in a watched folder."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from as2sync.config.schema import Observer
+from as2sync.outbound.watcher import Hints, Watcher
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_hints_are_taken_once_and_wake_the_engine() -> None:
+    hints = Hints()
+    hints.path("/o/a")
+    hints.path("/o/a")
+    assert hints.event.is_set() and hints.pending()
+    assert hints.take() == ({"/o/a"}, False)
+    assert not hints.event.is_set() and not hints.pending()
+
+
+def test_too_many_pending_paths_collapse_into_one_rescan() -> None:
+    hints = Hints(max_paths=3)
+    for i in range(10):
+        hints.path(f"/o/{i}")
+    assert hints.take() == (set(), True)
+
+
+@pytest.mark.parametrize("mode", [Observer.NATIVE, Observer.POLLING, Observer.AUTO])
+def test_observer_reports_a_new_file_in_a_watched_folder(tmp_path: Path, mode: Observer) -> None:
+    hints = Hints()
+    w = Watcher(mode, hints)
+    w.start([str(tmp_path)])
+    try:
+        time.sleep(0.1)  # the polling observer's first snapshot
+        (tmp_path / "a.edi").write_bytes(b"x")
+        assert wait_for(lambda: str(tmp_path / "a.edi") in hints.take()[0])
+    finally:
+        w.stop()
+
+
+def test_a_rename_reports_the_new_name(tmp_path: Path) -> None:
+    part = tmp_path / "a.edi.part"
+    part.write_bytes(b"x")
+    hints = Hints()
+    w = Watcher(Observer.NATIVE, hints)
+    w.start([str(tmp_path)])
+    seen: set[str] = set()
+
+    def renamed() -> bool:
+        seen.update(hints.take()[0])
+        return str(tmp_path / "a.edi") in seen
+
+    try:
+        part.rename(tmp_path / "a.edi")
+        assert wait_for(renamed)
+    finally:
+        w.stop()
+
+
+def test_inotify_overflow_asks_for_a_rescan(tmp_path: Path) -> None:
+    hints = Hints()
+    w = Watcher(Observer.NATIVE, hints)
+    w.start([str(tmp_path)])
+    try:
+        logging.getLogger("watchdog.observers.inotify_c").warning(
+            "Inotify queue overflowed; filesystem events were lost"
+        )
+        assert hints.take()[1] is True
+    finally:
+        w.stop()
+
+
+def test_a_dead_observer_is_rebuilt_and_a_rescan_requested(tmp_path: Path) -> None:
+    hints = Hints()
+    w = Watcher(Observer.NATIVE, hints)
+    w.start([str(tmp_path)])
+    try:
+        assert w.check() is True
+        hints.take()
+        w._native.stop()  # type: ignore[union-attr]  # what a crashed observer thread looks like
+        w._native.join()  # type: ignore[union-attr]
+        assert w.check() is False
+        assert hints.take()[1] is True
+        (tmp_path / "after.edi").write_bytes(b"x")
+        assert wait_for(lambda: str(tmp_path / "after.edi") in hints.take()[0])
+    finally:
+        w.stop()
