@@ -20,6 +20,7 @@ from as2sync.layout import discover
 from as2sync.ledger import inbound as inbound_ledger
 from as2sync.ledger import outbound as outbound_ledger
 from as2sync.ledger.db import open_ledger
+from as2sync.outbound.scanner import Filter, scan_outbox
 
 
 def _iso(ts: float | None) -> str | None:
@@ -29,18 +30,17 @@ def _iso(ts: float | None) -> str | None:
 
 
 def _outbox_files(config: Config) -> tuple[int, float | None]:
-    """Files waiting in outboxes (not yet claimed) and the oldest one's mtime."""
+    """Files waiting in outboxes (not yet claimed) and the oldest one's mtime.
+
+    Uses the engine's own scanner and filter, so status counts exactly what will be sent.
+    """
+    flt = Filter(config.outbound.exclude, config.outbound.done_file_suffix)
     count, oldest = 0, None
     for pair in discover(config):
-        try:
-            entries = list(os.scandir(pair.outbox))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_file(follow_symlinks=False) and not entry.name.startswith("."):
-                count += 1
-                mtime = entry.stat(follow_symlinks=False).st_mtime
-                oldest = mtime if oldest is None else min(oldest, mtime)
+        for obs in scan_outbox(pair, flt):
+            count += 1
+            mtime = obs.mtime_ns / 1e9
+            oldest = mtime if oldest is None else min(oldest, mtime)
     return count, oldest
 
 

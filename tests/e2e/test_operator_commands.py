@@ -1,0 +1,196 @@
+"""The operator's commands against a real daemon: status, messages, retry, send, metrics."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from as2sync.emulator.server import RunningEmulator, running_emulator
+from as2sync.emulator.settings import EmulatorSettings, PartnerSpec
+from tests.e2e.harness import PASSWORD, USER, DaemonProcess, free_port, wait_until, write_config
+
+pytestmark = pytest.mark.e2e
+
+
+def as2sync(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "as2sync", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def emu() -> Iterator[RunningEmulator]:
+    settings = EmulatorSettings(
+        user=USER,
+        password=PASSWORD,
+        stations=["MYSTATION"],
+        partners=[PartnerSpec("ACME")],
+        rate_limit=None,
+        delivery_delay=0.1,
+    )
+    with running_emulator(settings) as running:
+        yield running
+
+
+def pair_dir(config: Path, partner: str) -> Path:
+    path = config.parent / "root" / "MYSTATION" / partner
+    for sub in ("outbox", "inbox", "sent", "failed"):
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def json_of(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_status_and_messages_report_both_directions(tmp_path: Path, emu: RunningEmulator) -> None:
+    config = write_config(tmp_path, emu.base_url)
+    acme = pair_dir(config, "ACME")
+    (acme / "outbox" / "out.edi").write_text("ISA*out~")
+    mid = emu.state.seed_received(
+        station="MYSTATION", partner="ACME", attachments=[("in.edi", b"x")]
+    )
+    assert as2sync("run", "--once", "-c", str(config)).returncode == 0
+
+    status = json_of(as2sync("status", "--json", "-c", str(config)))
+    counts = status["partnerships"]["MYSTATION/ACME"]
+    assert sum(counts["outbound"].values()) == 1
+    assert counts["inbound"] == {"read": 1}
+    assert status["backlog"]["outbox_files"] == 0
+    assert status["daemon"]["running"] is False
+    assert PASSWORD not in json.dumps(status)
+
+    table = as2sync("status", "-c", str(config))
+    assert "MYSTATION/ACME" in table.stdout
+    assert "not running" in table.stdout
+
+    rows = json_of(as2sync("messages", "--json", "-c", str(config)))
+    assert {(r["direction"], r["file"]) for r in rows} == {("out", "out.edi"), ("in", "in.edi")}
+    inbound = json_of(as2sync("messages", "--in", "--json", "-c", str(config)))
+    assert [r["message_id"] for r in inbound] == [mid]
+    assert json_of(as2sync("messages", "--partner", "NOBODY", "--json", "-c", str(config))) == []
+    assert json_of(as2sync("messages", "--since", "2030-01-01", "--json", "-c", str(config))) == []
+    bad = as2sync("messages", "--since", "yesterday-ish", "-c", str(config))
+    assert bad.returncode == 2
+    assert "--since" in bad.stderr
+
+
+def test_retry_moves_a_refused_file_back_and_it_is_sent(
+    tmp_path: Path, emu: RunningEmulator
+) -> None:
+    config = write_config(tmp_path, emu.base_url)
+    newco = pair_dir(config, "NEWCO")  # not (yet) a partner on the gateway: refused with 404
+    (newco / "outbox" / "po.edi").write_text("ISA*po~")
+    daemon = DaemonProcess(config)
+    try:
+        daemon.start()
+        failed = newco / "failed" / "po.edi"
+        wait_until(failed.exists, 20, what="refused file in failed/")
+        reason = json.loads((newco / "failed" / "po.edi.error.json").read_text())
+        assert reason["http_status"] == 404
+
+        status = json_of(as2sync("status", "--json", "-c", str(config)))
+        assert any(f["file"] == "po.edi" for f in status["recent_failures"])
+
+        emu.state.add_partner(PartnerSpec("NEWCO"))  # the operator fixes the account
+        result = as2sync("retry", str(failed), "-c", str(config))
+        assert result.returncode == 0, result.stderr
+        assert not (newco / "failed" / "po.edi.error.json").exists()
+        wait_until((newco / "sent" / "po.edi").exists, 20, what="sent after retry")
+        assert [s.partner for s in emu.state.submissions()] == ["NEWCO"]
+    finally:
+        daemon.close()
+
+
+def test_retry_of_a_file_outside_failed_is_refused(tmp_path: Path, emu: RunningEmulator) -> None:
+    config = write_config(tmp_path, emu.base_url)
+    stray = pair_dir(config, "ACME") / "outbox" / "x.edi"
+    stray.write_text("x")
+    result = as2sync("retry", str(stray), "-c", str(config))
+    assert result.returncode == 1
+    assert "not in a failed/ folder" in result.stderr
+
+
+def test_retry_of_a_message_id_fetches_it_again(tmp_path: Path, emu: RunningEmulator) -> None:
+    config = write_config(tmp_path, emu.base_url)
+    acme = pair_dir(config, "ACME")
+    mid = emu.state.seed_received(
+        station="MYSTATION", partner="ACME", attachments=[("a.edi", b"1")]
+    )
+    assert as2sync("run", "--once", "-c", str(config)).returncode == 0
+    (acme / "inbox" / "a.edi").unlink()  # the consumer took it, then lost it downstream
+    result = as2sync("retry", mid, "-c", str(config))
+    assert result.returncode == 0, result.stderr
+    assert as2sync("run", "--once", "-c", str(config)).returncode == 0
+    assert (acme / "inbox" / "a.edi").read_bytes() == b"1"
+    assert emu.state.is_read(mid)
+
+
+def test_send_without_a_daemon_sends_directly(tmp_path: Path, emu: RunningEmulator) -> None:
+    config = write_config(tmp_path, emu.base_url)
+    acme = pair_dir(config, "ACME")
+    source = tmp_path / "invoice.edi"
+    source.write_text("ISA*invoice~")
+    result = as2sync(
+        "send", str(source), "--station", "MYSTATION", "--partner", "ACME", "-c", str(config)
+    )
+    assert result.returncode == 0, result.stderr
+    (submission,) = emu.state.submissions()
+    assert submission.message_id in result.stdout
+    assert submission.attachments == [("invoice.edi", b"ISA*invoice~")]
+    assert (acme / "sent" / "invoice.edi").read_text() == "ISA*invoice~"
+    assert source.exists()  # the user's copy is left alone
+
+
+def test_send_while_the_daemon_runs_hands_the_file_to_it(
+    tmp_path: Path, emu: RunningEmulator
+) -> None:
+    config = write_config(tmp_path, emu.base_url)
+    acme = pair_dir(config, "ACME")
+    source = tmp_path / "order.edi"
+    source.write_text("ISA*order~")
+    daemon = DaemonProcess(config)
+    try:
+        daemon.start()
+        result = as2sync(
+            "send", str(source), "--station", "MYSTATION", "--partner", "ACME", "-c", str(config)
+        )
+        assert result.returncode == 0, result.stderr
+        (submission,) = emu.state.submissions()
+        assert submission.message_id in result.stdout
+        wait_until((acme / "sent" / "order.edi").exists, 20, what="archived by the daemon")
+    finally:
+        daemon.close()
+
+
+def test_prometheus_metrics_count_sent_files_and_requests(
+    tmp_path: Path, emu: RunningEmulator
+) -> None:
+    port = free_port()
+    config = write_config(tmp_path, emu.base_url, metrics={"listen": f"127.0.0.1:{port}"})
+    acme = pair_dir(config, "ACME")
+    daemon = DaemonProcess(config)
+    try:
+        daemon.start()
+        (acme / "outbox" / "m.edi").write_text("ISA*m~")
+        wait_until((acme / "sent" / "m.edi").exists, 20, what="sent")
+
+        def counted() -> bool:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            return 'as2sync_files_sent_total{partner="ACME",station="MYSTATION"} 1.0' in text
+
+        wait_until(counted, 10, what="sent counter")
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert 'as2sync_gateway_requests_total{endpoint="send",status="202"} 1.0' in text
+        assert "as2sync_outbound_backlog" in text
+        assert "as2sync_last_success_timestamp_seconds" in text
+    finally:
+        daemon.close()
