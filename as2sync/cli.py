@@ -119,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
+    # Until a command configures logging from its config file, only warnings are shown.
+    logsetup.configure("warning", "auto")
     try:
         return handler(args)
     except ConfigError as exc:

@@ -15,7 +15,6 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from as2sync.emulator.server import running_emulator
 from as2sync.emulator.settings import MIB, EmulatorSettings, Faults, PartnerSpec
 from as2sync.emulator.state import EmulatorState
 
@@ -174,6 +173,11 @@ def seed_messages(state: EmulatorState, count: int) -> list[str]:
 
 def main(args: argparse.Namespace) -> int:
     """Run until SIGINT/SIGTERM; 0 on a clean stop, 2 if the emulator cannot start."""
+    # Imported here, not at module level: `as2sync` builds this sub-command's parser on every
+    # run, and production installs (the Docker image) have no uvicorn/starlette (the emulator
+    # extra).
+    from as2sync.emulator.server import running_emulator
+
     try:
         settings = settings_from_args(args)
     except ValueError as exc:

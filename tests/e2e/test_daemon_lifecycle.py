@@ -142,3 +142,38 @@ def test_run_once_sends_receives_and_exits(tmp_path: Path, emu: object) -> None:
     assert (outbox.parent / "sent" / "po.edi").exists()
     assert (outbox.parent / "inbox" / "in.edi").read_bytes() == b"hello"
     assert len(state.submissions()) == 1
+
+
+def test_sigterm_mid_transfer_exits_zero_and_the_restart_finishes_the_work(
+    tmp_path: Path, emu: object
+) -> None:
+    from as2sync.emulator.settings import Faults
+
+    state = emu.state  # type: ignore[attr-defined]
+    config = write_config(tmp_path, emu.base_url)  # type: ignore[attr-defined]
+    pair = tmp_path / "root" / "MYSTATION" / "ACME"
+    (pair / "outbox").mkdir(parents=True)
+    for n in range(6):
+        (pair / "outbox" / f"out-{n}.edi").write_bytes(b"ISA*%d~" % n)
+        state.seed_received(
+            station="MYSTATION", partner="ACME", attachments=[(f"in-{n}.edi", b"IN%d" % n)]
+        )
+    state.set_faults(Faults(latency=0.3))  # every request is slow: SIGTERM lands mid-transfer
+    daemon = DaemonProcess(config)
+    try:
+        daemon.start()
+        time.sleep(1.0)
+        assert daemon.terminate(20) == 0
+        state.set_faults(Faults())
+        daemon.start()
+        wait_until(lambda: len(list((pair / "sent").glob("*.edi"))) == 6, 30, what="all sent")
+        wait_until(lambda: len(list((pair / "inbox").glob("*.edi"))) == 6, 30, what="all stored")
+        assert daemon.terminate() == 0
+    finally:
+        daemon.close()
+    names = sorted(name for s in state.submissions() for name, _ in s.attachments)
+    assert names == [f"out-{n}.edi" for n in range(6)]
+    assert sorted(p.name for p in (pair / "inbox").iterdir() if p.is_file()) == [
+        f"in-{n}.edi" for n in range(6)
+    ]
+    assert all(state.is_read(mid) for mid in state.received_ids())

@@ -1,0 +1,104 @@
+"""The command line as a user meets it: help, check, exit codes, no tracebacks, no secrets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from as2sync.emulator.server import RunningEmulator
+from tests.e2e.harness import PASSWORD, write_config
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+
+
+def as2sync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("AS2SYNC_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "as2sync", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=full_env,
+    )
+
+
+@pytest.mark.parametrize(
+    "command", ["run", "check", "status", "messages", "retry", "send", "health", "emulator", "demo"]
+)
+def test_every_subcommand_has_help(command: str) -> None:
+    result = as2sync(command, "--help")
+    assert result.returncode == 0
+    assert "usage: as2sync" in result.stdout
+
+
+def test_check_of_the_example_config_names_the_env_var_and_the_missing_folder() -> None:
+    result = as2sync("check", "-c", str(REPO / "config.example.yaml"))
+    assert result.returncode == 2
+    assert "gateway.password: environment variable AS2SYNC_PASSWORD is not set" in result.stderr
+    assert "folders.root: directory /srv/as2 does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_is_found_through_the_environment_variable(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    result = as2sync("check", env={"AS2SYNC_CONFIG": str(config)})
+    assert result.returncode == 0, result.stderr
+    assert "configuration OK" in result.stdout
+
+
+def test_check_lists_the_folder_pairs(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    (tmp_path / "root" / "MYSTATION" / "ACME").mkdir(parents=True)
+    result = as2sync("check", "-c", str(config))
+    assert result.returncode == 0
+    assert "MYSTATION -> ACME" in result.stdout
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_check_online_confirms_stations_and_partners(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    config = write_config(tmp_path, emulator.base_url)
+    (tmp_path / "root" / "MYSTATION" / "ACME").mkdir(parents=True)
+    raw = yaml.safe_load(config.read_text())
+    raw["gateway"]["username"], raw["gateway"]["password"] = "demo@example.com", "demo"
+    config.write_text(yaml.safe_dump(raw))
+    result = as2sync("check", "--online", "-c", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "online check OK" in result.stdout
+
+    (tmp_path / "root" / "NOSTATION" / "ACME").mkdir(parents=True)
+    (tmp_path / "root" / "MYSTATION" / "NOBODY").mkdir(parents=True)
+    result = as2sync("check", "--online", "-c", str(config))
+    assert result.returncode == 1
+    assert "station 'NOSTATION' does not exist on the gateway" in result.stderr
+    assert "partner 'NOBODY' does not exist on the gateway" in result.stderr
+
+
+def test_check_online_with_wrong_password_says_so_without_echoing_it(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    config = write_config(tmp_path, emulator.base_url)  # the harness password is not "demo"
+    result = as2sync("check", "--online", "-c", str(config))
+    assert result.returncode == 2
+    assert "rejected the credentials" in result.stderr
+    assert PASSWORD not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_gateway_is_a_clear_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    raw = yaml.safe_load(config.read_text())
+    raw["gateway"]["timeout_seconds"] = 2
+    config.write_text(yaml.safe_dump(raw))
+    result = as2sync("check", "--online", "-c", str(config))
+    assert result.returncode == 1
+    assert "as2sync:" in result.stderr
+    assert "Traceback" not in result.stderr
