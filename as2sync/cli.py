@@ -110,9 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load(args: argparse.Namespace, *, check_folders: bool = True) -> Config:
+def load(args: argparse.Namespace, *, read_only: bool = False) -> Config:
+    """The config for a command. ``read_only`` commands (status, messages, health) neither need
+    the password nor the folders to exist: they only read the state_dir."""
     path = find_config(getattr(args, "config", None), os.environ)
-    return load_config(path, check_folders=check_folders)
+    return load_config(path, check_folders=not read_only, require_password=not read_only)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -64,7 +64,7 @@ def check(args: argparse.Namespace) -> int:
 def health(args: argparse.Namespace) -> int:
     from as2sync.health import evaluate, read_heartbeat
 
-    config = load(args, check_folders=False)
+    config = load(args, read_only=True)
     problems = evaluate(config, read_heartbeat(config.state_dir), time.time())
     if not args.quiet:
         if problems:
@@ -78,7 +78,7 @@ def health(args: argparse.Namespace) -> int:
 def status(args: argparse.Namespace) -> int:
     from as2sync.status import collect_status, render_status
 
-    config = load(args, check_folders=False)
+    config = load(args, read_only=True)
     report = collect_status(config)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
@@ -90,7 +90,7 @@ def status(args: argparse.Namespace) -> int:
 def messages(args: argparse.Namespace) -> int:
     from as2sync.status import collect_messages, render_messages
 
-    config = load(args, check_folders=False)
+    config = load(args, read_only=True)
     direction = "in" if args.inbound else "out" if args.outbound else None
     rows = collect_messages(config, direction, args.partner, args.since, args.limit)
     if args.json:

@@ -36,7 +36,11 @@ def find_config(explicit: str | None, env: Mapping[str, str]) -> Path:
 
 
 def load_config(
-    path: Path, env: Mapping[str, str] | None = None, *, check_folders: bool = True
+    path: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    check_folders: bool = True,
+    require_password: bool = True,
 ) -> Config:
     """Read, interpolate, validate and resolve ``path``. Raises ConfigError with every problem."""
     env = os.environ if env is None else env
@@ -54,7 +58,13 @@ def load_config(
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError([ConfigProblem("", f"{path} must hold a mapping of keys")])
-    return parse_config(raw, env, base_dir=path.parent, check_folders=check_folders)
+    return parse_config(
+        raw,
+        env,
+        base_dir=path.parent,
+        check_folders=check_folders,
+        require_password=require_password,
+    )
 
 
 def parse_config(
@@ -63,7 +73,10 @@ def parse_config(
     *,
     base_dir: Path = Path(),
     check_folders: bool = True,
+    require_password: bool = True,
 ) -> Config:
+    """Validate ``raw``. ``require_password=False`` is for read-only commands (status, health)
+    that never talk to the gateway: under systemd the password exists only inside the service."""
     problems: list[ConfigProblem] = []
     data = _interpolate(raw, env, "", problems)
     config: Config | None = None
@@ -77,6 +90,8 @@ def parse_config(
             problems.extend(_raw_folder_problems(data, base_dir))
     if config is not None:
         config = _resolve(config, env, base_dir, problems, check_folders=check_folders)
+    if not require_password:
+        problems = [p for p in problems if not p.path.startswith("gateway.password")]
     if problems:
         raise ConfigError(problems)
     assert config is not None

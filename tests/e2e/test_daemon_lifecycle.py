@@ -177,3 +177,25 @@ def test_sigterm_mid_transfer_exits_zero_and_the_restart_finishes_the_work(
         f"in-{n}.edi" for n in range(6)
     ]
     assert all(state.is_read(mid) for mid in state.received_ids())
+
+
+def test_systemd_credential_for_the_daemon_and_health_without_any_password(
+    tmp_path: Path, emu: object
+) -> None:
+    import yaml
+
+    config = write_config(tmp_path, emu.base_url)  # type: ignore[attr-defined]
+    raw = yaml.safe_load(config.read_text())
+    del raw["gateway"]["password"]
+    config.write_text(yaml.safe_dump(raw))
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    (creds / "password").write_text(PASSWORD + "\n")
+    daemon = DaemonProcess(config, env={"CREDENTIALS_DIRECTORY": str(creds)})
+    try:
+        daemon.start()  # logs in with the credential systemd's LoadCredential= would provide
+        wait_until(lambda: as2sync("health", "-c", str(config)).returncode == 0, 15, what="health")
+        assert as2sync("status", "-c", str(config)).returncode == 0
+        assert daemon.terminate() == 0
+    finally:
+        daemon.close()

@@ -304,3 +304,13 @@ def test_example_config_values_are_the_model_defaults(tmp_path: Path) -> None:
     assert from_example.model_dump(exclude={"gateway": {"password"}}) == defaults.model_dump(
         exclude={"gateway": {"password"}}
     )
+
+
+def test_read_only_commands_load_without_a_password(tmp_path: Path) -> None:
+    raw = minimal(tmp_path, gateway={"username": "u"})
+    config = parse_config(raw, {}, require_password=False)
+    assert config.gateway.password is None
+    raw["outbound"] = {"settle_seconds": -1}
+    with pytest.raises(ConfigError) as info:  # other problems are still reported
+        parse_config(raw, {}, require_password=False)
+    assert [p.path for p in info.value.problems] == ["outbound.settle_seconds"]
