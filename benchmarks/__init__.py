@@ -1,0 +1,1 @@
+"""Benchmarks against the emulator with its real rate limit: `make bench` writes BENCHMARKS.md."""
