@@ -67,6 +67,11 @@ class Metrics:
             ["action"],
             registry=registry,
         )
+        self._budget = prom.Gauge(
+            "as2sync_rate_limit_in_use",
+            "Requests counted in the client's current rate-limit window",
+            registry=registry,
+        )
         self._bytes = prom.Counter(
             "as2sync_bytes_total", "Bytes sent and received", ["direction"], registry=registry
         )
@@ -99,6 +104,10 @@ class Metrics:
     def backlog(self, value: int) -> None:
         if self.enabled:
             self._backlog.set(value)
+
+    def rate_limit_in_use(self, value: int) -> None:
+        if self.enabled:
+            self._budget.set(value)
 
     def event(self, event: str, fields: MutableMapping[str, Any]) -> None:
         counter = self._counters.get(event)

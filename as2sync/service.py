@@ -33,6 +33,7 @@ from as2sync.config import Config, load_config
 from as2sync.errors import As2SyncError, ConfigError, GatewayError, StorageError
 from as2sync.gateway.base import Gateway
 from as2sync.gateway.factory import make_gateway
+from as2sync.gateway.ratelimit import shared_limiter
 from as2sync.health import Heartbeat, write_heartbeat
 from as2sync.inbound.engine import InboundEngine
 from as2sync.ledger.db import Ledger, open_ledger
@@ -138,6 +139,10 @@ class Daemon:
                 stats = self.outbound.stats()
                 self.beat.backlog = stats.backlog
                 self.metrics.backlog(stats.backlog)
+            limit = self.config.gateway.rate_limit
+            self.metrics.rate_limit_in_use(
+                shared_limiter(limit.requests, limit.per_seconds).in_use()
+            )
             beat = Heartbeat(**{k: getattr(self.beat, k) for k in Heartbeat.__dataclass_fields__})
             beat.loops = dict(self.beat.loops)
         try:

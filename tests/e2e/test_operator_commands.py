@@ -192,5 +192,7 @@ def test_prometheus_metrics_count_sent_files_and_requests(
         assert 'as2sync_gateway_requests_total{endpoint="send",status="202"} 1.0' in text
         assert "as2sync_outbound_backlog" in text
         assert "as2sync_last_success_timestamp_seconds" in text
+        assert "as2sync_rate_limit_in_use" in text
+        assert "as2sync_gateway_request_seconds_bucket" in text
     finally:
         daemon.close()
