@@ -53,6 +53,21 @@ def write_config(
     return path
 
 
+def as2sync(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m as2sync ARGS`` as a user would; ``AS2SYNC_*`` variables are not inherited."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("AS2SYNC_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "as2sync", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
+
+
 def wait_until(
     predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05, what: str = ""
 ) -> None:

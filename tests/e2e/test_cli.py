@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from as2sync.emulator.server import RunningEmulator
-from tests.e2e.harness import PASSWORD, write_config
+from tests.e2e.harness import PASSWORD, as2sync, write_config
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
-
-
-def as2sync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("AS2SYNC_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "as2sync", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=full_env,
-    )
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,15 +12,9 @@ import pytest
 
 from as2sync.emulator.server import running_emulator
 from as2sync.emulator.settings import EmulatorSettings, PartnerSpec
-from tests.e2e.harness import PASSWORD, USER, DaemonProcess, wait_until, write_config
+from tests.e2e.harness import PASSWORD, USER, DaemonProcess, as2sync, wait_until, write_config
 
 pytestmark = pytest.mark.e2e
-
-
-def as2sync(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "as2sync", *args], capture_output=True, text=True, timeout=60
-    )
 
 
 @pytest.fixture

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import DaemonProcess, EmulatorProcess, wait_until, write_config
+from tests.e2e.harness import DaemonProcess, EmulatorProcess, as2sync, wait_until, write_config
 
 pytestmark = pytest.mark.e2e
-
-
-def as2sync(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "as2sync", *args], capture_output=True, text=True, timeout=60
-    )
 
 
 def test_daemon_rides_out_a_gateway_outage_and_recovers_by_itself(tmp_path: Path) -> None:

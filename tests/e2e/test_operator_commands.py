@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,15 +13,17 @@ import pytest
 
 from as2sync.emulator.server import RunningEmulator, running_emulator
 from as2sync.emulator.settings import EmulatorSettings, PartnerSpec
-from tests.e2e.harness import PASSWORD, USER, DaemonProcess, free_port, wait_until, write_config
+from tests.e2e.harness import (
+    PASSWORD,
+    USER,
+    DaemonProcess,
+    as2sync,
+    free_port,
+    wait_until,
+    write_config,
+)
 
 pytestmark = pytest.mark.e2e
-
-
-def as2sync(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "as2sync", *args], capture_output=True, text=True, timeout=120
-    )
 
 
 @pytest.fixture
