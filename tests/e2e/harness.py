@@ -8,6 +8,7 @@ failing test can show what the daemon said.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -177,6 +178,39 @@ class DaemonProcess:
         self.kill()
         if self._notify is not None:
             self._notify.close()
+
+
+def crash_repeatedly(
+    daemon: DaemonProcess,
+    rng: random.Random,
+    *,
+    failpoints: list[str],
+    random_kills: int,
+    before_each: Callable[[], None],
+    max_random_delay: float = 0.8,
+    failpoint_timeout: float = 20.0,
+) -> list[str]:
+    """Crash ``daemon`` once at each failpoint, then ``random_kills`` times at seeded random
+    moments, calling ``before_each`` (e.g. to drop more files) before every start.
+
+    Returns the failpoints that fired (a point that was not reached is killed anyway).
+    """
+    fired = []
+    for point in failpoints:
+        before_each()
+        daemon.start(failpoints=point, wait_ready=False)
+        try:
+            daemon.wait(failpoint_timeout)
+        except subprocess.TimeoutExpired:  # the point was not reached this time
+            daemon.kill()
+        else:
+            fired.append(point)
+    for _ in range(random_kills):
+        before_each()
+        daemon.start()
+        time.sleep(rng.uniform(0.0, max_random_delay))
+        daemon.kill()
+    return fired
 
 
 def free_port() -> int:

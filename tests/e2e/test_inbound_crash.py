@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,14 @@ from as2sync.layout import WORK_DIR
 from as2sync.ledger import inbound as li
 from as2sync.ledger.db import open_ledger
 from as2sync.ledger.inbound import InboundState
-from tests.e2e.harness import PASSWORD, USER, DaemonProcess, wait_until, write_config
+from tests.e2e.harness import (
+    PASSWORD,
+    USER,
+    DaemonProcess,
+    crash_repeatedly,
+    wait_until,
+    write_config,
+)
 
 # Partners send two attachments of one name now and then; zipfile warns when writing that.
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:Duplicate name")]
@@ -112,22 +118,16 @@ def test_sigkill_at_any_point_loses_nothing_and_duplicates_nothing(
     root = tmp_path / "root"
     seeder = Seeder(emu, rng)
     daemon = DaemonProcess(config)
-    fired: list[str] = []
     try:
-        for failpoint in FAILPOINTS:
-            seeder.wave(25)
-            daemon.start(failpoints=failpoint, wait_ready=False)
-            try:
-                daemon.wait(15)
-            except Exception:  # the point was not reached this time: kill it anyway
-                daemon.kill()
-            else:
-                fired.append(failpoint)
-        for _ in range(RANDOM_KILLS):
-            seeder.wave(15)
-            daemon.start()
-            time.sleep(rng.uniform(0.0, 0.6))
-            daemon.kill()
+        fired = crash_repeatedly(
+            daemon,
+            rng,
+            failpoints=FAILPOINTS,
+            random_kills=RANDOM_KILLS,
+            before_each=lambda: seeder.wave(25),
+            max_random_delay=0.6,
+            failpoint_timeout=15,
+        )
         assert daemon.proc is not None and daemon.proc.returncode == -9
 
         seeder.wave(10)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,14 @@ from as2sync.emulator.server import RunningEmulator, running_emulator
 from as2sync.emulator.settings import EmulatorSettings, PartnerSpec
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.db import open_ledger
-from tests.e2e.harness import PASSWORD, USER, DaemonProcess, wait_until, write_config
+from tests.e2e.harness import (
+    PASSWORD,
+    USER,
+    DaemonProcess,
+    crash_repeatedly,
+    wait_until,
+    write_config,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -116,22 +122,16 @@ def test_sigkill_at_any_point_sends_every_file_exactly_once(
     root = tmp_path / "root"
     dropper = Dropper(root, rng)
     daemon = DaemonProcess(config)
-    fired: list[str] = []
     try:
-        for failpoint in FAILPOINTS:
-            dropper.wave(30)
-            daemon.start(failpoints=failpoint, wait_ready=False)
-            try:
-                daemon.wait(20)
-            except Exception:  # the point was not reached this time: kill it anyway
-                daemon.kill()
-            else:
-                fired.append(failpoint)
-        for _ in range(RANDOM_KILLS):
-            dropper.wave(15)
-            daemon.start()
-            time.sleep(rng.uniform(0.0, 0.8))
-            daemon.kill()
+        fired = crash_repeatedly(
+            daemon,
+            rng,
+            failpoints=FAILPOINTS,
+            random_kills=RANDOM_KILLS,
+            before_each=lambda: dropper.wave(30),
+            max_random_delay=0.8,
+            failpoint_timeout=20,
+        )
         assert daemon.proc is not None and daemon.proc.returncode == -9
 
         dropper.wave(10)
