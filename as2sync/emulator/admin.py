@@ -141,6 +141,7 @@ def admin_routes(state: EmulatorState) -> list[BaseRoute]:
             body.get("behaviour", "ok"),
             body.get("name", ""),
             body.get("partner_type", "Production"),
+            bool(body.get("pause_outgoing", False)),
         )
         state.add_partner(spec)
         return message(201, f"partner {spec.as2_id} added")

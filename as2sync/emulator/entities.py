@@ -148,7 +148,7 @@ def partner(spec: PartnerSpec, partner_id: int) -> Entity:
         "customHeaders": [],
         "useAs2Restart": False,
         "pauseIncoming": False,
-        "pauseOutgoing": False,
+        "pauseOutgoing": spec.pause_outgoing,
         "sendTimeout": 60,
         "flows": [],
     }

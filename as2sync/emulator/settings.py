@@ -68,6 +68,8 @@ class PartnerSpec:
     behaviour: Behaviour = "ok"
     name: str = ""
     partner_type: Literal["Production", "Test"] = "Production"
+    pause_outgoing: bool = False
+    """Shown as ``pauseOutgoing`` in the partner list (``as2sync check --online`` warns)."""
 
     def __post_init__(self) -> None:
         if not self.as2_id:

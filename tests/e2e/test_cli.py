@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from as2sync.emulator.server import RunningEmulator
+from as2sync.emulator.settings import PartnerSpec
 from tests.e2e.harness import PASSWORD, as2sync, write_config
 
 pytestmark = pytest.mark.e2e
@@ -59,12 +60,15 @@ def test_check_online_confirms_stations_and_partners(
     assert result.returncode == 0, result.stderr
     assert "online check OK" in result.stdout
 
+    emulator.state.add_partner(PartnerSpec("PAUSED", pause_outgoing=True))
+    (tmp_path / "root" / "MYSTATION" / "PAUSED").mkdir(parents=True)
     (tmp_path / "root" / "NOSTATION" / "ACME").mkdir(parents=True)
     (tmp_path / "root" / "MYSTATION" / "NOBODY").mkdir(parents=True)
     result = as2sync("check", "--online", "-c", str(config))
     assert result.returncode == 1
     assert "station 'NOSTATION' does not exist on the gateway" in result.stderr
     assert "partner 'NOBODY' does not exist on the gateway" in result.stderr
+    assert "outgoing traffic to partner 'PAUSED' is paused" in result.stderr
 
 
 def test_check_online_with_wrong_password_says_so_without_echoing_it(
