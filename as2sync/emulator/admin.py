@@ -14,7 +14,8 @@ other interfaces. Bodies are JSON; attachment contents are base64.
     POST /_admin/faults          Faults fields, e.g. {"error_after": 0.5, "endpoints": ["send"]}
     POST /_admin/expire-tokens   every issued token becomes invalid
     POST /_admin/stations        {"as2_id"}
-    POST /_admin/partners        {"as2_id", "behaviour"?: ok|echo|fail, "name"?, "partner_type"?}
+    POST /_admin/partners        {"as2_id", "behaviour"?: ok|echo|fail, "name"?, "partner_type"?,
+                                  "pause_outgoing"?}
 """
 
 from __future__ import annotations
