@@ -279,9 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         snapshot = emulator.snapshot()
         if snapshot["duplicate_submissions"]:
             failures.append(f"duplicate submissions: {snapshot['duplicate_submissions']}")
-        submitted = Counter(
-            a["name"] for sub in emulator.submissions() for a in sub["attachments"]
-        )
+        submitted = Counter(a["name"] for sub in emulator.submissions() for a in sub["attachments"])
         missing = set(load.dropped) - set(submitted)
         twice = [n for n, c in submitted.items() if c > 1]
         if missing or twice:
