@@ -366,12 +366,22 @@ class OutboundEngine:
 
     def _send(self, sub: Submission) -> None:
         """Worker thread: submit and archive one submission; every outcome is in the ledger."""
+        # Every path must settle the outage's probe slot, or sending would stop for good.
+        reported = False
         try:
             result = submit.submit(self.ctx, sub)
             if result.state == SubmissionState.CLAIMED:  # provably not sent: retry later
                 self._outage.failed(self.ctx.clock(), result.next_attempt_at, result.error)
-            elif result.state != SubmissionState.IN_DOUBT:
+                reported = True
+            elif result.state == SubmissionState.IN_DOUBT:
+                # Unknown outcome proves nothing about the gateway: during an outage it counts
+                # as a failed probe (back off, probe again later); otherwise nothing changes.
+                if self._outage.active():
+                    self._outage.failed(self.ctx.clock(), None, result.error)
+                    reported = True
+            else:
                 self._outage.succeeded()
+                reported = True
         except StorageError:
             pass  # logged and postponed by submit; the resume pass finishes the move
         except Exception:
@@ -383,6 +393,9 @@ class OutboundEngine:
                 submission=sub.id,
             )
             self._settle_after_bug(sub.id)
+        finally:
+            if not reported:
+                self._outage.no_probe()
 
     def _settle_after_bug(self, sub_id: int) -> None:
         """After an unexpected error a row must not stay SUBMITTING while we run (only a
