@@ -30,7 +30,13 @@ import structlog
 
 from as2sync import log as logsetup
 from as2sync.config import Config, load_config
-from as2sync.errors import As2SyncError, ConfigError, GatewayError, StorageError
+from as2sync.errors import (
+    As2SyncError,
+    ConfigError,
+    GatewayError,
+    LedgerError,
+    StorageError,
+)
 from as2sync.gateway.base import Gateway
 from as2sync.gateway.factory import make_gateway
 from as2sync.gateway.ratelimit import shared_limiter
@@ -177,7 +183,7 @@ class Daemon:
             except GatewayError as exc:
                 delay = backoff.failed()
                 log.warning(f"{loop}.gateway_error", error=str(exc), retry_in=round(delay, 1))
-            except StorageError as exc:
+            except (StorageError, LedgerError) as exc:
                 delay = backoff.failed()
                 log.error(f"{loop}.storage_error", error=str(exc), retry_in=round(delay, 1))
             except Exception:

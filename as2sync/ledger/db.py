@@ -64,7 +64,7 @@ class Ledger:
                 with session.begin():
                     yield session
             except OperationalError as exc:
-                raise LedgerError(f"ledger write failed: {exc.orig}") from exc
+                raise LedgerError(f"ledger write failed: {describe(exc)}") from exc
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -72,11 +72,33 @@ class Ledger:
         with self._sessions() as session:
             try:
                 yield session
+            except OperationalError as exc:
+                raise LedgerError(f"ledger read failed: {describe(exc)}") from exc
             finally:
                 session.rollback()
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+# SQLite reports filesystem trouble as bare messages; say what the operator should do. The
+# daemon's loops log a LedgerError as a storage error and retry with back-off, and since every
+# write is one transaction, a failed one left nothing half-done (SQLite rolled it back).
+_SQLITE_HINTS = {
+    "database or disk is full": "the disk is full; free space and as2sync resumes by itself",
+    "readonly database": "the ledger is read-only; check the state_dir's owner and mode",
+    "unable to open database file": "cannot open the ledger; check the state_dir's owner and mode",
+    "disk i/o error": "disk I/O error; check the disk under the state_dir",
+}
+
+
+def describe(exc: OperationalError) -> str:
+    """An operator's reading of a SQLite error: the hint if one fits, and SQLite's own words."""
+    detail = str(exc.orig)
+    for needle, hint in _SQLITE_HINTS.items():
+        if needle in detail.lower():
+            return f"{hint} ({detail})"
+    return detail
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -40,6 +40,7 @@ import structlog
 from as2sync import fsutil
 from as2sync.config.schema import Config, OutboundConfig
 from as2sync.errors import (
+    LedgerError,
     PermanentError,
     StorageError,
     TransientError,
@@ -105,6 +106,9 @@ class OutboundEngine:
         )
         self._lock = threading.Lock()  # guards _busy (step thread, workers, send_file)
         self._busy: set[int] = set()
+        # Rows a worker left SUBMITTING because the ledger itself failed (disk full) or a bug;
+        # each step retries settling them as IN_DOUBT (reconciliation then finds out).
+        self._unsettled: set[int] = set()
         self._outboxes: dict[str, PartnerDirs] = {}
         self._next_scan = 0.0
         self._next_track = 0.0
@@ -384,6 +388,18 @@ class OutboundEngine:
                 reported = True
         except StorageError:
             pass  # logged and postponed by submit; the resume pass finishes the move
+        except LedgerError as exc:
+            # The ledger could not record the outcome (its disk is full, ...). Nothing is lost:
+            # the row is SUBMITTING or earlier, which a restart would also find and settle.
+            log.error(
+                "outbound.storage_error",
+                error=str(exc),
+                station=sub.station,
+                partner=sub.partner,
+                file=sub.names,
+                submission=sub.id,
+            )
+            self._settle_after_bug(sub.id)
         except Exception:
             log.exception(
                 "outbound.unexpected_error",
@@ -398,20 +414,37 @@ class OutboundEngine:
                 self._outage.no_probe()
 
     def _settle_after_bug(self, sub_id: int) -> None:
-        """After an unexpected error a row must not stay SUBMITTING while we run (only a
-        restart would recover it): it may have been sent, so it is in doubt."""
-        try:
-            with self.ctx.ledger.read() as s:
-                row = lo.get(s, sub_id)
-            if row.state == SubmissionState.SUBMITTING:
-                submit.interrupted(self.ctx, row)
-        except Exception:
-            log.exception("outbound.unexpected_error", submission=sub_id)
+        """After an unexpected or ledger error a row must not stay SUBMITTING while we run
+        (only a restart would recover it): it may have been sent, so it is in doubt. Until
+        that is recorded, every step tries again (:meth:`_settle_unsettled`)."""
+        with self._lock:
+            self._unsettled.add(sub_id)
+        self._settle_unsettled()
+
+    def _settle_unsettled(self) -> None:
+        with self._lock:
+            pending = sorted(self._unsettled)
+        for sub_id in pending:
+            try:
+                with self.ctx.ledger.read() as s:
+                    row = lo.get(s, sub_id)
+                if row.state == SubmissionState.SUBMITTING:
+                    submit.interrupted(self.ctx, row)
+            except LedgerError as exc:
+                log.error("outbound.storage_error", error=str(exc), submission=sub_id)
+                continue
+            except Exception:
+                log.exception("outbound.unexpected_error", submission=sub_id)
+                continue
+            with self._lock:
+                self._unsettled.discard(sub_id)
 
     # -- resuming, reconciling --------------------------------------------------------------
 
     def _resume(self) -> int:
         """Finish rows left mid-way by a crash or a storage error, when they are due."""
+        if self._unsettled:
+            self._settle_unsettled()
         now = self.ctx.clock()
         with self._lock, self.ctx.ledger.read() as s:
             rows = [

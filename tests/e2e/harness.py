@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +83,14 @@ def wait_until(
 class DaemonProcess:
     """``python -m as2sync run -c CONFIG`` as a child process."""
 
-    def __init__(self, config: Path, *, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config: Path, *, env: dict[str, str] | None = None, prefix: Sequence[str] = ()
+    ) -> None:
+        """``prefix`` goes before the Python command, e.g. ``setpriv --reuid=nobody ...`` to
+        run the daemon unprivileged (root ignores file permissions)."""
         self.config = config
         self.env = env or {}
+        self.prefix = tuple(prefix)
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.log_dir = config.parent / "daemon-logs"
@@ -106,6 +111,8 @@ class DaemonProcess:
         notify_path = self.log_dir / f"notify-{self.starts}.sock"
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._notify.bind(str(notify_path))
+        if self.prefix:  # another user must be allowed to send READY=1 to it
+            os.chmod(notify_path, 0o777)  # noqa: S103 - a test socket in a private dir
         self._notify.settimeout(0.1)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AS2SYNC_")}
         env.update(self.env)
@@ -114,7 +121,16 @@ class DaemonProcess:
             env["AS2SYNC_FAILPOINTS"] = failpoints
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "as2sync", "run", "-c", str(self.config), *args],
+                [
+                    *self.prefix,
+                    sys.executable,
+                    "-m",
+                    "as2sync",
+                    "run",
+                    "-c",
+                    str(self.config),
+                    *args,
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,

@@ -98,6 +98,19 @@ class MixedLoad:
                 self.expected_in[(station, partner)][sha(data)] += 1
             self.message_ids.append(self.emulator.seed(station, partner, attachments))
 
+    def seed_big(self, size: int, count: int = 3) -> None:
+        """Seed one message of ``count`` attachments of ``size`` bytes: with a batch limit
+        below ``count * size`` it can never come whole in a batch (fetched one by one, then
+        marked read explicitly)."""
+        k = len(self.message_ids)
+        station, partner = PAIRS[k % len(PAIRS)]
+        attachments = []
+        for j in range(count):
+            data = f"big message {k} attachment {j}\n".encode() + self.rng.randbytes(size)
+            attachments.append((f"big-{k:04}-{j}.edi", data))
+            self.expected_in[(station, partner)][sha(data)] += 1
+        self.message_ids.append(self.emulator.seed(station, partner, attachments))
+
     # ------------------------------------------------------------------ observations
 
     def sent(self) -> dict[tuple[str, str, str], bytes]:

@@ -28,6 +28,8 @@ import hashlib
 import os
 import platform
 import random
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -227,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         inbound={"poll_seconds": 1.0},
         log={"level": "warning", "format": "json"},
     )  # fmt: skip
-    daemon = DaemonProcess(config)
+    daemon = DaemonProcess(config, env={"PYTHONFAULTHANDLER": "1"})
     load = Load(root, emulator, rng)
     samples: list[Sample] = []
     failures: list[str] = []
@@ -273,9 +275,19 @@ def main(argv: list[str] | None = None) -> int:
             wait_until(drained, 180, interval=1.0, what="drain")
         except AssertionError as exc:
             failures.append(str(exc))
-        exit_code = daemon.terminate()
-        if exit_code != 0:
-            failures.append(f"daemon exited with {exit_code} on SIGTERM")
+        try:
+            exit_code = daemon.terminate(timeout=30)
+        except subprocess.TimeoutExpired:
+            # faulthandler (PYTHONFAULTHANDLER) dumps every thread's stack on SIGABRT.
+            assert daemon.proc is not None
+            daemon.proc.send_signal(signal.SIGABRT)
+            daemon.proc.wait(10)
+            failures.append(
+                f"daemon still running 30 s after SIGTERM (thread dump in {daemon.log_path})"
+            )
+        else:
+            if exit_code != 0:
+                failures.append(f"daemon exited with {exit_code} on SIGTERM")
         snapshot = emulator.snapshot()
         if snapshot["duplicate_submissions"]:
             failures.append(f"duplicate submissions: {snapshot['duplicate_submissions']}")
@@ -293,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"attachments stored twice: {twice_in[:5]}")
         failures += load.bad[:5]
         faults = snapshot["fault_counts"]
+    except Exception as exc:  # still report what was measured
+        failures.append(f"soak aborted: {type(exc).__name__}: {exc}")
+        faults = {}
     finally:
         daemon.close()
         emulator.kill()

@@ -208,3 +208,23 @@ def test_recent_failures_carry_their_reason(ledger: Ledger) -> None:
         [row] = lo.recent_failures(s)
     assert row.state == "rejecting"
     assert row.error is not None and "404" in row.error
+
+
+def test_a_full_ledger_disk_is_a_clear_error_and_the_transaction_leaves_nothing(
+    ledger: Ledger,
+) -> None:
+    # SQLite's own size cap fails a write with SQLITE_FULL, exactly as a full disk does.
+    with ledger.transaction() as s:
+        s.connection().exec_driver_sql("PRAGMA max_page_count = 1")  # smaller than it is
+    with ledger.read() as s:
+        before = len(lo.in_states(s, list(SubmissionState)))
+    with pytest.raises(LedgerError) as caught:
+        for i in range(200):
+            plan(ledger, name=f"f{i}.edi" + "x" * 150)
+    assert "the disk is full; free space and as2sync resumes by itself" in str(caught.value)
+    assert "database or disk is full" in str(caught.value)  # SQLite's words, for searching
+    with ledger.read() as s:
+        # Whatever committed before is intact; the failing transaction left no half row.
+        rows = lo.in_states(s, list(SubmissionState))
+    assert len(rows) >= before
+    assert all(r.files for r in rows)
