@@ -18,7 +18,8 @@ It fails (exit 1) when:
   the emulator's duplicate_submissions is empty, every attachment reached the consumer exactly
   once and byte-identical, every message is marked read.
 
-A summary table goes to stdout and to ``--out`` (a "Soak" section in Markdown).
+A summary table goes to stdout and into ``--out`` (BENCHMARKS.md), between the soak markers
+that ``make bench`` carries over when it rewrites the file.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.report import SOAK_BEGIN, SOAK_END
 from tests.e2e.harness import DaemonProcess, EmulatorProcess, wait_until, write_config
 
 STATION = "MYSTATION"
@@ -189,15 +191,26 @@ def table(samples: list[Sample], every: float) -> list[str]:
 
 
 def write_section(out: Path, lines: list[str]) -> None:
-    """Replace (or add) the ``## Soak`` section of ``out``, keeping anything else in it."""
-    text = out.read_text() if out.exists() else ""
-    head, sep, rest = text.partition("## Soak\n")
-    tail = ""
-    if sep:
-        after = rest.split("\n## ", 1)
-        tail = "\n## " + after[1] if len(after) == 2 else ""
+    """Replace (or append) the soak section of ``out`` (BENCHMARKS.md): the part between
+    :data:`~benchmarks.report.SOAK_BEGIN` and ``SOAK_END``, which ``make bench`` keeps."""
+    text = out.read_text(encoding="utf-8") if out.exists() else ""
+    section = "\n".join([SOAK_BEGIN, *lines, SOAK_END])
+    start = text.find(SOAK_BEGIN)
+    end = text.find(SOAK_END, start)
+    if start >= 0 and end >= 0:
+        text = text[:start] + section + text[end + len(SOAK_END) :]
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(head + "\n".join(lines) + "\n" + tail)
+    out.write_text(text, encoding="utf-8")
+
+
+def _commit() -> str:
+    """The checked-out commit (the code under test), or "unknown" outside a git checkout."""
+    result = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    )
+    return result.stdout.strip() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files-per-second", type=float, default=1.0)
     parser.add_argument("--messages-per-second", type=float, default=0.7)
     parser.add_argument("--seed", type=int, default=20261123)
-    parser.add_argument("--out", type=Path, default=Path("/work/notes/soak-result.md"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("BENCHMARKS.md"), help="report to update (its soak part)"
+    )
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="as2sync-soak-"))
@@ -317,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         "## Soak",
         "",
         f"Command: `make soak MINUTES={args.minutes:g}` "
-        f"(`.venv/bin/python -m tests.soak.run --minutes {args.minutes:g}`), seed {args.seed}.",
+        f"(`.venv/bin/python -m tests.soak.run --minutes {args.minutes:g}`), seed {args.seed}, "
+        f"as2sync at commit {_commit()}.",
         f"Machine: {platform.node()}, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}.",
         f"Load: {args.files_per_second:g} file/s out (50 B-8 KB, 2 partners) and "

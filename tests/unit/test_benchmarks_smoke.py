@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks.report import Figure, Section, Target, kept_soak_section, render
@@ -15,6 +17,7 @@ from benchmarks.stats import (
     summarize,
     sustained,
 )
+from tests.soak.run import write_section
 
 
 def _ideal_limited(n: int, limit: int = 50, per: float = 10.0) -> list[float]:
@@ -174,3 +177,15 @@ def test_a_soak_result_survives_a_new_report() -> None:
     )  # fmt: skip
     assert text.rstrip().endswith("<!-- soak:end -->")
     assert kept_soak_section("# no soak here") is None
+
+
+def test_a_soak_result_replaces_the_last_one_and_survives_a_bench_rewrite(tmp_path: Path) -> None:
+    report = tmp_path / "BENCHMARKS.md"
+    report.write_text("# as2sync benchmarks\n\nfigures\n")
+    write_section(report, ["## Soak", "", "first run"])
+    write_section(report, ["## Soak", "", "second run"])
+    text = report.read_text()
+    assert text.startswith("# as2sync benchmarks\n\nfigures\n")
+    assert "second run" in text and "first run" not in text
+    kept = kept_soak_section(text)
+    assert kept is not None and "second run" in kept
