@@ -6,7 +6,9 @@ the third time the point is reached, the process kills itself with SIGKILL, exac
 operator or the kernel had killed it at that line. Random-time SIGKILL tests find the common
 windows; failpoints prove the rare ones (between a request and its ledger commit) are safe.
 
-The variable is read once; with it unset the cost is one dict lookup.
+The variable is read once; with it unset the cost is one dict lookup. In-process tests (the
+property tests of the exactly-once machinery) arm points with :func:`arm` and an ``on_hit``
+that raises an exception nothing in as2sync catches, so nothing after the point runs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 
 _lock = threading.Lock()
 _counts: dict[str, int] = {}
@@ -28,7 +31,22 @@ def _parse(spec: str) -> dict[str, int]:
     return points
 
 
+def _sigkill(_name: str) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 _armed = _parse(os.environ.get("AS2SYNC_FAILPOINTS", ""))
+_on_hit: Callable[[str], None] = _sigkill
+
+
+def arm(spec: str, on_hit: Callable[[str], None] = _sigkill) -> None:
+    """Replace what is armed with ``spec`` (same syntax as the variable; "" disarms all),
+    counting hits from zero; ``on_hit(name)`` runs instead of the SIGKILL when one fires."""
+    global _armed, _on_hit
+    with _lock:
+        _armed = _parse(spec)
+        _counts.clear()
+        _on_hit = on_hit
 
 
 def failpoint(name: str) -> None:
@@ -37,5 +55,7 @@ def failpoint(name: str) -> None:
         return
     with _lock:
         _counts[name] = _counts.get(name, 0) + 1
-        if _counts[name] == _armed[name]:
-            os.kill(os.getpid(), signal.SIGKILL)
+        fire = _counts[name] == _armed.get(name)
+        on_hit = _on_hit
+    if fire:
+        on_hit(name)

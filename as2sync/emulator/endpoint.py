@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -106,6 +106,10 @@ class Endpoint:
             response = await self.handler(request)
         except ApiError as exc:
             response = error_response(exc)
+        except ClientDisconnect:
+            # The client gave up (its timeout ran out during injected latency) before its body
+            # arrived: nobody is left to answer, and nothing was done.
+            return
 
         ok = 200 <= response.status_code < 300
         if targeted and ok and state.roll(faults.drop_after):

@@ -1,0 +1,400 @@
+"""Property-based (Hypothesis, stateful) tests of the exactly-once machinery, both directions.
+
+Hypothesis drives the real engines, ledger and folders against a real emulator on loopback
+through any interleaving of these events, and shrinks a failing one to the shortest story:
+
+* work arriving: files dropped into the outbox (some with content already sent: duplicates),
+  messages received with one to three attachments (some too big for one batch: 206 partials),
+  a message the gateway shows unread again after it was stored (a redelivery);
+* one engine pass under a fault: 5xx before or after the action, a dropped connection before
+  or after it, a spurious 429, an expired token, or a response slower than the client's
+  timeout (the action happens, the client never hears: a timeout of unknown outcome);
+* a crash at any failpoint, at its first or second hit: the failpoint raises an exception
+  nothing in as2sync catches, so no line after it runs, and a new engine is built on the same
+  ledger and folders (a restart); or a clean restart.
+
+Invariants, checked after every event: no content is ever submitted twice; a message the
+gateway shows as read has all its attachments in the inbox (read-but-not-stored is loss); no
+attachment is ever stored twice. At the end, with the faults off, everything completes: every
+dropped file submitted once and in sent/ (a duplicate drop in failed/), every attachment
+stored once and byte-identical, every message read.
+
+The crash tests of the real process (tests/e2e) SIGKILL it; these explore far more orders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from as2sync import failpoints
+from as2sync.emulator.server import RunningEmulator, running_emulator
+from as2sync.emulator.settings import Faults
+from as2sync.errors import GatewayError
+from as2sync.gateway.as2gateway import As2GatewayClient
+from as2sync.gateway.ratelimit import RateLimiter
+from as2sync.gateway.retrying import RetryPolicy
+from as2sync.ledger import inbound as li
+from as2sync.ledger.inbound import InboundState
+from tests.conftest import EMULATOR_DEFAULTS
+from tests.integration import inbound_support, outbound_support
+
+pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name")
+
+CLIENT_TIMEOUT = 0.3
+FAULTS: dict[str, Faults] = {
+    "none": Faults(),
+    "error_before": Faults(error_before=1.0),
+    "error_after": Faults(error_after=1.0),
+    "drop": Faults(drop=1.0),
+    "drop_after": Faults(drop_after=1.0),
+    "rate_limit_burst": Faults(rate_limit_burst=1.0),
+    "token_expiry": Faults(token_expiry=1.0),
+    "timeout": Faults(latency=CLIENT_TIMEOUT + 0.2),
+    "truncate": Faults(truncate=1.0),
+}
+OUT_POINTS = sorted(
+    p for p in ("after_claim_commit", "after_rename", "after_submitting_commit", "after_202",
+                "after_archive_link")
+)  # fmt: skip
+IN_POINTS = sorted(
+    p for p in ("after_fetching_commit", "after_download", "after_link", "after_planned",
+                "after_stored", "before_mark_read")
+)  # fmt: skip
+CRASH_STEPS = 12  # passes tried for an armed point to be reached before it is given up
+DRAIN_SECONDS = 30.0
+
+# Each example runs real engines against a real server, so examples are few and long; set
+# AS2SYNC_PROPERTY_EXAMPLES=200 for a deep run (and --hypothesis-show-statistics to see which
+# crash points fired).
+PROPERTY_SETTINGS = settings(
+    max_examples=int(os.environ.get("AS2SYNC_PROPERTY_EXAMPLES", "10")),
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    print_blob=True,
+)
+
+
+class SimulatedCrash(BaseException):
+    """Raised at an armed failpoint. A BaseException: as2sync's ``except Exception`` handlers
+    (which keep a daemon alive through bugs) do not catch it, so it unwinds like a kill."""
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def slow_client(url: str) -> As2GatewayClient:
+    """Like the rigs' client, with a timeout the ``timeout`` fault's latency exceeds."""
+    return As2GatewayClient(
+        url,
+        outbound_support.USER,
+        outbound_support.PASSWORD,
+        limiter=RateLimiter(100_000, 1.0),
+        retry=RetryPolicy(attempts=3, initial=0.001, maximum=0.001, sleep=lambda _s: None),
+        timeout=CLIENT_TIMEOUT,
+    )
+
+
+class _Machine(RuleBasedStateMachine):
+    """What both machines share: their own emulator and temp dir, and fault switching."""
+
+    emulator_overrides: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stack = ExitStack()
+        self.base = Path(tempfile.mkdtemp(prefix="as2sync-prop-"))
+        self._stack.callback(shutil.rmtree, self.base, ignore_errors=True)
+        settings_ = replace(EMULATOR_DEFAULTS, **self.emulator_overrides)
+        self.emu: RunningEmulator = self._stack.enter_context(running_emulator(settings_))
+        self.events: list[str] = []
+
+    def under(self, kind: str) -> None:
+        self.emu.state.set_faults(replace(FAULTS[kind], seed=len(self.events)))
+
+    def crash_at(self, spec: str, one_pass: Callable[[], object]) -> None:
+        """Arm ``spec``, run passes until it fires (or :data:`CRASH_STEPS` passes), disarm.
+
+        The point may fire in the caller's thread or in an outbound worker; either way that
+        thread unwinds without running another line of as2sync, and the caller stops making
+        passes, so the engine is left exactly as a kill there would leave its ledger and files.
+        """
+        crashed = threading.Event()
+
+        def on_hit(name: str) -> None:
+            crashed.set()
+            raise SimulatedCrash(name)
+
+        failpoints.arm(spec, on_hit=on_hit)
+        try:
+            for _ in range(CRASH_STEPS):
+                with contextlib.suppress(GatewayError):  # the daemon's loop backs off and goes on
+                    one_pass()
+                if crashed.is_set():
+                    break
+        except SimulatedCrash:
+            pass
+        finally:
+            failpoints.arm("")
+        fired = "fired" if crashed.is_set() else "not reached"
+        self.events.append(f"crash at {spec}: {fired}")
+        event(f"{spec.partition('@')[0]}: {fired}")
+
+    def teardown(self) -> None:
+        failpoints.arm("")
+        self._stack.close()
+
+
+# --------------------------------------------------------------------------------- outbound
+
+
+class OutboundMachine(_Machine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rig = outbound_support.Rig(
+            self.base, self.emu, {"max_in_flight": 1, "reconcile_grace_seconds": 0.3}
+        )
+        self.rig.gateway.close()
+        self.rig.gateway = slow_client(self.emu.base_url)
+        self.rig.engine = self.rig._engine()
+        self._stack.callback(self.rig.close)
+        self.rig.start()
+        self.dropped: dict[str, bytes] = {}  # name -> content
+        self.duplicates: set[str] = set()  # names dropped with content dropped before
+
+    def _submitted(self) -> Counter[str]:
+        """How often each content was submitted to the gateway (sha256 -> count)."""
+        return Counter(sha(data) for s in self.rig.submissions() for _name, data in s.attachments)
+
+    @initialize()
+    def first_file(self) -> None:
+        self.drop(10)
+
+    @rule(size=st.sampled_from([0, 10, 3_000]))
+    def drop(self, size: int) -> None:
+        name = f"po-{len(self.dropped):03}.edi"
+        data = f"{self.base.name} {name}\n".encode() + b"x" * size
+        self.rig.drop(name, data)
+        self.dropped[name] = data
+        self.events.append(f"drop {name}")
+
+    @precondition(lambda self: bool(self.dropped))
+    @rule(data=st.data())
+    def drop_same_content_again(self, data: st.DataObject) -> None:
+        original = data.draw(st.sampled_from(sorted(self.dropped)))
+        name = f"po-{len(self.dropped):03}-again.edi"
+        self.rig.drop(name, self.dropped[original])
+        self.dropped[name] = self.dropped[original]
+        self.duplicates.add(name)
+        self.events.append(f"drop {name} = {original}")
+
+    @rule(fault=st.sampled_from(sorted(FAULTS)))
+    def step(self, fault: str) -> None:
+        self.events.append(f"step under {fault}")
+        self.under(fault)
+        try:
+            self.rig.step()
+        except GatewayError:
+            pass  # what the daemon's loop does too: back off and go on
+        finally:
+            self.emu.state.set_faults(Faults())
+        self.rig.offset += 0.5  # let back-off and reconcile grace run out between events
+
+    @rule(point=st.sampled_from(OUT_POINTS), nth=st.integers(1, 2))
+    def crash(self, point: str, nth: int) -> None:
+        def one_pass() -> None:
+            if not self.rig.step():
+                self.rig.offset += 0.5
+
+        self.drop(100)  # work that passes every point, whatever state the rest is in
+        self.crash_at(f"outbound.{point}@{nth}", one_pass)
+        self.rig.restart()
+
+    @rule()
+    def restart(self) -> None:
+        self.events.append("restart")
+        self.rig.restart()
+
+    @invariant()
+    def nothing_submitted_twice(self) -> None:
+        twice = {k: n for k, n in self._submitted().items() if n > 1}
+        assert not twice, f"submitted twice: {twice}; events: {self.events}"
+
+    def teardown(self) -> None:
+        try:
+            self._drain_and_check()
+        finally:
+            super().teardown()
+
+    def _drain_and_check(self) -> None:
+        originals = {n: d for n, d in self.dropped.items() if n not in self.duplicates}
+
+        def done() -> bool:
+            self.rig.offset += 0.2
+            finished = set(self.rig.names("sent")) | set(self.rig.names("failed"))
+            return set(self.dropped) <= finished
+
+        self.rig.run_until(done, timeout=DRAIN_SECONDS)
+        submitted = self._submitted()
+        for name, data in originals.items():
+            assert submitted[sha(data)] == 1, f"{name} submitted {submitted[sha(data)]}x"
+            assert (self.rig.dirs().sent / name).read_bytes() == data, name
+        for name in self.duplicates:
+            assert name in self.rig.names("failed"), f"duplicate {name} not refused"
+        assert not self.rig.names("outbox"), self.rig.names("outbox")
+        assert not list(self.rig.dirs().processing.iterdir())
+
+
+# ---------------------------------------------------------------------------------- inbound
+
+
+class InboundMachine(_Machine):
+    # Attachments of 30 kB against a 40 KiB batch: bigger messages come in 206 partials.
+    emulator_overrides: ClassVar[dict[str, Any]] = {"batch_limit_bytes": 40 * 1024}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rigs = self._stack.enter_context(inbound_support.Rigs(self.base))
+        self.rig = self._build()
+        self.attachments: dict[str, list[bytes]] = {}  # message id -> attachment contents
+
+    def _build(self, restart_from: inbound_support.Rig | None = None) -> inbound_support.Rig:
+        if restart_from is None:
+            rig = self.rigs.make(self.emu.base_url, start=False, poll_seconds=0.05)
+        else:
+            rig = self.rigs.restart(restart_from)
+        rig.gateway.close()
+        rig.gateway = slow_client(self.emu.base_url)
+        rig.engine = type(rig.engine)(rig.config, rig.ledger, rig.gateway, clock=rig.clock)
+        rig.engine.start()
+        return rig
+
+    def _stored(self) -> Counter[str]:
+        return Counter(sha(data) for data in self.rig.files().values())
+
+    @initialize()
+    def first_message(self) -> None:
+        self.receive(2, 100)
+
+    @rule(count=st.integers(1, 3), size=st.sampled_from([0, 100, 30_000]))
+    def receive(self, count: int, size: int) -> None:
+        k = len(self.attachments)
+        contents = [
+            f"{self.base.name} message {k} part {j}\n".encode() + b"y" * size for j in range(count)
+        ]
+        attachments = [(f"in-{k:03}-{j}.edi", data) for j, data in enumerate(contents)]
+        message_id = self.emu.state.seed_received("MYSTATION", "ACME", attachments)
+        self.attachments[message_id] = contents
+        self.events.append(f"receive {message_id} ({count} x {size} B)")
+
+    @precondition(lambda self: any(self.emu.state.is_read(m) for m in self.attachments))
+    @rule(data=st.data())
+    def redeliver(self, data: st.DataObject) -> None:
+        read = sorted(m for m in self.attachments if self.emu.state.is_read(m))
+        message_id = data.draw(st.sampled_from(read))
+        self.emu.state.set_read(message_id, False)
+        self.events.append(f"unread again {message_id}")
+
+    @rule(fault=st.sampled_from(sorted(FAULTS)))
+    def poll(self, fault: str) -> None:
+        self.events.append(f"poll under {fault}")
+        self.under(fault)
+        try:
+            self.rig.poll()
+        except GatewayError:
+            pass  # what the daemon's loop does too: back off and go on
+        finally:
+            self.emu.state.set_faults(Faults())
+        time.sleep(0.01)
+
+    @rule(point=st.sampled_from(IN_POINTS), nth=st.integers(1, 2))
+    def crash(self, point: str, nth: int) -> None:
+        self.receive(2, 30_000)  # work that passes every point (a 206 on the way)
+        self.crash_at(f"inbound.{point}@{nth}", self.rig.poll)
+        self.rig = self._build(self.rig)
+
+    @rule()
+    def restart(self) -> None:
+        self.events.append("restart")
+        self.rig = self._build(self.rig)
+
+    @invariant()
+    def read_means_stored_or_pending_and_nothing_stored_twice(self) -> None:
+        stored = self._stored()
+        twice = {k: n for k, n in stored.items() if n > 1}
+        assert not twice, f"stored twice: {twice}; events: {self.events}"
+        for message_id, contents in self.attachments.items():
+            if not self.emu.state.is_read(message_id):
+                continue
+            missing = [j for j, d in enumerate(contents) if not stored[sha(d)]]
+            if not missing:
+                continue
+            # The batch download marks read on the gateway; the ledger's FETCHING row,
+            # committed before it, is then the only memory of the message, and must be there.
+            with self.rig.ledger.read() as s:
+                row = li.latest(s, message_id)
+                state = None if row is None else row.state
+            assert state == InboundState.FETCHING, (
+                f"{message_id} is read, attachments {missing} are not in the inbox, and the "
+                f"ledger has it {state}: lost; events: {self.events}"
+            )
+
+    def teardown(self) -> None:
+        try:
+            self._drain_and_check()
+        finally:
+            super().teardown()
+
+    def _drain_and_check(self) -> None:
+        def done() -> bool:
+            stored = self._stored()
+            return all(
+                self.emu.state.is_read(m) and all(stored[sha(d)] for d in contents)
+                for m, contents in self.attachments.items()
+            )
+
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while not done():
+            assert time.monotonic() < deadline, f"not all stored and read; {self.events}"
+            self.rig.poll()
+            time.sleep(0.05)
+        stored = self._stored()
+        for message_id, contents in self.attachments.items():
+            for j, data in enumerate(contents):
+                assert stored[sha(data)] == 1, f"{message_id} part {j}: {stored[sha(data)]}x"
+        assert not inbound_support.work_files(self.rig.root), "temp files left behind"
+
+
+@pytest.mark.timeout(600)
+def test_no_file_is_ever_submitted_twice_and_none_is_lost() -> None:
+    run_state_machine_as_test(OutboundMachine, settings=PROPERTY_SETTINGS)
+
+
+@pytest.mark.timeout(600)
+def test_no_attachment_is_ever_stored_twice_and_none_is_lost() -> None:
+    run_state_machine_as_test(InboundMachine, settings=PROPERTY_SETTINGS)
