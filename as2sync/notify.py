@@ -15,11 +15,23 @@ import structlog
 log = structlog.get_logger(__name__)
 
 
+# A datagram to a receiver whose queue is full blocks the sender. systemd reads promptly, but
+# a supervisor that does not (or a stuck one) must not freeze the thread that handles SIGTERM,
+# the heartbeat and reloads: a notification that cannot go out within this is dropped, and
+# while sending fails, the next ones are tried without waiting (one stall per spell, not one
+# per heartbeat).
+SEND_TIMEOUT_SECONDS = 1.0
+
+
 class Notifier:
-    def __init__(self, address: str | None = None) -> None:
+    def __init__(
+        self, address: str | None = None, *, timeout: float = SEND_TIMEOUT_SECONDS
+    ) -> None:
         address = address if address is not None else os.environ.get("NOTIFY_SOCKET")
         self._address = ("\0" + address[1:]) if address and address.startswith("@") else address
         self._sock: socket.socket | None = None
+        self._failing = False
+        self._timeout = timeout
         if self._address:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
 
@@ -33,10 +45,18 @@ class Notifier:
             return
         payload = "\n".join(f"{k}={v.replace(chr(10), ' ')}" for k, v in fields.items())
         try:
+            self._sock.settimeout(0.0 if self._failing else self._timeout)
             self._sock.sendto(payload.encode(), self._address)
         except OSError as exc:
-            # systemd gone or socket full: the service itself must go on.
-            log.warning("notify.failed", error=str(exc))
+            # systemd gone or not reading: the service itself must go on. Said once per spell,
+            # not every heartbeat.
+            level = log.debug if self._failing else log.warning
+            level("notify.failed", error=str(exc) or type(exc).__name__, dropped=payload[:80])
+            self._failing = True
+        else:
+            if self._failing:
+                log.info("notify.recovered")
+            self._failing = False
 
     def ready(self, status: str) -> None:
         self.send(READY="1", STATUS=status)

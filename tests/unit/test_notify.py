@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,6 +56,29 @@ def test_without_notify_socket_every_call_is_a_no_op(monkeypatch: pytest.MonkeyP
 
 def test_vanished_socket_does_not_crash_the_service(tmp_path: Path) -> None:
     Notifier(str(tmp_path / "gone")).ready("x")
+
+
+def test_a_supervisor_that_does_not_read_never_blocks_the_service(
+    notify_socket: tuple[socket.socket, str],
+) -> None:
+    # Found by the soak: the harness stopped reading after READY=1, the socket's queue filled,
+    # and the main thread hung in sendto, deaf to SIGTERM. Now each send gives up in time.
+    sock, path = notify_socket
+    notifier = Notifier(path, timeout=0.05)
+    started = time.monotonic()
+    for i in range(200):  # far more than a unix datagram queue holds (max_dgram_qlen)
+        notifier.status(f"status {i}")
+    assert time.monotonic() - started < 2.0  # one wait of 0.05 s, then dropped at once
+    assert sock.recv(4096) == b"STATUS=status 0"  # what fitted was delivered, in order
+    sock.setblocking(False)
+    while True:  # the supervisor catches up ...
+        try:
+            sock.recv(4096)
+        except BlockingIOError:
+            break
+    sock.settimeout(2)
+    notifier.stopping()  # ... and hears the service again
+    assert sock.recv(4096) == b"STOPPING=1"
 
 
 def test_watchdog_interval_is_half_of_watchdog_usec(monkeypatch: pytest.MonkeyPatch) -> None:
