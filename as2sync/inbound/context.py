@@ -39,6 +39,9 @@ class Context:
     stored: int = 0  # messages stored in this poll
     stored_total: int = 0  # ... since the engine was created
     last_stored_at: float | None = None
+    # The gateway's batch limit is below this many attachment bytes, as a 206 proved (see
+    # plan.limit_below); kept for the engine's life, so later polls plan under it.
+    batch_limit_below: int | None = None
 
     @property
     def tmp(self) -> Path:

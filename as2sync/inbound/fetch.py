@@ -30,7 +30,16 @@ from as2sync.failpoints import failpoint
 from as2sync.inbound import store
 from as2sync.inbound.context import Context, log
 from as2sync.inbound.layouts import wanted_names
-from as2sync.inbound.plan import Batch, NoDownload, OneByOne, Sized, Step, plan_downloads, replan
+from as2sync.inbound.plan import (
+    Batch,
+    NoDownload,
+    OneByOne,
+    Sized,
+    Step,
+    limit_below,
+    plan_downloads,
+    replan,
+)
 from as2sync.inbound.truncation import interpret
 from as2sync.inbound.writer import ZIP_PREFIX, StagedMessage, Stager
 from as2sync.inbound.zipread import EntryRefused, NotServed, Refused, examine
@@ -79,9 +88,9 @@ def fetch(ctx: Context, rows: Sequence[InboundMessage], stop: threading.Event) -
     by_id = {row.id: row for row in rows}
     ctx.tried.update(by_id)
     done = _already_written(ctx, rows)
-    max_bytes = ctx.config.inbound.batch_max_bytes
+    sizes = {r.id: _sizes(r) for r in rows}
     steps: deque[Step] = deque(
-        plan_downloads((Sized(r.id, _sizes(r)) for r in rows), max_bytes=max_bytes)
+        plan_downloads((Sized(r.id, sizes[r.id]) for r in rows), max_bytes=_max_bytes(ctx))
     )
     while steps:
         if stop.is_set():
@@ -95,9 +104,31 @@ def fetch(ctx: Context, rows: Sequence[InboundMessage], stop: threading.Event) -
             assert isinstance(step, Batch)
             batch_rows = [by_id[k] for k in step.keys]
             leftover, singles = _batch(ctx, batch_rows, done)
-            sizes = {r.id: _sizes(r) for r in leftover}
-            steps.extendleft(reversed(replan([r.id for r in leftover], sizes, max_bytes=max_bytes)))
+            if leftover:
+                # Pack the leftover together with the batches still to come, under what the
+                # 206 taught about the limit (not in a request of its own).
+                keys = [r.id for r in leftover]
+                while steps and isinstance(head := steps[0], Batch):
+                    steps.popleft()
+                    keys.extend(head.keys)
+                steps.extendleft(reversed(replan(keys, sizes, max_bytes=_max_bytes(ctx))))
             steps.extendleft(OneByOne(r.id) for r in reversed(singles))
+
+
+def _max_bytes(ctx: Context) -> int:
+    """Plan batches under the configured size, and under the gateway's limit once known."""
+    configured = ctx.config.inbound.batch_max_bytes
+    if ctx.batch_limit_below is None:
+        return configured
+    return max(1, min(configured, ctx.batch_limit_below - 1))
+
+
+def _learn_limit(ctx: Context, rows: list[InboundMessage], message: int, attachment: int) -> None:
+    below = limit_below([_sizes(r) for r in rows], message, attachment)
+    if below is None or (ctx.batch_limit_below is not None and below >= ctx.batch_limit_below):
+        return
+    ctx.batch_limit_below = below
+    log.info("inbound.batch_limit_learned", below_bytes=below, planning_bytes=_max_bytes(ctx))
 
 
 def _store_without_download(ctx: Context, row: InboundMessage) -> None:
@@ -130,6 +161,7 @@ def _batch(
         failpoint("inbound.after_download")
         coverage = interpret([len(r.attachments) for r in rows], download.truncation)
         if download.truncation is not None:
+            _learn_limit(ctx, rows, download.truncation.message, download.truncation.attachment)
             cut = rows[download.truncation.message]
             j = download.truncation.attachment
             log.info(

@@ -6,7 +6,12 @@ over ``max_bytes`` can never come whole in a batch, so it is fetched one attachm
 instead. A message without attachments needs no download at all.
 
 The plan is only the client's intention: the gateway's own limit (10 MB, smaller in tests) may
-still cut a batch short; :mod:`as2sync.inbound.truncation` decides what happens then.
+still cut a batch short; :mod:`as2sync.inbound.truncation` decides what happens then, and
+:func:`limit_below` learns from it. The spec says "10 MB" without saying whether it means
+10,000,000 or 10 MiB bytes, nor whether it counts attachment bytes or zip bytes; rather than
+guess, the engine plans with the configured ``batch_max_bytes`` until a 206 shows where the
+gateway's limit really lies, and then plans under that, so that ten 1 MiB messages cost two
+requests, not the four a fixed wrong guess costs (batch, 206, the leftover alone, repeat).
 """
 
 from __future__ import annotations
@@ -78,5 +83,19 @@ def plan_downloads(
 
 
 def replan(keys: Sequence[int], sizes: dict[int, tuple[int, ...]], *, max_bytes: int) -> list[Step]:
-    """Plan again for the messages a truncated batch left over."""
+    """Plan again for the messages a truncated batch left over (with those planned after it)."""
     return plan_downloads((Sized(k, sizes[k]) for k in keys), max_bytes=max_bytes)
+
+
+def limit_below(sizes: Sequence[tuple[int, ...]], message: int, attachment: int) -> int | None:
+    """What a 206 at ``(message, attachment)`` (the last attachment added) proves about the
+    gateway's batch limit: it is below the attachment bytes served plus the next attachment,
+    which did not fit. None when there is no next attachment (nothing to learn). ``sizes`` are
+    the request's messages' declared attachment sizes, in request order."""
+    served = sum(sum(s) for s in sizes[:message]) + sum(sizes[message][: attachment + 1])
+    if attachment + 1 < len(sizes[message]):
+        return served + sizes[message][attachment + 1]
+    following = [s for s in sizes[message + 1 :] if s]
+    if not following:
+        return None
+    return served + following[0][0]

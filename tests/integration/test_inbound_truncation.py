@@ -153,3 +153,25 @@ def test_a_backlog_with_many_truncations_is_stored_exactly_once(
     assert rig.files() == expected
     assert all(emu.state.is_read(i) for i in ids)
     assert count(emu, "POST", "/batch/attachments") < 60
+
+
+def test_after_one_206_the_backlog_is_planned_under_the_limit_it_revealed(
+    make_emulator: MakeEmulator, rigs: Rigs
+) -> None:
+    # The "10 MB" ambiguity in miniature: the client plans 10 KiB batches (10 x 1 KiB), the
+    # gateway cuts at 10,000 bytes (9 x 1 KiB). One 206 teaches the limit; the leftover joins
+    # the next batch instead of costing a request of its own.
+    emu = make_emulator(batch_limit_bytes=10_000)
+    ids = [
+        emu.state.seed_received("MYSTATION", "ACME", [(f"m{k:02}", bytes([k]) * 1024)])
+        for k in range(30)
+    ]
+    rig = rigs.make(emu.base_url, batch_max_bytes=10 * 1024)
+    with capture_logs() as logs:
+        assert rig.poll() == 30
+    assert len(rig.files()) == 30 and all(emu.state.is_read(m) for m in ids)
+    batches = [s for m, path, s in emu.state.request_log() if "/batch/attachments" in path]
+    # 10 -> 206 (9 served); then 1 + 20 left are planned 9 + 9 + 3, none cut again.
+    assert batches == [206, 200, 200, 200], batches
+    (learned,) = [e for e in logs if e["event"] == "inbound.batch_limit_learned"]
+    assert learned["below_bytes"] == 10 * 1024 and learned["planning_bytes"] == 10 * 1024 - 1

@@ -11,6 +11,7 @@ from as2sync.inbound.plan import (
     NoDownload,
     OneByOne,
     Sized,
+    limit_below,
     plan_downloads,
 )
 
@@ -61,3 +62,17 @@ def test_every_message_is_planned_exactly_once_within_the_limits(
             assert messages[step.key].sizes == ()
             seen.append(step.key)
     assert sorted(seen) == list(range(len(messages)))
+
+
+def test_a_206_bounds_the_gateway_limit_by_what_was_served_plus_what_did_not_fit() -> None:
+    sizes = [(100, 100), (50,), (70, 80)]
+    # Cut after message 0's second attachment: 200 served, message 1's 50 did not fit.
+    assert limit_below(sizes, 0, 1) == 250
+    # Cut inside message 2 after its first attachment: 320 served, its 80 did not fit.
+    assert limit_below(sizes, 2, 0) == 400
+    # Nothing added at all ((0,-1)): the first attachment alone is over the limit.
+    assert limit_below(sizes, 0, -1) == 100
+    # Cut at the very last attachment of the request: nothing proves a limit.
+    assert limit_below(sizes, 2, 1) is None
+    # Messages without attachments after the cut are skipped when finding what did not fit.
+    assert limit_below([(10,), (), (5,)], 0, 0) == 15
