@@ -1,7 +1,8 @@
 """The local disk misbehaves under the real daemon: clear errors, nothing lost, full recovery.
 
-* The inbox is made unwritable mid-run: received messages wait (not marked read, nothing
-  half-written visible), the log says "permission denied; check the folder's owner and mode",
+* The inbox is made unwritable mid-run: received messages wait (nothing half-written visible;
+  the batch download may have marked them read on the gateway, and the ledger remembers them),
+  the log says "permission denied; check the folder's owner and mode", outbound carries on,
   and once the mode is fixed every attachment lands exactly once.
 * sent/ is made unwritable mid-run: submitted files wait in processing (never resubmitted),
   the log says so, and once fixed they are archived; each was submitted exactly once.
@@ -121,9 +122,10 @@ def test_unwritable_inbox_holds_messages_back_and_recovers_without_loss(
             30,
             what="a clear storage error in the log",
         )
-        # Nothing was marked read that is not in the inbox, nothing new appeared there.
+        # Nothing new (or half-written) appeared there. The messages may show read on the
+        # gateway already (the batch marks them): the ledger keeps them FETCHING, which is
+        # what the end state below proves.
         assert sum(len(list(i.iterdir())) for i in inboxes) == stored_before
-        assert not load.all_read()
         assert daemon.alive()
 
         for inbox in inboxes:
