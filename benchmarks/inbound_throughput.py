@@ -29,8 +29,8 @@ bare client (the raw baseline, section 6), that is the bound instead: each messa
 is held against the lower of the two. For 1 MB (10^6 bytes) attachments ten fit a 10 MiB batch: 11
 requests per 100. The third run uses 1 MiB attachments against an emulator started with
 `--batch-limit {DECIMAL_LIMIT}` (the spec says "10 MB" without saying which): nine fit, so
-13 requests per 100 is the bound, and as2sync, which plans batches by 10 MiB, is answered 206
-on every batch and must continue from the truncation point.
+13 requests per 100 is the bound; as2sync, which plans batches by 10 MiB, is answered 206 on
+its first batch, continues from the truncation point and plans nine per batch from then on.
 """
 
 
