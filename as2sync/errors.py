@@ -66,6 +66,12 @@ class LedgerError(As2SyncError):
     """The ledger database cannot be used as it is."""
 
 
+class LedgerUnavailable(LedgerError):
+    """A ledger read or write failed in the filesystem (disk full, permissions, I/O error):
+    an operator's problem that fixes itself once solved, not a bug. Nothing half-done stays
+    behind: the transaction was rolled back."""
+
+
 class GatewayError(As2SyncError):
     """Base of all errors talking to the gateway.
 

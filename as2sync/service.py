@@ -34,7 +34,7 @@ from as2sync.errors import (
     As2SyncError,
     ConfigError,
     GatewayError,
-    LedgerError,
+    LedgerUnavailable,
     StorageError,
 )
 from as2sync.gateway.base import Gateway
@@ -183,7 +183,7 @@ class Daemon:
             except GatewayError as exc:
                 delay = backoff.failed()
                 log.warning(f"{loop}.gateway_error", error=str(exc), retry_in=round(delay, 1))
-            except (StorageError, LedgerError) as exc:
+            except (StorageError, LedgerUnavailable) as exc:
                 delay = backoff.failed()
                 log.error(f"{loop}.storage_error", error=str(exc), retry_in=round(delay, 1))
             except Exception:

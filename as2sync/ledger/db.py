@@ -25,7 +25,7 @@ from sqlalchemy import Engine, String, create_engine, event, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from as2sync.errors import LedgerError
+from as2sync.errors import LedgerError, LedgerUnavailable
 
 SCHEMA_VERSION = 1
 LEDGER_FILE = "ledger.sqlite3"
@@ -64,7 +64,7 @@ class Ledger:
                 with session.begin():
                     yield session
             except OperationalError as exc:
-                raise LedgerError(f"ledger write failed: {describe(exc)}") from exc
+                raise LedgerUnavailable(f"ledger write failed: {describe(exc)}") from exc
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -73,7 +73,7 @@ class Ledger:
             try:
                 yield session
             except OperationalError as exc:
-                raise LedgerError(f"ledger read failed: {describe(exc)}") from exc
+                raise LedgerUnavailable(f"ledger read failed: {describe(exc)}") from exc
             finally:
                 session.rollback()
 

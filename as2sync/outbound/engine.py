@@ -40,7 +40,7 @@ import structlog
 from as2sync import fsutil
 from as2sync.config.schema import Config, OutboundConfig
 from as2sync.errors import (
-    LedgerError,
+    LedgerUnavailable,
     PermanentError,
     StorageError,
     TransientError,
@@ -109,6 +109,7 @@ class OutboundEngine:
         # Rows a worker left SUBMITTING because the ledger itself failed (disk full) or a bug;
         # each step retries settling them as IN_DOUBT (reconciliation then finds out).
         self._unsettled: set[int] = set()
+        self._settle_lock = threading.Lock()
         self._outboxes: dict[str, PartnerDirs] = {}
         self._next_scan = 0.0
         self._next_track = 0.0
@@ -388,7 +389,7 @@ class OutboundEngine:
                 reported = True
         except StorageError:
             pass  # logged and postponed by submit; the resume pass finishes the move
-        except LedgerError as exc:
+        except LedgerUnavailable as exc:
             # The ledger could not record the outcome (its disk is full, ...). Nothing is lost:
             # the row is SUBMITTING or earlier, which a restart would also find and settle.
             log.error(
@@ -422,22 +423,23 @@ class OutboundEngine:
         self._settle_unsettled()
 
     def _settle_unsettled(self) -> None:
-        with self._lock:
-            pending = sorted(self._unsettled)
-        for sub_id in pending:
-            try:
-                with self.ctx.ledger.read() as s:
-                    row = lo.get(s, sub_id)
-                if row.state == SubmissionState.SUBMITTING:
-                    submit.interrupted(self.ctx, row)
-            except LedgerError as exc:
-                log.error("outbound.storage_error", error=str(exc), submission=sub_id)
-                continue
-            except Exception:
-                log.exception("outbound.unexpected_error", submission=sub_id)
-                continue
+        with self._settle_lock:  # one settler at a time (step thread, workers): no double work
             with self._lock:
-                self._unsettled.discard(sub_id)
+                pending = sorted(self._unsettled)
+            for sub_id in pending:
+                try:
+                    with self.ctx.ledger.read() as s:
+                        row = lo.get(s, sub_id)
+                    if row.state == SubmissionState.SUBMITTING:
+                        submit.interrupted(self.ctx, row)
+                except LedgerUnavailable as exc:
+                    log.error("outbound.storage_error", error=str(exc), submission=sub_id)
+                    continue
+                except Exception:
+                    log.exception("outbound.unexpected_error", submission=sub_id)
+                    continue
+                with self._lock:
+                    self._unsettled.discard(sub_id)
 
     # -- resuming, reconciling --------------------------------------------------------------
 
