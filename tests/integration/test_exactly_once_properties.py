@@ -91,7 +91,7 @@ DRAIN_SECONDS = 30.0
 # AS2SYNC_PROPERTY_EXAMPLES=200 for a deep run (and --hypothesis-show-statistics to see which
 # crash points fired).
 PROPERTY_SETTINGS = settings(
-    max_examples=int(os.environ.get("AS2SYNC_PROPERTY_EXAMPLES", "10")),
+    max_examples=int(os.environ.get("AS2SYNC_PROPERTY_EXAMPLES", "8")),
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -174,10 +174,12 @@ class _Machine(RuleBasedStateMachine):
 
 
 class OutboundMachine(_Machine):
+    outbound: ClassVar[dict[str, Any]] = {"max_in_flight": 1}
+
     def __init__(self) -> None:
         super().__init__()
         self.rig = outbound_support.Rig(
-            self.base, self.emu, {"max_in_flight": 1, "reconcile_grace_seconds": 0.3}
+            self.base, self.emu, {**self.outbound, "reconcile_grace_seconds": 0.3}
         )
         self.rig.gateway.close()
         self.rig.gateway = slow_client(self.emu.base_url)
@@ -268,6 +270,13 @@ class OutboundMachine(_Machine):
             assert name in self.rig.names("failed"), f"duplicate {name} not refused"
         assert not self.rig.names("outbox"), self.rig.names("outbox")
         assert not list(self.rig.dirs().processing.iterdir())
+
+
+class BundledOutboundMachine(OutboundMachine):
+    """Files that arrive together go as one message, two messages in flight: claims are
+    merged into bundles, and a bundle's outcome settles several files at once."""
+
+    outbound: ClassVar[dict[str, Any]] = {"max_in_flight": 2, "bundle_max_files": 3}
 
 
 # ---------------------------------------------------------------------------------- inbound
@@ -393,6 +402,11 @@ class InboundMachine(_Machine):
 @pytest.mark.timeout(600)
 def test_no_file_is_ever_submitted_twice_and_none_is_lost() -> None:
     run_state_machine_as_test(OutboundMachine, settings=PROPERTY_SETTINGS)
+
+
+@pytest.mark.timeout(600)
+def test_no_file_is_ever_submitted_twice_in_bundles_and_none_is_lost() -> None:
+    run_state_machine_as_test(BundledOutboundMachine, settings=PROPERTY_SETTINGS)
 
 
 @pytest.mark.timeout(600)
