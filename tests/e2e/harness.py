@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -114,6 +115,11 @@ class DaemonProcess:
         if self.prefix:  # another user must be allowed to send READY=1 to it
             os.chmod(notify_path, 0o777)  # noqa: S103 - a test socket in a private dir
         self._notify.settimeout(0.1)
+        # Read notifications as they come, as systemd does: a supervisor that stops reading
+        # would fill the socket's queue (the daemon then drops them; see as2sync/notify.py).
+        threading.Thread(
+            target=_read_notifications, args=(self._notify, self.notifications), daemon=True
+        ).start()
         env = {k: v for k, v in os.environ.items() if not k.startswith("AS2SYNC_")}
         env.update(self.env)
         env["NOTIFY_SOCKET"] = str(notify_path)
@@ -139,17 +145,11 @@ class DaemonProcess:
             self.wait_ready()
 
     def _drain_notify(self) -> None:
-        if self._notify is None:
-            return
-        while True:
-            try:
-                self.notifications.append(self._notify.recv(4096).decode())
-            except (TimeoutError, BlockingIOError, OSError):
-                return
+        """Let notifications sent so far arrive (the reader thread collects them)."""
+        time.sleep(0.2)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         def ready() -> bool:
-            self._drain_notify()
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.output()}")
             return any("READY=1" in n for n in self.notifications)
@@ -194,6 +194,17 @@ class DaemonProcess:
         self.kill()
         if self._notify is not None:
             self._notify.close()
+
+
+def _read_notifications(sock: socket.socket, sink: list[str]) -> None:
+    """Collect datagrams from ``sock`` into ``sink`` until the socket is closed."""
+    while True:
+        try:
+            sink.append(sock.recv(4096).decode())
+        except TimeoutError:
+            continue
+        except OSError:  # closed: this start is over
+            return
 
 
 def crash_repeatedly(
