@@ -10,8 +10,9 @@ still cut a batch short; :mod:`as2sync.inbound.truncation` decides what happens 
 :func:`limit_below` learns from it. The spec says "10 MB" without saying whether it means
 10,000,000 or 10 MiB bytes, nor whether it counts attachment bytes or zip bytes; rather than
 guess, the engine plans with the configured ``batch_max_bytes`` until a 206 shows where the
-gateway's limit really lies, and then plans under that, so that ten 1 MiB messages cost two
-requests, not the four a fixed wrong guess costs (batch, 206, the leftover alone, repeat).
+gateway's limit really lies, and then plans under that: after one 206, a backlog of 1 MiB
+messages against a 10,000,000-byte limit goes nine to a batch, instead of every batch being
+cut and its leftover costing a request of its own.
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ class Ledger:
 
 
 # SQLite reports filesystem trouble as bare messages; say what the operator should do. The
-# daemon's loops log a LedgerError as a storage error and retry with back-off, and since every
+# daemon's loops log a LedgerUnavailable as a storage error and retry with back-off; since every
 # write is one transaction, a failed one left nothing half-done (SQLite rolled it back).
 _SQLITE_HINTS = {
     "database or disk is full": "the disk is full; free space and as2sync resumes by itself",

@@ -400,7 +400,7 @@ class OutboundEngine:
                 file=sub.names,
                 submission=sub.id,
             )
-            self._settle_after_bug(sub.id)
+            self._settle_as_in_doubt(sub.id)
         except Exception:
             log.exception(
                 "outbound.unexpected_error",
@@ -409,12 +409,12 @@ class OutboundEngine:
                 file=sub.names,
                 submission=sub.id,
             )
-            self._settle_after_bug(sub.id)
+            self._settle_as_in_doubt(sub.id)
         finally:
             if not reported:
                 self._outage.no_probe()
 
-    def _settle_after_bug(self, sub_id: int) -> None:
+    def _settle_as_in_doubt(self, sub_id: int) -> None:
         """After an unexpected or ledger error a row must not stay SUBMITTING while we run
         (only a restart would recover it): it may have been sent, so it is in doubt. Until
         that is recorded, every step tries again (:meth:`_settle_unsettled`)."""

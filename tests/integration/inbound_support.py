@@ -47,7 +47,9 @@ def make_config(base: Path, url: str, **inbound: Any) -> Config:
     )
 
 
-def fast_client(url: str, transport: httpx.BaseTransport | None = None) -> As2GatewayClient:
+def fast_client(
+    url: str, transport: httpx.BaseTransport | None = None, timeout: float = 10.0
+) -> As2GatewayClient:
     """A client without rate limiting and with instant retries (3 attempts)."""
     return As2GatewayClient(
         url,
@@ -55,7 +57,7 @@ def fast_client(url: str, transport: httpx.BaseTransport | None = None) -> As2Ga
         PASSWORD,
         limiter=RateLimiter(100_000, 1.0),
         retry=RetryPolicy(attempts=3, initial=0.001, maximum=0.001, sleep=lambda _s: None),
-        timeout=10.0,
+        timeout=timeout,
         transport=transport,
     )
 
@@ -106,8 +108,9 @@ class Rig:
 class Rigs:
     """Builds rigs under one tmp_path and closes them at the end."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, *, timeout: float = 10.0) -> None:
         self.base = base
+        self.timeout = timeout  # the clients'
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> Rigs:
@@ -154,7 +157,7 @@ class Rigs:
     ) -> Rig:
         ledger = open_ledger(config.state_dir)
         self._stack.callback(ledger.close)
-        gateway = fast_client(config.gateway.url, transport)
+        gateway = fast_client(config.gateway.url, transport, self.timeout)
         self._stack.callback(gateway.close)
         engine = InboundEngine(config, ledger, gateway, clock=clock)
         if start:

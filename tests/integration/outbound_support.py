@@ -53,14 +53,14 @@ def make_config(base: Path, url: str, **outbound: Any) -> Config:
     )
 
 
-def fast_client(url: str) -> As2GatewayClient:
+def fast_client(url: str, timeout: float = 10.0) -> As2GatewayClient:
     return As2GatewayClient(
         url,
         USER,
         PASSWORD,
         limiter=RateLimiter(100_000, 1.0),
         retry=RetryPolicy(attempts=3, initial=0.001, maximum=0.001, sleep=lambda _s: None),
-        timeout=10.0,
+        timeout=timeout,
     )
 
 
@@ -70,12 +70,13 @@ class Rig:
     emu: RunningEmulator
     outbound: dict[str, Any] = field(default_factory=dict)
     offset: float = 0.0
+    timeout: float = 10.0  # the client's; the property tests make it shorter than a slow reply
 
     def __post_init__(self) -> None:
         self.config = make_config(self.base, self.emu.base_url, **self.outbound)
         self.root = self.config.folders.root
         self.ledger: Ledger = open_ledger(self.config.state_dir)
-        self.gateway = fast_client(self.emu.base_url)
+        self.gateway = fast_client(self.emu.base_url, self.timeout)
         self.engine = self._engine()
         self.stop_event = threading.Event()
         self.dirs("ACME")  # the usual partnership exists before the daemon starts

@@ -54,9 +54,6 @@ from as2sync import failpoints
 from as2sync.emulator.server import RunningEmulator, running_emulator
 from as2sync.emulator.settings import Faults
 from as2sync.errors import GatewayError
-from as2sync.gateway.as2gateway import As2GatewayClient
-from as2sync.gateway.ratelimit import RateLimiter
-from as2sync.gateway.retrying import RetryPolicy
 from as2sync.ledger import inbound as li
 from as2sync.ledger.inbound import InboundState
 from tests.conftest import EMULATOR_DEFAULTS
@@ -108,18 +105,6 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def slow_client(url: str) -> As2GatewayClient:
-    """Like the rigs' client, with a timeout the ``timeout`` fault's latency exceeds."""
-    return As2GatewayClient(
-        url,
-        outbound_support.USER,
-        outbound_support.PASSWORD,
-        limiter=RateLimiter(100_000, 1.0),
-        retry=RetryPolicy(attempts=3, initial=0.001, maximum=0.001, sleep=lambda _s: None),
-        timeout=CLIENT_TIMEOUT,
-    )
-
-
 class _Machine(RuleBasedStateMachine):
     """What both machines share: their own emulator and temp dir, and fault switching."""
 
@@ -134,8 +119,16 @@ class _Machine(RuleBasedStateMachine):
         self.emu: RunningEmulator = self._stack.enter_context(running_emulator(settings_))
         self.events: list[str] = []
 
-    def under(self, kind: str) -> None:
-        self.emu.state.set_faults(replace(FAULTS[kind], seed=len(self.events)))
+    def pass_under(self, fault: str, one_pass: Callable[[], object]) -> None:
+        """One engine pass while the emulator injects ``fault`` into every request."""
+        self.events.append(f"pass under {fault}")
+        self.emu.state.set_faults(replace(FAULTS[fault], seed=len(self.events)))
+        try:
+            one_pass()
+        except GatewayError:
+            pass  # what the daemon's loop does too: back off and go on
+        finally:
+            self.emu.state.set_faults(Faults())
 
     def crash_at(self, spec: str, one_pass: Callable[[], object]) -> None:
         """Arm ``spec``, run passes until it fires (or :data:`CRASH_STEPS` passes), disarm.
@@ -179,11 +172,11 @@ class OutboundMachine(_Machine):
     def __init__(self) -> None:
         super().__init__()
         self.rig = outbound_support.Rig(
-            self.base, self.emu, {**self.outbound, "reconcile_grace_seconds": 0.3}
+            self.base,
+            self.emu,
+            {**self.outbound, "reconcile_grace_seconds": 0.3},
+            timeout=CLIENT_TIMEOUT,
         )
-        self.rig.gateway.close()
-        self.rig.gateway = slow_client(self.emu.base_url)
-        self.rig.engine = self.rig._engine()
         self._stack.callback(self.rig.close)
         self.rig.start()
         self.dropped: dict[str, bytes] = {}  # name -> content
@@ -217,14 +210,7 @@ class OutboundMachine(_Machine):
 
     @rule(fault=st.sampled_from(sorted(FAULTS)))
     def step(self, fault: str) -> None:
-        self.events.append(f"step under {fault}")
-        self.under(fault)
-        try:
-            self.rig.step()
-        except GatewayError:
-            pass  # what the daemon's loop does too: back off and go on
-        finally:
-            self.emu.state.set_faults(Faults())
+        self.pass_under(fault, self.rig.step)
         self.rig.offset += 0.5  # let back-off and reconcile grace run out between events
 
     @rule(point=st.sampled_from(OUT_POINTS), nth=st.integers(1, 2))
@@ -288,20 +274,16 @@ class InboundMachine(_Machine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rigs = self._stack.enter_context(inbound_support.Rigs(self.base))
+        self.rigs = self._stack.enter_context(
+            inbound_support.Rigs(self.base, timeout=CLIENT_TIMEOUT)
+        )
         self.rig = self._build()
         self.attachments: dict[str, list[bytes]] = {}  # message id -> attachment contents
 
     def _build(self, restart_from: inbound_support.Rig | None = None) -> inbound_support.Rig:
         if restart_from is None:
-            rig = self.rigs.make(self.emu.base_url, start=False, poll_seconds=0.05)
-        else:
-            rig = self.rigs.restart(restart_from)
-        rig.gateway.close()
-        rig.gateway = slow_client(self.emu.base_url)
-        rig.engine = type(rig.engine)(rig.config, rig.ledger, rig.gateway, clock=rig.clock)
-        rig.engine.start()
-        return rig
+            return self.rigs.make(self.emu.base_url, poll_seconds=0.05)
+        return self.rigs.restart(restart_from)
 
     def _stored(self) -> Counter[str]:
         return Counter(sha(data) for data in self.rig.files().values())
@@ -331,14 +313,7 @@ class InboundMachine(_Machine):
 
     @rule(fault=st.sampled_from(sorted(FAULTS)))
     def poll(self, fault: str) -> None:
-        self.events.append(f"poll under {fault}")
-        self.under(fault)
-        try:
-            self.rig.poll()
-        except GatewayError:
-            pass  # what the daemon's loop does too: back off and go on
-        finally:
-            self.emu.state.set_faults(Faults())
+        self.pass_under(fault, self.rig.poll)
         time.sleep(0.01)
 
     @rule(point=st.sampled_from(IN_POINTS), nth=st.integers(1, 2))
