@@ -20,6 +20,7 @@ import yaml
 from pydantic import SecretStr, ValidationError
 
 from as2sync.config.schema import Config
+from as2sync.config.yamlerror import describe_yaml_error
 from as2sync.errors import ConfigError, ConfigProblem
 
 DEFAULT_PATH = Path("/etc/as2sync/config.yaml")
@@ -53,7 +54,9 @@ def load_config(
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError([ConfigProblem("", f"{path} is not valid YAML: {exc}")]) from exc
+        # PyYAML's own message quotes the offending line, which may hold the password: the
+        # problem says where instead, and the chain is cut so no traceback can show it.
+        raise ConfigError([describe_yaml_error(exc, text, str(path))]) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ import yaml
 
 from as2sync.emulator.server import RunningEmulator
 from as2sync.emulator.settings import PartnerSpec
-from tests.e2e.harness import PASSWORD, as2sync, write_config
+from tests.e2e.harness import PASSWORD, DaemonProcess, as2sync, wait_until, write_config
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -91,3 +93,53 @@ def test_unreachable_gateway_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "as2sync:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+SECRET_IN_BROKEN_YAML = "Hunter2: Secret"
+
+
+def _break_the_password_line(config: Path) -> None:
+    text = config.read_text()
+    assert f"password: {PASSWORD}" in text
+    config.write_text(text.replace(f"password: {PASSWORD}", f"password: {SECRET_IN_BROKEN_YAML}"))
+
+
+def test_check_of_malformed_yaml_names_the_place_but_never_prints_the_line(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    _break_the_password_line(config)
+    result = as2sync("check", "-c", str(config))
+    assert result.returncode == 2
+    assert "gateway.password:" in result.stderr
+    assert "not valid YAML at line" in result.stderr
+    assert "Hunter2" not in result.stdout + result.stderr
+    assert "Secret" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_reload_of_malformed_yaml_logs_the_place_but_never_the_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    daemon = DaemonProcess(config)
+    try:
+        daemon.start()
+        _break_the_password_line(config)
+        assert daemon.proc is not None
+        daemon.proc.send_signal(signal.SIGHUP)
+        wait_until(
+            lambda: any("daemon.reload_failed" in line for line in daemon.log_lines()),
+            20,
+            what="daemon.reload_failed",
+        )
+        (failed,) = [
+            json.loads(line) for line in daemon.log_lines() if "daemon.reload_failed" in line
+        ]
+        (problem,) = failed["problems"]
+        assert problem.startswith("gateway.password: ")
+        assert "line" in problem
+        assert daemon.alive()  # a bad reload keeps the running configuration
+        assert daemon.terminate() == 0
+        assert "Hunter2" not in daemon.output()
+        assert "Secret" not in daemon.output()
+    finally:
+        daemon.close()

@@ -314,3 +314,49 @@ def test_read_only_commands_load_without_a_password(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:  # other problems are still reported
         parse_config(raw, {}, require_password=False)
     assert [p.path for p in info.value.problems] == ["outbound.settle_seconds"]
+
+
+MALFORMED_SECRETS = {
+    # The issue's example: a second ": " in a plain scalar.
+    "mapping value": "  password: Hunter2: Secret\n",
+    "unclosed quote": '  password: "Hunter2 Secret\n',
+    "unclosed flow": "  password: [Hunter2, Secret\n",
+    "undefined alias": "  password: *Hunter2Secret\n",
+    "bad escape": '  password: "Hunter2\\qSecret"\n',
+    "tab": "  password: Hunter2\n\tSecret: x\n",
+}
+
+
+@pytest.mark.parametrize("line", MALFORMED_SECRETS.values(), ids=MALFORMED_SECRETS.keys())
+def test_yaml_errors_name_line_column_and_key_but_never_echo_the_text(
+    tmp_path: Path, line: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "gateway:\n  username: me@example.com\n" + line + f"folders:\n  root: {tmp_path}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    text = str(info.value)
+    assert "Hunter2" not in text
+    assert "Secret" not in text
+    (problem,) = info.value.problems
+    assert problem.path == "gateway.password"
+    assert "not valid YAML" in problem.message
+    assert "line 3" in problem.message or "line 4" in problem.message
+    assert "column" in problem.message
+    # Nothing in the exception chain keeps the text either (a log with exc_info would show it).
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+
+
+def test_yaml_error_key_path_stops_at_a_name_that_is_not_a_config_key(tmp_path: Path) -> None:
+    # A mis-indented secret can end up in key position; the path must not show it.
+    path = tmp_path / "config.yaml"
+    path.write_text("gateway:\n  Hunter2Secret:\n    x: y: z\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    (problem,) = info.value.problems
+    assert problem.path == "gateway"
+    assert "Hunter2Secret" not in str(info.value)
+    assert "line 3, column" in problem.message
