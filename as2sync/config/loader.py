@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import SecretStr, ValidationError
 
+from as2sync.config.routes import route_problems
 from as2sync.config.schema import Config
 from as2sync.config.yamlerror import describe_yaml_error
 from as2sync.errors import ConfigError, ConfigProblem
@@ -196,6 +197,7 @@ def _resolve(
                     "state_dir", f"{state_dir} cannot be created or written (check permissions)"
                 )
             )
+    problems.extend(route_problems(folders_root, routes, check_folders=check_folders))
     if config.metrics.listen and not _valid_listen(config.metrics.listen):
         problems.append(ConfigProblem("metrics.listen", "must be host:port, e.g. 127.0.0.1:9108"))
     seen: set[tuple[str, str]] = set()

@@ -143,3 +143,24 @@ def test_reload_of_malformed_yaml_logs_the_place_but_never_the_line(tmp_path: Pa
         assert "Secret" not in daemon.output()
     finally:
         daemon.close()
+
+
+@pytest.mark.parametrize("command", [("check",), ("run", "--once")])
+def test_overlapping_routes_are_refused_by_check_and_at_start_up(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (tmp_path / "root" / "MYSTATION" / "ACME").mkdir(parents=True)
+    routes = [
+        {"path": str(shared), "station": "MYSTATION", "partner": "ACME"},
+        {"path": str(shared), "station": "MYSTATION", "partner": "LOOP"},
+    ]
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1", routes=routes)  # type: ignore[arg-type]
+    result = as2sync(*command, "-c", str(config))
+    assert result.returncode == 2
+    assert "routes[0]: MYSTATION/ACME also has the folder" in result.stderr
+    assert "routes[1].path:" in result.stderr
+    assert "same folder as routes[0].path" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "state").exists()  # refused before anything was started

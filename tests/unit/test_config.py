@@ -360,3 +360,71 @@ def test_yaml_error_key_path_stops_at_a_name_that_is_not_a_config_key(tmp_path: 
     assert problem.path == "gateway"
     assert "Hunter2Secret" not in str(info.value)
     assert "line 3, column" in problem.message
+
+
+def route(path: Path, station: str = "ST", partner: str = "ACME") -> dict[str, str]:
+    path.mkdir(parents=True, exist_ok=True)
+    return {"path": str(path), "station": station, "partner": partner}
+
+
+def test_distinct_routes_outside_the_root_are_accepted(tmp_path: Path) -> None:
+    raw = minimal(
+        tmp_path,
+        routes=[route(tmp_path / "a", partner="A"), route(tmp_path / "b", partner="B")],
+    )
+    assert len(parse_config(raw, {}).routes) == 2
+
+
+def test_two_routes_for_one_pair_are_refused(tmp_path: Path) -> None:
+    raw = minimal(tmp_path, routes=[route(tmp_path / "a"), route(tmp_path / "b")])
+    assert "same station/partner (ST/ACME) as routes[0]" in problems(raw)["routes[1]"]
+
+
+def test_a_route_for_a_pair_that_has_its_folder_under_the_root_is_refused(
+    tmp_path: Path,
+) -> None:
+    raw = minimal(tmp_path, routes=[route(tmp_path / "a")])
+    (tmp_path / "root" / "ST" / "ACME").mkdir(parents=True)
+    message = problems(raw)["routes[0]"]
+    assert str(tmp_path / "root" / "ST" / "ACME") in message
+    assert "never be sent" in message
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "relation"),
+    [
+        ("shared", "shared", "same folder as routes[0].path"),
+        ("outer", "outer/inner", "inside routes[0].path"),
+        ("outer/inner", "outer", "contains routes[0].path"),
+    ],
+)
+def test_overlapping_route_folders_are_refused(
+    tmp_path: Path, first: str, second: str, relation: str
+) -> None:
+    raw = minimal(
+        tmp_path,
+        routes=[route(tmp_path / first, partner="A"), route(tmp_path / second, partner="B")],
+    )
+    assert relation in problems(raw)["routes[1].path"]
+
+
+def test_route_folders_that_overlap_through_a_symlink_are_refused(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "alias").symlink_to(real)
+    raw = minimal(
+        tmp_path,
+        routes=[route(real, partner="A"), route(tmp_path / "alias", partner="B")],
+    )
+    assert "same folder as routes[0].path" in problems(raw)["routes[1].path"]
+
+
+@pytest.mark.parametrize("where", ["root/ST/ACME", "root/ST", "root/ST/OTHER/outbox", "root"])
+def test_a_route_folder_inside_the_root_tree_is_refused(tmp_path: Path, where: str) -> None:
+    raw = minimal(tmp_path, routes=[route(tmp_path / where, partner="ROUTED")])
+    assert "folders.root" in problems(raw)["routes[0].path"]
+
+
+def test_a_route_folder_holding_the_root_is_refused(tmp_path: Path) -> None:
+    raw = minimal(tmp_path, routes=[route(tmp_path, partner="ROUTED")])
+    assert "contains folders.root" in problems(raw)["routes[0].path"]
