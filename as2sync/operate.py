@@ -24,6 +24,7 @@ from as2sync.layout import discover, partner_dirs
 from as2sync.ledger import outbound as outbound_ledger
 from as2sync.ledger.db import open_ledger
 from as2sync.lock import StateLock
+from as2sync.outbound.archive import SIDECAR_SUFFIX
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +106,28 @@ def retry_target(config: Config, target: str) -> str:
     return _retry_message(config, target)
 
 
+def _data_file(path: Path) -> Path:
+    """The failed file that ``path`` names: itself, or the file whose error report it is.
+
+    A report never has a report of its own, so a ``.error.json`` with one is a data file (a
+    partner may well be sent ``x.error.json``); only the data file may go back to the outbox,
+    or the report itself would be sent to the partner.
+    """
+    if path.name.endswith(SIDECAR_SUFFIX) and not _report_of(path).exists():
+        data = path.with_name(path.name.removesuffix(SIDECAR_SUFFIX))
+        if not data.is_file():
+            raise StorageError(
+                f"{path.name} is the error report of {data.name}, and {data.name} is no longer "
+                f"in {path.parent} (already retried or removed); nothing to send"
+            )
+        return data
+    return path
+
+
+def _report_of(path: Path) -> Path:
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
 def _retry_file(config: Config, path: Path) -> str:
     path = path.resolve()
     for pair in discover(config):
@@ -115,6 +138,7 @@ def _retry_file(config: Config, path: Path) -> str:
         raise StorageError(f"{path} is not in a failed/ folder of a known station/partner")
     if not path.is_file():
         raise StorageError(f"{path} does not exist")
+    path = _data_file(path)
     ledger = open_ledger(config.state_dir)
     try:
         with ledger.transaction() as session:
@@ -125,8 +149,9 @@ def _retry_file(config: Config, path: Path) -> str:
         placed = place_unique(path, pair.outbox, path.name)
     except OSError as exc:
         raise storage_error("move back into", pair.outbox, exc) from exc
-    sidecar = path.with_name(path.name + ".error.json")
-    sidecar.unlink(missing_ok=True)
+    # The report goes once the file is back: killed in between, a stale report stays behind
+    # (retrying it says its file is gone), never a file without its reason.
+    _report_of(path).unlink(missing_ok=True)
     log.info("retry.file", station=pair.station, partner=pair.partner, file=placed.name)
     return f"{path.name} is back in {pair.outbox} and will be sent"
 

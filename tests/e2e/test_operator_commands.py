@@ -197,3 +197,58 @@ def test_prometheus_metrics_count_sent_files_and_requests(
         assert "as2sync_gateway_request_seconds_bucket" in text
     finally:
         daemon.close()
+
+
+def _refused_file(tmp_path: Path, emu: RunningEmulator) -> tuple[Path, Path]:
+    """A config and a NEWCO partnership whose po.edi was refused (404) into failed/."""
+    config = write_config(tmp_path, emu.base_url)
+    newco = pair_dir(config, "NEWCO")  # not (yet) a partner on the gateway: refused with 404
+    (newco / "outbox" / "po.edi").write_text("ISA*po~")
+    as2sync("run", "--once", "-c", str(config))
+    assert (newco / "failed" / "po.edi").exists()
+    assert (newco / "failed" / "po.edi.error.json").exists()
+    return config, newco
+
+
+def test_retry_of_the_error_report_puts_back_only_the_data_file(
+    tmp_path: Path, emu: RunningEmulator
+) -> None:
+    config, newco = _refused_file(tmp_path, emu)
+    emu.state.add_partner(PartnerSpec("NEWCO"))
+    report = newco / "failed" / "po.edi.error.json"
+    result = as2sync("retry", str(report), "-c", str(config))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (newco / "outbox").iterdir()) == ["po.edi"]
+    assert list((newco / "failed").iterdir()) == []
+    assert as2sync("run", "--once", "-c", str(config)).returncode == 0
+    (submission,) = emu.state.submissions()
+    assert submission.attachments == [("po.edi", b"ISA*po~")]
+    assert (newco / "sent" / "po.edi").read_text() == "ISA*po~"
+
+
+def test_retry_of_a_report_whose_file_is_gone_is_refused(
+    tmp_path: Path, emu: RunningEmulator
+) -> None:
+    config, newco = _refused_file(tmp_path, emu)
+    (newco / "failed" / "po.edi").unlink()
+    report = newco / "failed" / "po.edi.error.json"
+    result = as2sync("retry", str(report), "-c", str(config))
+    assert result.returncode == 1
+    assert "po.edi is no longer in" in result.stderr
+    assert report.exists()  # the reason stays for the operator
+    assert list((newco / "outbox").iterdir()) == []
+
+
+def test_retry_of_a_data_file_named_like_a_report_sends_that_file(
+    tmp_path: Path, emu: RunningEmulator
+) -> None:
+    config = write_config(tmp_path, emu.base_url)
+    newco = pair_dir(config, "NEWCO")
+    (newco / "outbox" / "x.error.json").write_text('{"a": 1}')  # a user's data file
+    as2sync("run", "--once", "-c", str(config))
+    assert (newco / "failed" / "x.error.json.error.json").exists()
+    emu.state.add_partner(PartnerSpec("NEWCO"))
+    result = as2sync("retry", str(newco / "failed" / "x.error.json"), "-c", str(config))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (newco / "outbox").iterdir()) == ["x.error.json"]
+    assert list((newco / "failed").iterdir()) == []
