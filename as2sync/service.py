@@ -43,7 +43,7 @@ from as2sync.gateway.ratelimit import shared_limiter
 from as2sync.health import Heartbeat, write_heartbeat
 from as2sync.inbound.engine import InboundEngine
 from as2sync.ledger.db import Ledger, open_ledger
-from as2sync.lock import StateLock
+from as2sync.lock import InstanceLock
 from as2sync.metrics import Metrics
 from as2sync.notify import Notifier, watchdog_interval
 from as2sync.outbound.engine import OutboundEngine
@@ -81,7 +81,7 @@ class Daemon:
         self.notifier = Notifier()
         self.beat = Heartbeat(started_at=time.time())
         self._beat_lock = threading.Lock()
-        self._lock = StateLock(config.state_dir)
+        self._lock = InstanceLock.for_config(config)  # state_dir and folder trees
         self.ledger: Ledger | None = None
         self.gateway: Gateway | None = None
         self.outbound: OutboundEngine | None = None

@@ -521,15 +521,16 @@ def _files(session: Session, submission_id: int) -> list[FileRow]:
     return list(session.scalars(query))
 
 
-def _processing_name(file_id: int, name: str) -> str:
-    candidate = f"{file_id}-{name}"
+def _processing_name(file_id: int, name: str, instance: str = "") -> str:
+    prefix = f"{instance}-{file_id}" if instance else str(file_id)
+    candidate = f"{prefix}-{name}"
     if len(candidate.encode()) <= _MAX_PROCESSING_NAME_BYTES:
         return candidate
     stem, dot, ext = name.rpartition(".")
     ext = ext[:32] if dot else ""
-    room = _MAX_PROCESSING_NAME_BYTES - len(f"{file_id}-.{ext}".encode())
+    room = _MAX_PROCESSING_NAME_BYTES - len(f"{prefix}-.{ext}".encode())
     short = (stem or name).encode()[:room].decode(errors="ignore")
-    return f"{file_id}-{short}.{ext}" if ext else f"{file_id}-{short}"
+    return f"{prefix}-{short}.{ext}" if ext else f"{prefix}-{short}"
 
 
 def plan_claim(
@@ -543,8 +544,10 @@ def plan_claim(
     partner_type: str = "production",
     subject: str | None = None,
     name: str | None = None,
+    instance: str = "",
 ) -> Submission:
-    """New submission CLAIMING one file; its processing path is ``<dir>/<file id>-<name>``.
+    """New submission CLAIMING one file; its processing path is
+    ``<dir>/<instance>-<file id>-<name>`` (see :mod:`as2sync.instance`).
 
     The path is decided and committed before the rename, so recovery knows where to look.
     """
@@ -572,7 +575,7 @@ def plan_claim(
     )
     session.add(file)
     session.flush()
-    file.processing_path = str(processing_dir / _processing_name(file.id, file.name))
+    file.processing_path = str(processing_dir / _processing_name(file.id, file.name, instance))
     return _view(sub, [file])
 
 

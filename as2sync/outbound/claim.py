@@ -2,14 +2,16 @@
 
 The steps, and what a SIGKILL after each leaves behind:
 
-1. Insert a CLAIMING row with the planned path ``<partner>/.as2sync/processing/<file id>-<name>``
-   and commit. *Killed here:* the row exists, the file is still in the outbox; recovery renames
-   it (``ClaimStep.RENAME``).
-2. ``rename(outbox/name, processing/<id>-name)`` — one atomic rename on one filesystem (the
-   processing folder lives beside the outbox by construction, see :mod:`as2sync.layout`) —
-   and fsync both folders. *Killed here:* the file is in processing, the row says CLAIMING;
-   recovery finishes from step 3 (``ClaimStep.HASH``). If the user removed the outbox file
-   before the rename, neither exists and the row is ABANDONED.
+1. Insert a CLAIMING row with the planned path
+   ``<partner>/.as2sync/processing/<instance>-<file id>-<name>`` and commit (the instance id
+   keeps two instances' paths apart even if the folder lock failed, see :mod:`as2sync.lock`).
+   *Killed here:* the row exists, the file is still in the outbox; recovery renames it
+   (``ClaimStep.RENAME``).
+2. ``rename(outbox/name, processing/<instance>-<id>-name)`` — one atomic rename on one
+   filesystem (the processing folder lives beside the outbox by construction, see
+   :mod:`as2sync.layout`) — and fsync both folders. *Killed here:* the file is in
+   processing, the row says CLAIMING; recovery finishes from step 3 (``ClaimStep.HASH``). If
+   the user removed the outbox file before the rename, neither exists and the row is ABANDONED.
 3. Hash the processing copy (the bytes that will be sent; the user cannot change them any
    more), check size and the duplicate window, and commit CLAIMED, or REJECTING and move the
    file to failed/. *Killed here:* step 3 is simply done again.
@@ -55,6 +57,7 @@ def plan(
             partner_type=partnership.partner_type.value,
             subject=partnership.subject,
             name=name,
+            instance=ctx.instance,
         )
     failpoint("outbound.after_claim_commit")
     return sub

@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from as2sync.config.schema import Config, OutboundConfig
 from as2sync.gateway.base import Gateway
+from as2sync.instance import instance_id
 from as2sync.layout import PartnerDirs, partner_dirs
 from as2sync.ledger.db import Ledger
 
@@ -42,6 +44,11 @@ class Context:
     @property
     def outbound(self) -> OutboundConfig:
         return self.config.outbound
+
+    @cached_property
+    def instance(self) -> str:
+        """This instance's id, part of every processing name it plans (see as2sync.instance)."""
+        return instance_id(self.config.state_dir)
 
     def dirs(self, station: str, partner: str) -> PartnerDirs:
         return partner_dirs(self.config, station, partner)
