@@ -25,15 +25,23 @@ SEND_TIMEOUT_SECONDS = 1.0
 
 class Notifier:
     def __init__(
-        self, address: str | None = None, *, timeout: float = SEND_TIMEOUT_SECONDS
+        self,
+        address: str | None = None,
+        *,
+        timeout: float = SEND_TIMEOUT_SECONDS,
+        sock: socket.socket | None = None,
     ) -> None:
+        """``address`` defaults to ``$NOTIFY_SOCKET``; ``sock`` is an unbound AF_UNIX datagram
+        socket to send from (tests pass one that records its sends), made here by default."""
         address = address if address is not None else os.environ.get("NOTIFY_SOCKET")
         self._address = ("\0" + address[1:]) if address and address.startswith("@") else address
         self._sock: socket.socket | None = None
         self._failing = False
         self._timeout = timeout
         if self._address:
-            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self._sock = sock or socket.socket(
+                socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC
+            )
 
     @property
     def enabled(self) -> bool:

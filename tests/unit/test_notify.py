@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,17 +57,42 @@ def test_vanished_socket_does_not_crash_the_service(tmp_path: Path) -> None:
     Notifier(str(tmp_path / "gone")).ready("x")
 
 
+class RecordingSocket(socket.socket):
+    """A real datagram socket that records, for every send, whether it could block."""
+
+    def __init__(self) -> None:
+        super().__init__(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sends: list[tuple[float | None, bool]] = []  # (timeout in force, delivered)
+
+    def sendto(self, data: bytes, address: object) -> int:  # type: ignore[override]
+        timeout = self.gettimeout()
+        try:
+            sent = super().sendto(data, address)  # type: ignore[call-overload]
+        except OSError:
+            self.sends.append((timeout, False))
+            raise
+        self.sends.append((timeout, True))
+        return int(sent)
+
+
 def test_a_supervisor_that_does_not_read_never_blocks_the_service(
     notify_socket: tuple[socket.socket, str],
 ) -> None:
     # Found by the soak: the harness stopped reading after READY=1, the socket's queue filled,
-    # and the main thread hung in sendto, deaf to SIGTERM. Now each send gives up in time.
+    # and the main thread hung in sendto, deaf to SIGTERM. Now each send gives up in time, and
+    # while sending fails the next ones are dropped without waiting at all.
     sock, path = notify_socket
-    notifier = Notifier(path, timeout=0.05)
-    started = time.monotonic()
+    spy = RecordingSocket()
+    notifier = Notifier(path, timeout=0.05, sock=spy)
     for i in range(200):  # far more than a unix datagram queue holds (max_dgram_qlen)
         notifier.status(f"status {i}")
-    assert time.monotonic() - started < 2.0  # one wait of 0.05 s, then dropped at once
+    delivered = [timeout for timeout, ok in spy.sends if ok]
+    dropped = [timeout for timeout, ok in spy.sends if not ok]
+    assert len(spy.sends) == 200
+    assert delivered and dropped  # the queue filled up part of the way
+    assert spy.sends[: len(delivered)] == [(0.05, True)] * len(delivered)  # in order, then full
+    assert dropped[0] == 0.05  # the first send that found the queue full waited (once) ...
+    assert dropped[1:] == [0.0] * (len(dropped) - 1)  # ... every later one gave up at once
     assert sock.recv(4096) == b"STATUS=status 0"  # what fitted was delivered, in order
     sock.setblocking(False)
     while True:  # the supervisor catches up ...
@@ -79,6 +103,9 @@ def test_a_supervisor_that_does_not_read_never_blocks_the_service(
     sock.settimeout(2)
     notifier.stopping()  # ... and hears the service again
     assert sock.recv(4096) == b"STOPPING=1"
+    assert spy.sends[-1] == (0.0, True)  # tried without waiting, and it went through
+    notifier.status("again")
+    assert spy.sends[-1] == (0.05, True)  # back to normal: a full queue may be waited for
 
 
 def test_watchdog_interval_is_half_of_watchdog_usec(monkeypatch: pytest.MonkeyPatch) -> None:
