@@ -15,6 +15,8 @@ from typing import Any
 
 import structlog
 
+from as2sync.errors import ConfigError, ConfigProblem
+
 log = structlog.get_logger(__name__)
 
 # event name -> (counter name, help)
@@ -80,7 +82,14 @@ class Metrics:
                 name, help_text, ["station", "partner"], registry=registry
             )
         host, _, port = self.listen.rpartition(":")
-        self._server, _thread = prom.start_http_server(int(port), addr=host, registry=registry)
+        try:
+            self._server, _thread = prom.start_http_server(int(port), addr=host, registry=registry)
+        except OSError as exc:
+            # A port in use or a host that is not ours: a configuration problem (exit 2, which
+            # systemd does not restart in a loop), not a crash.
+            raise ConfigError(
+                [ConfigProblem("metrics.listen", f"cannot listen on {self.listen}: {exc.strerror}")]
+            ) from None
         self.enabled = True
         _active.append(self)
         log.info("metrics.listening", listen=self.listen)

@@ -47,11 +47,13 @@ def load_config(
     """Read, interpolate, validate and resolve ``path``. Raises ConfigError with every problem."""
     env = os.environ if env is None else env
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path)
     except FileNotFoundError:
         raise ConfigError([ConfigProblem("", f"config file {path} does not exist")]) from None
     except OSError as exc:
         raise ConfigError([ConfigProblem("", f"cannot read {path}: {exc.strerror}")]) from exc
+    except NotUtf8 as exc:
+        raise ConfigError([ConfigProblem("", str(exc))]) from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -69,6 +71,21 @@ def load_config(
         check_folders=check_folders,
         require_password=require_password,
     )
+
+
+class NotUtf8(ValueError):
+    """A file that must be UTF-8 text is not; the message says where, not what."""
+
+
+def _read_text(path: Path) -> str:
+    """``path`` as UTF-8 text; raises OSError, or NotUtf8 naming the line of the first bad
+    byte without showing it (the file may hold a password)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise NotUtf8(f"{path} is not UTF-8 text (line {line}); save it as UTF-8") from None
 
 
 def parse_config(
@@ -259,9 +276,12 @@ def _resolve_password(
 
 def _read_secret(path: Path, key: str, problems: list[ConfigProblem]) -> str | None:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = _read_text(path).splitlines()
     except OSError as exc:
         problems.append(ConfigProblem(key, f"cannot read {path}: {exc.strerror}"))
+        return None
+    except NotUtf8 as exc:
+        problems.append(ConfigProblem(key, str(exc)))
         return None
     value = lines[0].strip() if lines else ""
     if not value:
@@ -271,7 +291,14 @@ def _read_secret(path: Path, key: str, problems: list[ConfigProblem]) -> str | N
 
 
 def _check_url(url: str) -> str | None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsed on access: raises for a port out of range
+    except ValueError as exc:
+        return f"is not a valid URL ({exc}); e.g. https://api.as2gateway.com/v1"
+    if parts.username is not None or parts.password is not None:
+        # Credentials in the URL would end up in logs and errors that quote it.
+        return "must not hold a user name or password; use gateway.username and password"
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         return f"must be an http(s) URL such as https://api.as2gateway.com/v1 (got {url!r})"
     if parts.scheme == "http" and not is_loopback(parts.hostname):

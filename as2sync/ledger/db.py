@@ -110,6 +110,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _schema_version(value: str, path: Path) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise LedgerError(
+            f"ledger {path} has an unreadable schema version: it is damaged or not an as2sync "
+            "ledger; restore it from a backup"
+        ) from None
+
+
 def open_ledger(state_dir: Path) -> Ledger:
     """Open (creating if needed) the ledger in ``state_dir``; check its schema version."""
     # Imported for their side effect of declaring tables on Base.
@@ -134,7 +144,7 @@ def open_ledger(state_dir: Path) -> Ledger:
             if row is None:
                 session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
                 session.add(Meta(key="created_at", value=str(now())))
-            elif int(row.value) > SCHEMA_VERSION:
+            elif _schema_version(row.value, path) > SCHEMA_VERSION:
                 raise LedgerError(
                     f"ledger {path} has schema version {row.value}, newer than this as2sync "
                     f"understands ({SCHEMA_VERSION}); upgrade as2sync"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
+import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -164,3 +167,88 @@ def test_overlapping_routes_are_refused_by_check_and_at_start_up(
     assert "same folder as routes[0].path" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "state").exists()  # refused before anything was started
+
+
+def _no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr
+    assert "Error:" not in result.stderr  # e.g. "UnicodeDecodeError: ..." after a traceback
+
+
+def test_a_config_file_that_is_not_utf8_is_a_configuration_problem(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    config.write_bytes(config.read_bytes() + b"# caf\xe9\n")
+    result = as2sync("check", "-c", str(config))
+    assert result.returncode == 2
+    assert "is not UTF-8 text (line" in result.stderr
+    _no_traceback(result)
+
+
+@pytest.mark.parametrize("where", ["password_file", "credential"])
+def test_a_secret_file_that_is_not_utf8_is_a_configuration_problem(
+    tmp_path: Path, where: str
+) -> None:
+    secret = tmp_path / "secrets" / "password"
+    secret.parent.mkdir()
+    secret.write_bytes(b"Geheim\xfc\xfc\n")
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    raw = yaml.safe_load(config.read_text())
+    del raw["gateway"]["password"]
+    env = {}
+    if where == "password_file":
+        raw["gateway"]["password_file"] = str(secret)
+    else:
+        env["CREDENTIALS_DIRECTORY"] = str(secret.parent)
+    config.write_text(yaml.safe_dump(raw))
+    result = as2sync("check", "-c", str(config), env=env)
+    assert result.returncode == 2
+    key = "gateway.password_file" if where == "password_file" else "gateway.password"
+    assert f"{key}: {secret} is not UTF-8 text" in result.stderr
+    assert "Geheim" not in result.stderr
+    _no_traceback(result)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://[::1/v1", "is not a valid URL"),
+        ("https://gateway.example:99999/v1", "is not a valid URL"),
+        ("https://me:Hunter2@gateway.example/v1", "must not hold a user name or password"),
+    ],
+)
+def test_an_unparsable_gateway_url_is_a_configuration_problem(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    config = write_config(tmp_path, url)
+    result = as2sync("check", "-c", str(config))
+    assert result.returncode == 2
+    assert f"gateway.url: {message}" in result.stderr
+    assert "Hunter2" not in result.stderr
+    _no_traceback(result)
+
+
+def test_a_metrics_port_in_use_is_a_configuration_problem(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(
+            tmp_path, "http://127.0.0.1:9/v1", metrics={"listen": f"127.0.0.1:{port}"}
+        )
+        result = as2sync("run", "--once", "-c", str(config))
+    assert result.returncode == 2  # exit 1 would make systemd restart it in a loop
+    assert f"metrics.listen: cannot listen on 127.0.0.1:{port}" in result.stderr
+    _no_traceback(result)
+
+
+@pytest.mark.parametrize("command", [("status",), ("run", "--once")])
+def test_a_non_numeric_ledger_schema_version_is_a_ledger_problem(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1", inbound={"enabled": False})
+    assert as2sync("run", "--once", "-c", str(config)).returncode == 0
+    with sqlite3.connect(tmp_path / "state" / "ledger.sqlite3") as db:
+        db.execute("UPDATE meta SET value = 'one' WHERE key = 'schema_version'")
+    result = as2sync(*command, "-c", str(config))
+    assert result.returncode == 4
+    assert "schema version" in result.stderr
+    _no_traceback(result)
