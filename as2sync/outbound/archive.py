@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from as2sync import fsutil
 from as2sync.failpoints import failpoint
+from as2sync.filenames import from_ledger, to_ledger
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import FileState, OutFile, Submission, SubmissionState
 from as2sync.outbound.context import Context
@@ -65,6 +66,18 @@ def _sidecar_path(target: Path) -> Path:
     return target.with_name(target.name + SIDECAR_SUFFIX)
 
 
+def _own_name(f: OutFile) -> str:
+    """The name a file keeps in sent/ and failed/: its original bytes name when that was not
+    UTF-8 (``f.name`` is then the escaped name it was sent under, see
+    :mod:`as2sync.filenames`), else ``f.name``."""
+    source = from_ledger(f.source_path)
+    return source.name if source != f.source_path else f.name
+
+
+def _recorded(path: Path | None) -> Path | None:
+    return None if path is None else from_ledger(path)
+
+
 def _move(
     ctx: Context,
     f: OutFile,
@@ -83,7 +96,7 @@ def _move(
     now, or None if the source is gone and no target holds it (removed by hand); the ledger
     records either.
     """
-    recorded = f.archive_path if state == FileState.SENT else f.failed_path
+    recorded = _recorded(f.archive_path if state == FileState.SENT else f.failed_path)
     if recorded is not None and fsutil.finish_place(source, recorded):
         if sidecar is not None:
             sidecar(recorded)
@@ -109,7 +122,7 @@ def _move(
     directory.mkdir(parents=True, exist_ok=True)
     attempt = 1
     while True:
-        target = fsutil.unique_name(directory, f.name, attempt)
+        target = fsutil.unique_name(directory, _own_name(f), attempt)
         attempt += 1
         # A sidecar without its file at the recorded target is ours from an interrupted try.
         sidecar_taken = (
@@ -120,9 +133,9 @@ def _move(
         if target != recorded:  # the recorded one (still free) needs no second commit
             with ctx.ledger.transaction() as s:
                 if state == FileState.SENT:
-                    lo.set_target(s, f.id, ctx.clock(), sent=target)
+                    lo.set_target(s, f.id, ctx.clock(), sent=to_ledger(target))
                 else:
-                    lo.set_target(s, f.id, ctx.clock(), failed=target)
+                    lo.set_target(s, f.id, ctx.clock(), failed=to_ledger(target))
         if sidecar is not None:
             sidecar(target)
         if _link_then_unlink(source, target):
@@ -146,8 +159,9 @@ def _sent_dir(ctx: Context, sub: Submission, when: float) -> Path:
 
 def plan_sent_targets(ctx: Context, sub: Submission, now: float) -> dict[int, Path]:
     """Free names in sent/ for the files of a just-accepted submission, to be committed with
-    the message ID (one commit instead of two). Best effort: a name taken meanwhile, or a
-    folder that cannot be read, is dealt with by :func:`archive_sent` choosing again."""
+    the message ID (one commit instead of two), as the ledger records paths
+    (:func:`as2sync.filenames.to_ledger`). Best effort: a name taken meanwhile, or a folder that
+    cannot be read, is dealt with by :func:`archive_sent` choosing again."""
     directory = _sent_dir(ctx, sub, now)
     chosen: dict[int, Path] = {}
     try:
@@ -156,14 +170,14 @@ def plan_sent_targets(ctx: Context, sub: Submission, now: float) -> dict[int, Pa
                 continue
             attempt = 1
             while True:
-                target = fsutil.unique_name(directory, f.name, attempt)
+                target = fsutil.unique_name(directory, _own_name(f), attempt)
                 attempt += 1
                 if target not in chosen.values() and not os.path.lexists(target):
                     chosen[f.id] = target
                     break
     except OSError:
         return {}
-    return chosen
+    return {file_id: to_ledger(target) for file_id, target in chosen.items()}
 
 
 def archive_sent(ctx: Context, sub: Submission) -> Submission:
@@ -258,7 +272,7 @@ def move_to_failed(ctx: Context, sub: Submission, *, stage: str) -> Submission:
     """
     dirs = ctx.dirs(sub.station, sub.partner)
     for f in sub.files:
-        source = f.current_path
+        source = _recorded(f.current_path)
         if f.state in (FileState.FAILED, FileState.ABANDONED) or source is None:
             continue
 

@@ -31,6 +31,7 @@ import structlog
 from as2sync import fsutil
 from as2sync.errors import StorageError
 from as2sync.failpoints import failpoint
+from as2sync.filenames import from_ledger, to_ledger, wire_name
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import FileState, Submission, SubmissionState
 from as2sync.outbound import archive, decide, mime
@@ -43,7 +44,11 @@ log = structlog.get_logger(__name__)
 def plan(
     ctx: Context, station: str, partner: str, source: Path, name: str | None = None
 ) -> Submission:
-    """Step 1: the CLAIMING row, committed (durable) before anything moves."""
+    """Step 1: the CLAIMING row, committed (durable) before anything moves.
+
+    A name that is not UTF-8 is recorded (and sent) as its escaped wire name, and its source
+    path as a ``file:`` URI; the file keeps its own bytes name (see :mod:`as2sync.filenames`).
+    """
     dirs = ctx.dirs(station, partner)
     partnership = ctx.config.partnership(station, partner)
     with ctx.ledger.transaction() as s:
@@ -51,12 +56,12 @@ def plan(
             s,
             station=station,
             partner=partner,
-            source=source,
+            source=to_ledger(source),
             processing_dir=dirs.processing,
             now=ctx.clock(),
             partner_type=partnership.partner_type.value,
             subject=partnership.subject,
-            name=name,
+            name=wire_name(name or source.name),
             instance=ctx.instance,
         )
     failpoint("outbound.after_claim_commit")
@@ -73,11 +78,12 @@ def rename_into_processing(ctx: Context, sub: Submission) -> bool:
     """Step 2. False if the source is gone (the row is then ABANDONED). Raises OSError for any
     other failure, with the file still in the outbox."""
     f = sub.files[0]
+    source = from_ledger(f.source_path)
     f.processing_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         # os.rename would replace an existing target; the target name carries the file row's
         # unique id, so nothing can be there unless the ledger was deleted.
-        os.rename(f.source_path, f.processing_path)
+        os.rename(source, f.processing_path)
     except FileNotFoundError:
         if os.path.lexists(f.processing_path):
             return True
@@ -86,14 +92,14 @@ def rename_into_processing(ctx: Context, sub: Submission) -> bool:
         log.info("outbound.abandoned", station=sub.station, partner=sub.partner, file=f.name)
         return False
     fsutil.fsync_dir(f.processing_path.parent)
-    fsutil.fsync_dir(f.source_path.parent)
+    fsutil.fsync_dir(source.parent)
     failpoint("outbound.after_rename")
     done_suffix = ctx.outbound.done_file_suffix
     if done_suffix:
         # The done-file did its job; a stale one would let a later file of the same name go
         # without waiting for its own. Killed before this line, it stays: that later file is
         # then sent once it has settled, which is the behaviour without done-files.
-        done = f.source_path.with_name(f.source_path.name + done_suffix)
+        done = source.with_name(source.name + done_suffix)
         with contextlib.suppress(FileNotFoundError):
             done.unlink()
     return True
@@ -162,7 +168,7 @@ def resume(ctx: Context, sub: Submission) -> Submission | None:
     if f.state != FileState.CLAIMING:
         return complete(ctx, sub)
     step = decide.claim_step(
-        source_exists=os.path.lexists(f.source_path),
+        source_exists=os.path.lexists(from_ledger(f.source_path)),
         processing_exists=os.path.lexists(f.processing_path),
     )
     if step == decide.ClaimStep.ABANDON:

@@ -3,14 +3,18 @@ Real files, real ledgers; no gateway needed."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from as2sync.config.schema import Config
+from as2sync.config.schema import Config, OutboundConfig
 from as2sync.ledger.db import open_ledger
+from as2sync.ledger.outbound import SubmissionState
 from as2sync.outbound import claim
 from as2sync.outbound.context import Context
 
@@ -83,3 +87,57 @@ def test_the_instance_id_is_kept_in_the_state_dir(tmp_path: Path) -> None:
     finally:
         ctx.ledger.close()
         again.ledger.close()
+
+
+# -- names that are not UTF-8 ------------------------------------------------------------------
+
+RAW = b"inv\xff.edi"
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[Context]:
+    c = make_ctx(tmp_path / "root", tmp_path / "state")
+    yield c
+    c.ledger.close()
+
+
+def bytes_listing(folder: Path) -> list[bytes]:
+    return sorted(os.listdir(os.fsencode(folder))) if folder.is_dir() else []
+
+
+def drop_raw(ctx: Context, data: bytes = b"ISA*1") -> Path:
+    outbox = ctx.dirs("ST", "ACME").outbox
+    outbox.mkdir(parents=True, exist_ok=True)
+    path = Path(os.fsdecode(os.fsencode(outbox) + b"/" + RAW))
+    path.write_bytes(data)
+    return path
+
+
+def test_a_claim_of_a_non_utf8_name_killed_before_the_rename_is_resumed(ctx: Context) -> None:
+    source = drop_raw(ctx)
+    sub = claim.plan(ctx, "ST", "ACME", source)  # committed; killed before the rename
+    assert sub.files[0].name == "inv%FF.edi"
+    resumed = claim.resume(ctx, sub)
+    assert resumed is not None and resumed.state == SubmissionState.CLAIMED
+    assert bytes_listing(ctx.dirs("ST", "ACME").outbox) == []
+    assert resumed.files[0].processing_path.read_bytes() == b"ISA*1"
+
+
+def test_a_refused_non_utf8_file_goes_to_failed_under_its_own_name_with_a_reason(
+    ctx: Context,
+) -> None:
+    ctx = replace(ctx, config=ctx.config.model_copy(update={"outbound": small_outbound(ctx)}))
+    source = drop_raw(ctx, b"x" * 100)
+    sub = claim.claim(ctx, "ST", "ACME", source)
+    assert sub is not None and sub.state == SubmissionState.FAILED
+    failed = ctx.dirs("ST", "ACME").failed
+    assert bytes_listing(failed) == [RAW, RAW + b".error.json"]
+    sidecar = json.loads(
+        Path(os.fsdecode(os.fsencode(failed) + b"/" + RAW + b".error.json")).read_text()
+    )
+    assert sidecar["file"] == "inv%FF.edi"
+    assert "larger than" in sidecar["reason"]
+
+
+def small_outbound(ctx: Context) -> OutboundConfig:
+    return ctx.config.outbound.model_copy(update={"max_file_bytes": 10})
