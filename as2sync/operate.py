@@ -16,14 +16,17 @@ from pathlib import Path
 
 import structlog
 
+from as2sync.as2id import as2_id_problem
 from as2sync.config import Config
-from as2sync.errors import As2SyncError, LockError, StorageError
+from as2sync.errors import As2SyncError, ConfigError, ConfigProblem, LockError, StorageError
 from as2sync.fsutil import fsync_file, place_unique, storage_error
+from as2sync.gateway.base import Gateway
 from as2sync.gateway.factory import make_gateway
 from as2sync.layout import discover, partner_dirs
 from as2sync.ledger import outbound as outbound_ledger
 from as2sync.ledger.db import open_ledger
 from as2sync.lock import StateLock
+from as2sync.online_check import sendable_problems
 from as2sync.outbound.archive import SIDECAR_SUFFIX
 
 log = structlog.get_logger(__name__)
@@ -71,31 +74,57 @@ def _wait_for_submission(
     )
 
 
+def _check_pair_arguments(station: str, partner: str) -> None:
+    """``--station``/``--partner`` must be AS2 IDs: they become folder names under the root."""
+    problems = [
+        ConfigProblem(f"--{which}", problem)
+        for which, value in (("station", station), ("partner", partner))
+        if (problem := as2_id_problem(value))
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
+def _check_pair_on_gateway(gateway: Gateway, station: str, partner: str) -> None:
+    """Refuse a pair the gateway would refuse, before anything is created for it: a folder
+    made for a mistyped partner would stay behind for good (and be scanned ever after)."""
+    problems = sendable_problems(gateway, station, partner)
+    if problems:
+        raise ConfigError([ConfigProblem(f"--{which}", reason) for which, reason in problems])
+
+
 def send_now(config: Config, source: Path, station: str, partner: str) -> str:
-    """Send one file through the ledger's rules; return its AS2 message ID."""
+    """Send one file through the ledger's rules; return its AS2 message ID.
+
+    Raises ConfigError, having created nothing, when the pair is not a valid one of the
+    account's.
+    """
+    _check_pair_arguments(station, partner)
     if not source.is_file():
         raise StorageError(f"{source} is not a file")
     from as2sync.outbound.engine import OutboundEngine
 
-    lock = StateLock(config.state_dir)
+    gateway = make_gateway(config)
     try:
-        lock.acquire()
-    except LockError:
-        started = time.time()
-        placed = _drop_into_outbox(source, partner_dirs(config, station, partner).outbox)
-        log.info("send.handed_to_daemon", station=station, partner=partner, file=placed.name)
-        return _wait_for_submission(config, station, partner, placed.name, started - 1)
-    try:
-        ledger = open_ledger(config.state_dir)
-        gateway = make_gateway(config)
+        _check_pair_on_gateway(gateway, station, partner)
+        lock = StateLock(config.state_dir)
         try:
-            engine = OutboundEngine(config, ledger, gateway)
-            return engine.send_file(source, station, partner)
+            lock.acquire()
+        except LockError:
+            started = time.time()
+            placed = _drop_into_outbox(source, partner_dirs(config, station, partner).outbox)
+            log.info("send.handed_to_daemon", station=station, partner=partner, file=placed.name)
+            return _wait_for_submission(config, station, partner, placed.name, started - 1)
+        try:
+            ledger = open_ledger(config.state_dir)
+            try:
+                return OutboundEngine(config, ledger, gateway).send_file(source, station, partner)
+            finally:
+                ledger.close()
         finally:
-            gateway.close()
-            ledger.close()
+            lock.release()
     finally:
-        lock.release()
+        gateway.close()
 
 
 def retry_target(config: Config, target: str) -> str:

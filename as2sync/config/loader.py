@@ -157,7 +157,8 @@ def _raw_folder_problems(data: Any, base_dir: Path) -> list[ConfigProblem]:
 def _pydantic_problems(exc: ValidationError) -> list[ConfigProblem]:
     problems = []
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"])
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+        path = path.removeprefix(".")  # routes[0].station, as the other checks write it
         kind = err["type"]
         if kind == "missing":
             message = "is required"

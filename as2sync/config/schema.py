@@ -11,12 +11,14 @@ import enum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from as2sync.as2id import check_as2_id
 from as2sync.gateway.base import PartnerType
 
 Seconds = Annotated[float, Field(ge=0)]
 PositiveSeconds = Annotated[float, Field(gt=0)]
+As2Id = Annotated[str, AfterValidator(check_as2_id)]  # also a folder name: see as2sync/as2id.py
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # the API's limit for one message, single or multipart
 
@@ -59,8 +61,8 @@ class FoldersConfig(_Section):
 
 class Route(_Section):
     path: Path = Field(..., description="Folder holding outbox/inbox/sent/failed for this pair.")
-    station: str = Field(..., min_length=1, description="AS2 ID of the station.")
-    partner: str = Field(..., min_length=1, description="AS2 ID of the partner.")
+    station: As2Id = Field(..., description="AS2 ID of the station.")
+    partner: As2Id = Field(..., description="AS2 ID of the partner.")
 
 
 class Observer(enum.StrEnum):
@@ -75,8 +77,8 @@ class InDoubt(enum.StrEnum):
 
 
 class Partnership(_Section):
-    station: str = Field(..., min_length=1, description="AS2 ID of the station.")
-    partner: str = Field(..., min_length=1, description="AS2 ID of the partner.")
+    station: As2Id = Field(..., description="AS2 ID of the station.")
+    partner: As2Id = Field(..., description="AS2 ID of the partner.")
     subject: str | None = Field(None, description="Subject of messages sent to this partner.")
     partner_type: PartnerType = Field(PartnerType.PRODUCTION, description="production or test.")
 
@@ -219,4 +221,5 @@ class Config(_Section):
         for p in self.outbound.partnerships:
             if p.station == station and p.partner == partner:
                 return p
-        return Partnership(station=station, partner=partner)
+        # Not validated: a folder under the root may have any name; its options are the defaults.
+        return Partnership.model_construct(station=station, partner=partner)

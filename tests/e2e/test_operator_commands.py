@@ -252,3 +252,42 @@ def test_retry_of_a_data_file_named_like_a_report_sends_that_file(
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (newco / "outbox").iterdir()) == ["x.error.json"]
     assert list((newco / "failed").iterdir()) == []
+
+
+def _tree(top: Path) -> set[Path]:
+    return {p.relative_to(top) for p in top.rglob("*")}
+
+
+@pytest.mark.parametrize("daemon_running", [False, True], ids=["alone", "daemon-running"])
+@pytest.mark.parametrize(
+    ("partner", "message"),
+    [
+        ("../../../x", "--partner: must be an AS2 identifier"),
+        ("NOPE", "--partner: partner 'NOPE' does not exist on the gateway"),
+    ],
+)
+def test_send_to_a_bad_or_unknown_partner_is_refused_and_creates_nothing(
+    tmp_path: Path, emu: RunningEmulator, partner: str, message: str, daemon_running: bool
+) -> None:
+    top = tmp_path / "top"
+    config = write_config(top / "deep" / "er", emu.base_url)
+    pair_dir(config, "ACME")
+    source = tmp_path / "invoice.edi"
+    source.write_text("ISA*invoice~")
+    daemon = DaemonProcess(config)
+    try:
+        if daemon_running:
+            daemon.start()
+        before = _tree(top)
+        result = as2sync(
+            "send", str(source), "--station", "MYSTATION", "--partner", partner, "-c", str(config),
+            timeout=60,  # the handoff to a daemon waited 300 s for a file it never saw
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
+        after = _tree(top)
+        assert {p for p in after - before if "daemon-logs" not in p.parts} == set()
+        assert emu.state.submissions() == []
+    finally:
+        daemon.close()

@@ -428,3 +428,33 @@ def test_a_route_folder_inside_the_root_tree_is_refused(tmp_path: Path, where: s
 def test_a_route_folder_holding_the_root_is_refused(tmp_path: Path) -> None:
     raw = minimal(tmp_path, routes=[route(tmp_path, partner="ROUTED")])
     assert "contains folders.root" in problems(raw)["routes[0].path"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["../x", "a/b", "a\\b", ".", "..", ".hidden", "x" * 129, "tab\there", "nul\0", "café", " x"],
+)
+def test_route_and_partnership_ids_must_be_as2_identifiers(tmp_path: Path, bad: str) -> None:
+    raw = minimal(
+        tmp_path,
+        routes=[route(tmp_path / "r", station=bad, partner="P")],
+        outbound={"partnerships": [{"station": "S", "partner": bad}]},
+    )
+    found = problems(raw)
+    assert "AS2 identifier" in found["routes[0].station"]
+    assert "AS2 identifier" in found["outbound.partnerships[0].partner"]
+
+
+@pytest.mark.parametrize("good", ["ACME", "acme-edi.prod_1", "My Company", "x" * 128, "a:b@c"])
+def test_ordinary_as2_identifiers_are_accepted(tmp_path: Path, good: str) -> None:
+    raw = minimal(tmp_path, routes=[route(tmp_path / "r", station="ST", partner=good)])
+    assert parse_config(raw, {}).routes[0].partner == good
+
+
+def test_partnership_options_of_a_folder_that_is_no_as2_id_are_the_defaults(
+    tmp_path: Path,
+) -> None:
+    # Folder names under the root are not validated (they are the user's); looking up their
+    # options must not raise, or one odd folder would stop the engine.
+    config = parse_config(minimal(tmp_path), {})
+    assert config.partnership("ST", "caf\u00e9 ").subject is None
