@@ -9,6 +9,8 @@ OSError from the filesystem, SQLAlchemy) are translated at exactly one boundary 
     ├── LockError                another as2sync owns this state_dir
     ├── StorageError             local filesystem refused (permission, disk full, ...)
     ├── LedgerError              the ledger database is unusable (corrupt, newer schema, ...)
+    │   ├── LedgerUnavailable    the filesystem under the ledger failed (disk full, ...)
+    │   └── LedgerConflict       a row conflicts with one already recorded (unique key)
     └── GatewayError             anything the gateway said or failed to say
         ├── TransientError       the request did not take effect; safe to repeat later
         │   └── RateLimited      429 / 503 with an optional Retry-After
@@ -70,6 +72,11 @@ class LedgerUnavailable(LedgerError):
     """A ledger read or write failed in the filesystem (disk full, permissions, I/O error):
     an operator's problem that fixes itself once solved, not a bug. Nothing half-done stays
     behind: the transaction was rolled back."""
+
+
+class LedgerConflict(LedgerError):
+    """A write broke one of the ledger's unique keys: the row conflicts with one already
+    recorded. Nothing of that transaction was written (it was rolled back)."""
 
 
 class GatewayError(As2SyncError):

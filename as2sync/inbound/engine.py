@@ -42,8 +42,8 @@ from as2sync.gateway.base import (
 )
 from as2sync.inbound import fetch, recovery, store
 from as2sync.inbound.context import Context, log
-from as2sync.inbound.decide import Action, Known, decide
 from as2sync.inbound.poller import drain_unread
+from as2sync.inbound.record import Listed, record
 from as2sync.ledger import inbound as ledger_in
 from as2sync.ledger.db import Ledger
 from as2sync.ledger.inbound import InboundMessage, InboundState
@@ -138,6 +138,8 @@ class InboundEngine:
             self._delete_read()
         if ctx.storage_errors:
             raise ctx.storage_errors[0]
+        if ctx.conflicts:
+            raise ctx.conflicts[0]
         return ctx.stored
 
     def _resolve(self, info: MessageInfo) -> tuple[str, str] | None:
@@ -155,13 +157,12 @@ class InboundEngine:
     def _handle(self, records: Sequence[MessageInfo], stop: threading.Event) -> None:
         """Decide and act on one page of unread messages."""
         ctx = self._ctx
-        resolved: list[tuple[MessageInfo, str, str]] = []
+        resolved: list[Listed] = []
         for info in records:
             sides = self._resolve(info)
             if sides is None:
-                key = normalise_message_id(info.message_id)
-                if key not in self._unresolved_logged:
-                    self._unresolved_logged.add(key)
+                if info.message_id not in self._unresolved_logged:
+                    self._unresolved_logged.add(info.message_id)
                     log.warning(
                         "inbound.no_station",
                         station=None,
@@ -172,56 +173,27 @@ class InboundEngine:
                         receiver_id=info.receiver_id,
                     )
                 continue
-            resolved.append((info, *sides))
+            resolved.append(Listed(info, *sides))
         if not resolved:
             return
-        now = ctx.clock()
-        to_fetch: list[InboundMessage] = []
-        to_mark: list[InboundMessage] = []
-        to_skip: list[InboundMessage] = []
-        recorded = False
-        on_redelivery = ctx.config.inbound.on_redelivery
-        with ctx.ledger.transaction() as session:
-            known = ledger_in.latest_many(session, [info.message_id for info, _s, _p in resolved])
-            for info, station, partner in resolved:
-                row = known.get(normalise_message_id(info.message_id))
-                action = decide(
-                    None
-                    if row is None
-                    else Known(InboundState(row.state), row.next_attempt_at, row.id in ctx.tried),
-                    now=now,
-                    on_redelivery=on_redelivery,
-                )
-                if action is Action.FETCH_NEW or action is Action.STORE_AGAIN:
-                    generation = 1 if row is None else row.generation + 1
-                    new = ledger_in.record_fetching(
-                        session, info, station=station, partner=partner, now=now,
-                        generation=generation, flush=False,
-                    )  # fmt: skip
-                    to_fetch.append(new)
-                    recorded = True
-                    if action is Action.STORE_AGAIN:
-                        log.info(
-                            "inbound.redelivered",
-                            station=station,
-                            partner=partner,
-                            message_id=info.message_id,
-                            file=", ".join(a.name for a in info.attachments),
-                            action="store-again",
-                            generation=generation,
-                        )
-                elif action is Action.FETCH and row is not None:
-                    to_fetch.append(row)
-                elif action is Action.MARK_READ and row is not None:
-                    to_mark.append(row)
-                elif action is Action.SKIP_REDELIVERY and row is not None:
-                    ledger_in.redelivered(session, row.id, now=now)
-                    to_skip.append(row)
-        if recorded:
+        recorded = record(ctx, resolved)
+        ctx.conflicts += recorded.conflicts
+        if recorded.created:
             failpoint("inbound.after_fetching_commit")
-        store.mark_read(ctx, to_mark)
-        self._skip_redelivered(to_skip)
-        fetch.fetch(ctx, to_fetch, stop)
+        for new in recorded.created:
+            if new.generation > 1:  # a new generation is only ever made by store-again here
+                log.info(
+                    "inbound.redelivered",
+                    station=new.station,
+                    partner=new.partner,
+                    message_id=new.message_id,
+                    file=", ".join(str(n) for n, _s in new.attachments),
+                    action="store-again",
+                    generation=new.generation,
+                )
+        store.mark_read(ctx, recorded.mark_read)
+        self._skip_redelivered(recorded.skip)
+        fetch.fetch(ctx, recorded.fetch, stop)
 
     def _skip_redelivered(self, rows: Sequence[InboundMessage]) -> None:
         """``on_redelivery: skip``: a finished message unread again is only marked read."""
@@ -267,7 +239,8 @@ class InboundEngine:
         A message still being fetched is made due at once. A stored one gets a new generation:
         its files are written again under free names (the earlier files are not touched). The
         message is looked up on the gateway first, so an unknown ID raises NotFound; one whose
-        sides name none of the account's stations raises PermanentError.
+        sides name none of the account's stations raises PermanentError, and so does an ID
+        typed without its angle brackets that fits two recorded messages (``<a@x>``, ``a@x``).
         """
         ctx = self._ctx
         info = self._lookup(message_id)
@@ -281,7 +254,7 @@ class InboundEngine:
         station, partner = sides
         now = ctx.clock()
         with ctx.ledger.transaction() as session:
-            row = ledger_in.latest(session, message_id)
+            row = ledger_in.latest(session, info.message_id)
             if row is not None and row.state == InboundState.FETCHING:
                 ledger_in.retry_requested(session, row.id, now=now)
                 generation = row.generation
@@ -301,11 +274,17 @@ class InboundEngine:
         )
 
     def _lookup(self, message_id: str) -> MessageInfo:
-        """The gateway's entity for ``message_id`` as an operator typed it: the ledger's
-        verbatim ID first, then as given, then with angle brackets added."""
+        """The gateway's entity for ``message_id`` as an operator typed it: the recorded ID it
+        means first (exactly it, or the one recorded ID that differs only by angle brackets),
+        then as given, then with angle brackets added."""
         with self._ctx.ledger.read() as session:
-            row = ledger_in.latest(session, message_id)
-            known = row.message_id if row is not None else None
+            recorded = ledger_in.ids_like(session, message_id)
+        if len(recorded) > 1:
+            raise PermanentError(
+                f"message ID {message_id!r} is ambiguous: {' and '.join(recorded)} are different "
+                "messages; give the exact ID"
+            )
+        known = recorded[0] if recorded else None
         bare = normalise_message_id(message_id)
         candidates = dict.fromkeys(c for c in (known, message_id, f"<{bare}>") if c)
         error: NotFound | None = None

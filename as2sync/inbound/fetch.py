@@ -42,7 +42,7 @@ from as2sync.inbound.plan import (
 )
 from as2sync.inbound.truncation import interpret
 from as2sync.inbound.writer import ZIP_PREFIX, StagedMessage, Stager
-from as2sync.inbound.zipread import EntryRefused, NotServed, Refused, examine
+from as2sync.inbound.zipread import EntryRefused, NotServed, Refused, examine, folder_names
 from as2sync.ledger.inbound import FileKind, InboundFile, InboundMessage
 
 
@@ -88,10 +88,8 @@ def fetch(ctx: Context, rows: Sequence[InboundMessage], stop: threading.Event) -
     by_id = {row.id: row for row in rows}
     ctx.tried.update(by_id)
     done = _already_written(ctx, rows)
-    sizes = {r.id: _sizes(r) for r in rows}
-    steps: deque[Step] = deque(
-        plan_downloads((Sized(r.id, sizes[r.id]) for r in rows), max_bytes=_max_bytes(ctx))
-    )
+    sized = {r.id: Sized(r.id, _sizes(r), folder_names(r.message_id)) for r in rows}
+    steps: deque[Step] = deque(plan_downloads(sized.values(), max_bytes=_max_bytes(ctx)))
     while steps:
         if stop.is_set():
             return
@@ -111,7 +109,7 @@ def fetch(ctx: Context, rows: Sequence[InboundMessage], stop: threading.Event) -
                 while steps and isinstance(head := steps[0], Batch):
                     steps.popleft()
                     keys.extend(head.keys)
-                steps.extendleft(reversed(replan(keys, sizes, max_bytes=_max_bytes(ctx))))
+                steps.extendleft(reversed(replan(keys, sized, max_bytes=_max_bytes(ctx))))
             steps.extendleft(OneByOne(r.id) for r in reversed(singles))
 
 

@@ -3,7 +3,10 @@
 Messages are taken in order and packed greedily into batch requests of at most ``max_ids`` IDs
 and at most ``max_bytes`` of declared attachment size. A message whose declared total alone is
 over ``max_bytes`` can never come whole in a batch, so it is fetched one attachment at a time
-instead. A message without attachments needs no download at all.
+instead. A message without attachments needs no download at all. Two messages whose batch-zip
+folders could have the same name (IDs that differ only by their angle brackets, with a gateway
+that drops them from folder names) never share a batch, so every folder in a zip belongs to
+exactly one requested message.
 
 The plan is only the client's intention: the gateway's own limit (10 MB, smaller in tests) may
 still cut a batch short; :mod:`as2sync.inbound.truncation` decides what happens then, and
@@ -25,10 +28,12 @@ MAX_BATCH_IDS = 100  # the API's limit for one batch request
 
 @dataclass(frozen=True)
 class Sized:
-    """What planning needs to know about a message: its ID and declared attachment sizes."""
+    """What planning needs to know about a message: its declared attachment sizes and the
+    names its batch-zip folder may have (:func:`as2sync.inbound.zipread.folder_names`)."""
 
     key: int  # the caller's handle (the ledger row id)
     sizes: tuple[int, ...]
+    folders: frozenset[str] = frozenset()
 
     @property
     def total(self) -> int:
@@ -66,6 +71,7 @@ def plan_downloads(
     steps: list[Step] = []
     current: list[int] = []
     current_bytes = 0
+    current_folders: set[str] = set()
     for message in messages:
         if not message.sizes:
             steps.append(NoDownload(message.key))
@@ -73,19 +79,24 @@ def plan_downloads(
         if message.total > max_bytes:
             steps.append(OneByOne(message.key))
             continue
-        if current and (len(current) >= max_ids or current_bytes + message.total > max_bytes):
+        if current and (
+            len(current) >= max_ids
+            or current_bytes + message.total > max_bytes
+            or not current_folders.isdisjoint(message.folders)
+        ):
             steps.append(Batch(tuple(current)))
-            current, current_bytes = [], 0
+            current, current_bytes, current_folders = [], 0, set()
         current.append(message.key)
         current_bytes += message.total
+        current_folders |= message.folders
     if current:
         steps.append(Batch(tuple(current)))
     return steps
 
 
-def replan(keys: Sequence[int], sizes: dict[int, tuple[int, ...]], *, max_bytes: int) -> list[Step]:
+def replan(keys: Sequence[int], sized: dict[int, Sized], *, max_bytes: int) -> list[Step]:
     """Plan again for the messages a truncated batch left over (with those planned after it)."""
-    return plan_downloads((Sized(k, sizes[k]) for k in keys), max_bytes=max_bytes)
+    return plan_downloads((sized[k] for k in keys), max_bytes=max_bytes)
 
 
 def limit_below(sizes: Sequence[tuple[int, ...]], message: int, attachment: int) -> int | None:

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Callable, Sequence
 
 from as2sync.gateway.base import Folder, Gateway, ListQuery, MessageInfo, PartnerType
-from as2sync.gateway.base import normalise_message_id as key_of
 from as2sync.inbound.context import log
 
 PAGE_LENGTH = 100
@@ -27,8 +26,9 @@ def drain_unread(
     stop: threading.Event,
     seen: set[str],
 ) -> int:
-    """List unread messages of ``partner_type`` and pass each one not in ``seen`` (normalised
-    IDs, updated here) to ``handle``, a page at a time. Returns how many were handed over."""
+    """List unread messages of ``partner_type`` and pass each one not in ``seen`` (exact IDs,
+    updated here) to ``handle``, a page at a time, each ID once even if a page lists it twice.
+    Returns how many were handed over."""
     page = 0
     handed = 0
     for _ in range(MAX_ROUNDS):
@@ -44,7 +44,7 @@ def drain_unread(
                 ascending=True,
             ),
         )
-        fresh = [r for r in result.records if key_of(r.message_id) not in seen]
+        fresh = list({r.message_id: r for r in result.records if r.message_id not in seen}.values())
         log.info(
             "inbound.polled",
             partner_type=str(partner_type),
@@ -59,7 +59,7 @@ def drain_unread(
                 break
             page += 1
             continue
-        seen.update(key_of(r.message_id) for r in fresh)
+        seen.update(r.message_id for r in fresh)
         handed += len(fresh)
         handle(fresh)
         if not full:

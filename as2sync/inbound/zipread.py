@@ -10,6 +10,11 @@ byte, so a zip bomb (an entry that inflates beyond the size the gateway listed) 
 reading one byte too many, never expanded into memory or onto disk. The CRC is checked by
 :mod:`zipfile` on reaching the end of each entry.
 
+A folder name that could belong to two requested IDs (``<a@x>`` and ``a@x`` are two messages,
+and a gateway may drop the brackets from folder names) is given to neither. The caller never
+requests such IDs in one batch (:func:`folder_names` tells it which), so this only guards
+against one that did.
+
 A folder holding a ``.error`` file means the gateway could not serve that message; its text is
 returned so it can be logged, and nothing named ``.error`` ever reaches an inbox.
 """
@@ -67,9 +72,10 @@ class Refused:
 FolderResult = Served | NotServed | Refused
 
 
-def _folder_names(message_id: str) -> set[str]:
+def folder_names(message_id: str) -> frozenset[str]:
+    """Every name a gateway may give the batch-zip folder of ``message_id``."""
     bare = normalise_message_id(message_id)
-    return {message_id, bare, f"<{bare}>"}
+    return frozenset({message_id, bare, f"<{bare}>"})
 
 
 def group_entries(
@@ -79,12 +85,12 @@ def group_entries(
     that belong to no requested folder (ignored; a zip-slip path such as ``../x`` lands there).
 
     An ID may itself contain ``/``; the longest requested folder name that prefixes an entry
-    wins.
+    wins. A name that two requested IDs could own is ambiguous: its entries are stray.
     """
-    folders: dict[str, str] = {}
+    folders: dict[str, str | None] = {}  # None: ambiguous
     for message_id in requested:
-        for name in _folder_names(message_id):
-            folders[name] = message_id
+        for name in folder_names(message_id):
+            folders[name] = message_id if folders.get(name, message_id) == message_id else None
     grouped: dict[str, list[tuple[str, zipfile.ZipInfo]]] = {m: [] for m in requested}
     stray: list[str] = []
     for info in infos:
@@ -93,7 +99,7 @@ def group_entries(
         rest = ""
         cut = filename.rfind("/")
         while cut > 0:
-            if filename[:cut] in folders:
+            if filename[:cut] in folders:  # an ambiguous name ends the search unowned
                 owner, rest = folders[filename[:cut]], filename[cut + 1 :]
                 break
             cut = filename.rfind("/", 0, cut)

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, String, create_engine, event, select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from as2sync.errors import LedgerError, LedgerUnavailable
+from as2sync.errors import LedgerConflict, LedgerError, LedgerUnavailable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: received messages keyed by their exact ID (ledger/migrations.py)
 LEDGER_FILE = "ledger.sqlite3"
 
 
@@ -65,6 +65,9 @@ class Ledger:
                     yield session
             except OperationalError as exc:
                 raise LedgerUnavailable(f"ledger write failed: {describe(exc)}") from exc
+            except IntegrityError as exc:
+                detail = f"ledger write conflicts with a recorded row: {exc.orig}"
+                raise LedgerConflict(detail) from exc
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -125,6 +128,7 @@ def open_ledger(state_dir: Path) -> Ledger:
     # Imported for their side effect of declaring tables on Base.
     from as2sync.ledger import inbound as _inbound  # noqa: F401
     from as2sync.ledger import outbound as _outbound  # noqa: F401
+    from as2sync.ledger.migrations import migrate
 
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -149,6 +153,9 @@ def open_ledger(state_dir: Path) -> Ledger:
                     f"ledger {path} has schema version {row.value}, newer than this as2sync "
                     f"understands ({SCHEMA_VERSION}); upgrade as2sync"
                 )
+            elif int(row.value) < SCHEMA_VERSION:
+                migrate(session, int(row.value), SCHEMA_VERSION)
+                row.value = str(SCHEMA_VERSION)
     except SQLAlchemyError as exc:
         engine.dispose()
         raise LedgerError(f"cannot open ledger {path}: {exc}") from exc

@@ -25,6 +25,11 @@ The order of commits against file operations is what makes inbound exactly-once:
 * STORED is committed once every attachment has a WRITTEN row; READ once the gateway has
   marked the message read (in bulk by the batch request, or one by one).
 
+Messages are keyed by the exact ID the gateway lists (``message_key``, equal to
+``message_id``): IDs are the gateway's opaque strings, so ``<a@x>`` and ``a@x`` are two
+messages, possibly from two partners. Schema version 1 keyed them by the ID without its angle
+brackets, which merged such pairs; :func:`key_by_exact_id` migrates those ledgers.
+
 Every state change is one small function below taking the caller's session; the caller owns
 the transaction (``Ledger.transaction()``), so several changes can be committed atomically.
 Rows returned by the queries belong to the caller's session; ``Ledger.read()`` rolls back on
@@ -48,8 +53,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    cast,
     delete,
     func,
+    literal,
     select,
     update,
 )
@@ -94,7 +101,8 @@ class InboundMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(String(998))  # verbatim, as the gateway lists it
-    message_key: Mapped[str] = mapped_column(String(998), index=True)  # without <>
+    # The ledger's identity of the message: the exact ID (schema 1: the ID without <>).
+    message_key: Mapped[str] = mapped_column(String(998), index=True)
     generation: Mapped[int] = mapped_column(Integer, default=1)
     station: Mapped[str] = mapped_column(String(256), index=True)
     partner: Mapped[str] = mapped_column(String(256), index=True)
@@ -162,7 +170,7 @@ def record_fetching(
     the request: a crash after the gateway marked it read must still leave a row to resume."""
     row = InboundMessage(
         message_id=info.message_id,
-        message_key=normalise_message_id(info.message_id),
+        message_key=info.message_id,
         generation=generation,
         station=station,
         partner=partner,
@@ -310,18 +318,18 @@ def redelivered(session: Session, row_id: int, *, now: float) -> None:
 
 
 def latest(session: Session, message_id: str) -> InboundMessage | None:
-    """The newest generation of ``message_id`` (with or without angle brackets), if any."""
+    """The newest generation of the message with exactly this ID, if any."""
     return session.scalar(
         select(InboundMessage)
-        .where(InboundMessage.message_key == normalise_message_id(message_id))
+        .where(InboundMessage.message_key == message_id)
         .order_by(InboundMessage.generation.desc())
         .limit(1)
     )
 
 
 def latest_many(session: Session, message_ids: Sequence[str]) -> dict[str, InboundMessage]:
-    """:func:`latest` for many IDs at once, keyed by the normalised ID."""
-    keys = list({normalise_message_id(m) for m in message_ids})
+    """:func:`latest` for many IDs at once, keyed by the exact ID."""
+    keys = list(set(message_ids))
     found: dict[str, InboundMessage] = {}
     for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
         rows = session.scalars(
@@ -332,6 +340,19 @@ def latest_many(session: Session, message_ids: Sequence[str]) -> dict[str, Inbou
             if current is None or row.generation > current.generation:
                 found[row.message_key] = row
     return found
+
+
+def ids_like(session: Session, typed: str) -> list[str]:
+    """The recorded IDs an operator may mean by ``typed``: exactly it if recorded, else every
+    recorded ID that equals it once angle brackets are ignored (more than one: ambiguous)."""
+    bare = normalise_message_id(typed)
+    candidates = {typed, bare, f"<{bare}>"}
+    found = set(
+        session.scalars(
+            select(InboundMessage.message_key).where(InboundMessage.message_key.in_(candidates))
+        )
+    )
+    return [typed] if typed in found else sorted(found)
 
 
 def get_message(session: Session, row_id: int) -> InboundMessage | None:
@@ -517,3 +538,31 @@ def prune(session: Session, older_than: float) -> int:
         session.execute(delete(InboundFile).where(InboundFile.message_row.in_(chunk)))
         session.execute(delete(InboundMessage).where(InboundMessage.id.in_(chunk)))
     return len(ids)
+
+
+# -- schema migrations --------------------------------------------------------------------------
+
+
+def key_by_exact_id(session: Session) -> None:
+    """Schema 1 -> 2: key every message by its exact ID instead of the ID without ``<>``.
+
+    ``message_id`` has always held the ID exactly as the gateway listed it (or returned it to
+    ``as2sync retry``), so it is the key the current code looks up: a message already stored
+    is found by its exact ID and never stored again. No lookup by the old bracket-less key is
+    kept on purpose: under schema 1 its only effect beyond the exact ID was to take a
+    *different* message, whose ID differs only by its brackets, for a redelivery of a stored
+    one and skip it; after this migration such a message (still unread on the gateway, since
+    the skip marked the other ID read) is fetched and stored at last.
+
+    Two steps, because SQLite checks the unique key row by row within one UPDATE: a row whose
+    exact ID equals another row's old key (``<a@x>`` next to ``<<a@x>>``) would collide before
+    that other row was rewritten. The interim keys start with a space, which no old key does
+    (the old normal form was stripped). The final keys are unique: two rows with the same
+    exact ID and generation would have had the same old key too.
+    """
+    session.execute(
+        update(InboundMessage).values(
+            message_key=literal(" schema 1 row ") + cast(InboundMessage.id, String)
+        )
+    )
+    session.execute(update(InboundMessage).values(message_key=InboundMessage.message_id))

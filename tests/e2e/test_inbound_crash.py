@@ -97,8 +97,9 @@ class Seeder:
 
 
 def inbox_contents(root: Path) -> Counter[str]:
+    """Every file in an inbox (not the work folders, not the daemon's lock files)."""
     found: Counter[str] = Counter()
-    for path in root.rglob("*"):
+    for path in root.glob("*/*/inbox/**/*"):
         if path.is_file() and WORK_DIR not in path.relative_to(root).parts:
             found[hashlib.sha256(path.read_bytes()).hexdigest()] += 1
     return found

@@ -5,6 +5,7 @@ through any interleaving of these events, and shrinks a failing one to the short
 
 * work arriving: files dropped into the outbox (some with content already sent: duplicates),
   messages received with one to three attachments (some too big for one batch: 206 partials),
+  a message from another partner whose ID differs from an earlier one only by its ``<>``,
   a message the gateway shows unread again after it was stored (a redelivery);
 * one engine pass under a fault: 5xx before or after the action, a dropped connection before
   or after it, a spurious 429, an expired token, or a response slower than the client's
@@ -270,7 +271,11 @@ class BundledOutboundMachine(OutboundMachine):
 
 class InboundMachine(_Machine):
     # Attachments of 30 kB against a 40 KiB batch: bigger messages come in 206 partials.
-    emulator_overrides: ClassVar[dict[str, Any]] = {"batch_limit_bytes": 40 * 1024}
+    # Batch-zip folders without <>: bracket twins (below) could then share a folder name.
+    emulator_overrides: ClassVar[dict[str, Any]] = {
+        "batch_limit_bytes": 40 * 1024,
+        "batch_folder_brackets": False,
+    }
 
     def __init__(self) -> None:
         super().__init__()
@@ -302,6 +307,19 @@ class InboundMachine(_Machine):
         message_id = self.emu.state.seed_received("MYSTATION", "ACME", attachments)
         self.attachments[message_id] = contents
         self.events.append(f"receive {message_id} ({count} x {size} B)")
+
+    @precondition(lambda self: any(m.strip("<>") not in self.attachments for m in self.attachments))
+    @rule(data=st.data())
+    def receive_bracket_twin(self, data: st.DataObject) -> None:
+        # IDs are opaque: one that differs from an earlier one only by its <> is another
+        # message (here from another partner), stored on its own.
+        ids = sorted(m for m in self.attachments if m.strip("<>") not in self.attachments)
+        twin = data.draw(st.sampled_from(ids)).strip("<>")
+        contents = [f"{self.base.name} twin {twin}\n".encode()]
+        name = f"twin-{len(self.attachments):03}.edi"
+        self.emu.state.seed_received("MYSTATION", "LOOP", [(name, contents[0])], message_id=twin)
+        self.attachments[twin] = contents
+        self.events.append(f"receive {twin} from LOOP (bracket twin)")
 
     @precondition(lambda self: any(self.emu.state.is_read(m) for m in self.attachments))
     @rule(data=st.data())

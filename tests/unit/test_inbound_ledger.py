@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from as2sync.gateway.base import Attachment, MessageInfo
 from as2sync.ledger import inbound as li
-from as2sync.ledger.db import Ledger, open_ledger
-from as2sync.ledger.inbound import FileKind, FileState, InboundState
+from as2sync.ledger.db import LEDGER_FILE, SCHEMA_VERSION, Ledger, Meta, open_ledger
+from as2sync.ledger.inbound import FileKind, FileState, InboundMessage, InboundState
 
 
 @pytest.fixture
@@ -60,7 +62,7 @@ def store_fully(ledger: Ledger, row_id: int, *, now: float = 100.0) -> None:
 def test_a_message_goes_from_fetching_to_stored_to_read_to_deleted(ledger: Ledger) -> None:
     row_id = fetching(ledger)
     with ledger.read() as s:
-        row = li.latest(s, "m1@x")  # found with or without brackets
+        row = li.latest(s, "<m1@x>")
         assert row is not None and row.state == InboundState.FETCHING
         assert row.attachment_list() == (Attachment("f0.edi", 3), Attachment("f1.edi", 4))
         assert row.total_size == 7
@@ -132,7 +134,7 @@ def test_generations_keep_the_newest_as_latest(ledger: Ledger) -> None:
         ).id
     with ledger.read() as s:
         assert li.latest(s, "<m1@x>").id == second  # type: ignore[union-attr]
-        assert li.latest_many(s, ["<m1@x>", "<nope@x>"])["m1@x"].id == second
+        assert li.latest_many(s, ["<m1@x>", "<nope@x>"])["<m1@x>"].id == second
 
 
 def test_status_queries_count_states_and_list_recent_messages(ledger: Ledger) -> None:
@@ -167,3 +169,82 @@ def test_prune_removes_only_finished_messages_older_than_the_cutoff(ledger: Ledg
         assert li.files_of(s, old_read) == []
         assert li.get_message(s, old_unfinished) is not None
         assert li.get_message(s, new_read) is not None
+
+
+def test_ids_that_differ_only_by_angle_brackets_are_two_messages(ledger: Ledger) -> None:
+    with ledger.transaction() as s:
+        bracketed = li.record_fetching(s, info("<m1@x>"), station="ME", partner="ACME", now=1)
+        bare = li.record_fetching(s, info("m1@x"), station="ME", partner="GLOBEX", now=1)
+    with ledger.read() as s:
+        assert li.latest(s, "<m1@x>").id == bracketed.id  # type: ignore[union-attr]
+        assert li.latest(s, "m1@x").id == bare.id  # type: ignore[union-attr]
+        assert li.latest(s, "<<m1@x>>") is None
+        found = li.latest_many(s, ["m1@x", "<m1@x>"])
+        assert {k: r.partner for k, r in found.items()} == {"<m1@x>": "ACME", "m1@x": "GLOBEX"}
+
+
+def test_an_operator_may_type_an_id_without_its_brackets_unless_that_is_ambiguous(
+    ledger: Ledger,
+) -> None:
+    fetching(ledger, "<a@x>")
+    fetching(ledger, "<b@x>")
+    fetching(ledger, "b@x")
+    with ledger.read() as s:
+        assert li.ids_like(s, "a@x") == ["<a@x>"]
+        assert li.ids_like(s, "<a@x>") == ["<a@x>"]
+        assert li.ids_like(s, "b@x") == ["b@x"]  # exactly recorded wins
+        assert li.ids_like(s, " b@x ") == ["<b@x>", "b@x"]  # ambiguous
+        assert li.ids_like(s, "c@x") == []
+
+
+def downgrade_to_schema_1(state: Path) -> None:
+    """Rewrite a ledger as schema 1 left it: keys without <>, version 1 (same tables)."""
+    db = sqlite3.connect(state / LEDGER_FILE)
+    with db:
+        for row_id, message_id in db.execute("SELECT id, message_id FROM inbound_messages"):
+            bare = message_id.strip()
+            if bare.startswith("<") and bare.endswith(">"):
+                bare = bare[1:-1]
+            db.execute("UPDATE inbound_messages SET message_key = ? WHERE id = ?", (bare, row_id))
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.close()
+
+
+def test_a_schema_1_ledger_is_migrated_to_exact_keys_and_keeps_every_row(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    ledger = open_ledger(state)
+    stored = fetching(ledger, "<m1@x>")
+    store_fully(ledger, stored)
+    with ledger.transaction() as s:
+        li.message_read(s, [stored], now=120)
+        # Schema 1 keys: "<a@x>" -> "a@x", "<<a@x>>" -> "<a@x>". Rewritten in row order in
+        # one step, the first row's new key would collide with the second row's old one.
+        inner = li.record_fetching(s, info("<a@x>"), station="ME", partner="ACME", now=1).id
+        nested = li.record_fetching(s, info("<<a@x>>"), station="ME", partner="ACME", now=1).id
+        again = li.record_fetching(
+            s, info("m1@x"), station="ME", partner="GLOBEX", now=1, generation=2
+        ).id  # schema 1 took "m1@x" for generation 2 of "<m1@x>" (store-again)
+    ledger.close()
+    downgrade_to_schema_1(state)
+
+    ledger = open_ledger(state)
+    try:
+        with ledger.read() as s:
+            version = s.scalar(select(Meta.value).where(Meta.key == "schema_version"))
+            assert version == str(SCHEMA_VERSION) == "2"
+            rows = {
+                r.id: (r.message_key, r.generation, r.state)
+                for r in s.scalars(select(InboundMessage))
+            }
+        assert rows == {
+            stored: ("<m1@x>", 1, "read"),
+            nested: ("<<a@x>>", 1, "fetching"),
+            inner: ("<a@x>", 1, "fetching"),
+            again: ("m1@x", 2, "fetching"),
+        }
+        with ledger.read() as s:
+            # The stored message is found by the exact ID the gateway lists: never stored again.
+            assert li.latest(s, "<m1@x>").state == InboundState.READ  # type: ignore[union-attr]
+            assert len(li.files_of(s, stored)) == 2
+    finally:
+        ledger.close()

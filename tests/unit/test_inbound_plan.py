@@ -14,6 +14,7 @@ from as2sync.inbound.plan import (
     limit_below,
     plan_downloads,
 )
+from as2sync.inbound.zipread import folder_names
 
 
 def test_small_messages_share_one_batch_in_order() -> None:
@@ -40,20 +41,35 @@ def test_a_message_without_attachments_needs_no_download() -> None:
     assert plan_downloads([Sized(7, ())], max_bytes=100) == [NoDownload(7)]
 
 
+def test_messages_whose_zip_folders_could_share_a_name_never_share_a_batch() -> None:
+    def sized(key: int, message_id: str) -> Sized:
+        return Sized(key, (1,), folder_names(message_id))
+
+    steps = plan_downloads(
+        [sized(1, "<a@x>"), sized(2, "<b@x>"), sized(3, "a@x"), sized(4, "c@x")], max_bytes=100
+    )
+    assert steps == [Batch((1, 2)), Batch((3, 4))]
+
+
 @given(
-    st.lists(st.lists(st.integers(0, 50), max_size=4), max_size=300),
+    st.lists(
+        st.tuples(st.lists(st.integers(0, 50), max_size=4), st.sampled_from(["a", "<a>", "b"])),
+        max_size=300,
+    ),
     st.integers(1, 120),
 )
 def test_every_message_is_planned_exactly_once_within_the_limits(
-    sizes: list[list[int]], max_bytes: int
+    sizes: list[tuple[list[int], str]], max_bytes: int
 ) -> None:
-    messages = [Sized(k, tuple(s)) for k, s in enumerate(sizes)]
+    messages = [Sized(k, tuple(s), folder_names(m)) for k, (s, m) in enumerate(sizes)]
     steps = plan_downloads(messages, max_bytes=max_bytes)
     seen: list[int] = []
     for step in steps:
         if isinstance(step, Batch):
             assert 1 <= len(step.keys) <= MAX_BATCH_IDS
             assert sum(messages[k].total for k in step.keys) <= max_bytes
+            names = [name for k in step.keys for name in messages[k].folders]
+            assert len(names) == len(set(names))  # every folder name has one owner
             seen.extend(step.keys)
         elif isinstance(step, OneByOne):
             assert messages[step.key].total > max_bytes

@@ -19,6 +19,7 @@ from as2sync.inbound.zipread import (
     Served,
     copy_entry,
     examine,
+    folder_names,
 )
 
 MID = "<OPENAS2-22112026083015+0000-1234@OpenAS2A_OID>"
@@ -62,6 +63,31 @@ def test_an_id_requested_without_brackets_matches_a_folder_with_them(tmp_path: P
     with zipfile.ZipFile(path) as zf:
         results, _ = examine(zf, {bare: atts(("a.edi", b"A"))})
     assert isinstance(results[bare], Served)
+
+
+def test_ids_differing_only_by_brackets_requested_apart_each_get_their_folder(
+    tmp_path: Path,
+) -> None:
+    bare = MID.strip("<>")
+    path = build(tmp_path / "b.zip", [(f"{bare}/a.edi", b"A")])  # brackets dropped
+    for requested in (MID, bare):
+        with zipfile.ZipFile(path) as zf:
+            results, _ = examine(zf, {requested: atts(("a.edi", b"A"))})
+        assert isinstance(results[requested], Served)
+    assert folder_names(MID) == folder_names(bare) == {MID, bare}
+
+
+@pytest.mark.parametrize("folders", [(MID, MID.strip("<>")), (MID.strip("<>"),) * 2])
+def test_a_folder_two_requested_ids_could_own_is_given_to_neither(
+    tmp_path: Path, folders: tuple[str, str]
+) -> None:
+    bare = MID.strip("<>")
+    first, second = folders
+    path = build(tmp_path / "b.zip", [(f"{first}/a.edi", b"A"), (f"{second}/b.edi", b"B")])
+    with zipfile.ZipFile(path) as zf:
+        results, stray = examine(zf, {MID: atts(("a.edi", b"A")), bare: atts(("b.edi", b"B"))})
+    assert isinstance(results[MID], Refused) and isinstance(results[bare], Refused)
+    assert sorted(stray) == sorted([f"{first}/a.edi", f"{second}/b.edi"])
 
 
 def test_two_ids_where_one_prefixes_the_other_get_their_own_entries(tmp_path: Path) -> None:

@@ -1,0 +1,121 @@
+"""Commit what to do with a page of listed messages, before anything is downloaded.
+
+Per message: decide (:mod:`.decide`) from the ledger's newest generation of its exact ID, and
+record the decision -- a FETCHING row for a new message or a new generation, a redelivery
+count for a skipped one. The caller acts only on what was committed.
+
+A page is recorded in one transaction (one fsync for up to a page of messages). The decisions
+never write a row that is already there, so a conflict means something outside this loop: an
+``as2sync retry`` in another process recording the same message a moment earlier, or a damaged
+ledger. Then the page is recorded again message by message, so the conflict stays with its
+message: that one is left unread on the gateway (nothing was downloaded; the next poll decides
+again) and reported; every other message goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from as2sync.errors import LedgerConflict
+from as2sync.gateway.base import MessageInfo
+from as2sync.inbound.context import Context, log
+from as2sync.inbound.decide import Action, Known, decide
+from as2sync.ledger import inbound as ledger_in
+from as2sync.ledger.inbound import InboundMessage, InboundState
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A listed message and the partnership it resolved to."""
+
+    info: MessageInfo
+    station: str
+    partner: str
+
+
+@dataclass
+class Recorded:
+    """What was committed for a page, for the caller to act on."""
+
+    fetch: list[InboundMessage] = field(default_factory=list)  # FETCHING rows to download
+    created: list[InboundMessage] = field(default_factory=list)  # new rows among ``fetch``
+    mark_read: list[InboundMessage] = field(default_factory=list)  # STORED: only unread
+    skip: list[InboundMessage] = field(default_factory=list)  # finished, redelivered: skip
+    conflicts: list[LedgerConflict] = field(default_factory=list)  # not recorded
+
+    def add(self, other: Recorded) -> None:
+        self.fetch += other.fetch
+        self.created += other.created
+        self.mark_read += other.mark_read
+        self.skip += other.skip
+
+
+def record(ctx: Context, listed: Sequence[Listed]) -> Recorded:
+    """Decide and commit for every message of ``listed``; see the module docstring."""
+    now = ctx.clock()
+    try:
+        with ctx.ledger.transaction() as session:
+            return _decide_and_record(ctx, session, listed, now)
+    except LedgerConflict:
+        pass  # rolled back as a whole: record one by one to find the message it belongs to
+    result = Recorded()
+    for item in listed:
+        try:
+            with ctx.ledger.transaction() as session:
+                one = _decide_and_record(ctx, session, [item], now)
+        except LedgerConflict as exc:
+            result.conflicts.append(_conflict(item, exc))
+        else:
+            result.add(one)  # only once committed
+    return result
+
+
+def _decide_and_record(
+    ctx: Context, session: Session, listed: Sequence[Listed], now: float
+) -> Recorded:
+    result = Recorded()
+    known = ledger_in.latest_many(session, [item.info.message_id for item in listed])
+    for item in listed:
+        row = known.get(item.info.message_id)
+        action = decide(
+            None
+            if row is None
+            else Known(InboundState(row.state), row.next_attempt_at, row.id in ctx.tried),
+            now=now,
+            on_redelivery=ctx.config.inbound.on_redelivery,
+        )
+        if action is Action.FETCH_NEW or action is Action.STORE_AGAIN:
+            new = ledger_in.record_fetching(
+                session, item.info, station=item.station, partner=item.partner, now=now,
+                generation=1 if row is None else row.generation + 1, flush=False,
+            )  # fmt: skip
+            result.fetch.append(new)
+            result.created.append(new)
+        elif action is Action.FETCH and row is not None:
+            result.fetch.append(row)
+        elif action is Action.MARK_READ and row is not None:
+            result.mark_read.append(row)
+        elif action is Action.SKIP_REDELIVERY and row is not None:
+            ledger_in.redelivered(session, row.id, now=now)
+            result.skip.append(row)
+    return result
+
+
+def _conflict(item: Listed, exc: LedgerConflict) -> LedgerConflict:
+    info = item.info
+    log.error(
+        "inbound.ledger_conflict",
+        station=item.station,
+        partner=item.partner,
+        message_id=info.message_id,
+        file=", ".join(a.name for a in info.attachments),
+        error=str(exc),
+    )
+    return LedgerConflict(
+        f"received message {info.message_id} from {item.station}/{item.partner} could not be "
+        f"recorded in the ledger ({exc}); it stays unread on the gateway and is tried again by "
+        "the next poll"
+    )
