@@ -1,7 +1,8 @@
 """The daemon's heartbeat file and the health verdict computed from it.
 
 The running daemon rewrites ``state_dir/health.json`` (atomically: temp file + rename) every
-few seconds with when each loop last made progress and when the gateway last answered.
+few seconds with what each loop says about itself (:mod:`as2sync.liveness`: when it is next
+due, whether its passes fail and with what) and when the gateway last answered.
 ``as2sync health`` and ``as2sync status`` read it from another process; no socket or port is
 needed, which keeps the Docker HEALTHCHECK and monitoring scripts trivial.
 """
@@ -14,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from as2sync.config.schema import Config
+from as2sync.liveness import LoopBeat
+from as2sync.liveness import problems as loop_problems
 
 HEALTH_FILE = "health.json"
 
@@ -23,7 +26,7 @@ class Heartbeat:
     pid: int = 0
     started_at: float = 0.0
     updated_at: float = 0.0
-    loops: dict[str, float] = field(default_factory=dict)  # loop name -> last progress time
+    loops: dict[str, LoopBeat] = field(default_factory=dict)
     gateway_ok_at: float | None = None
     gateway_error_at: float | None = None
     gateway_error: str | None = None
@@ -49,9 +52,19 @@ def read_heartbeat(state_dir: Path) -> Heartbeat | None:
         return None
     known = {k: v for k, v in data.items() if k in Heartbeat.__dataclass_fields__}
     try:
-        return Heartbeat(**known)
-    except TypeError:
+        beat = Heartbeat(**known)
+        beat.loops = {str(k): _loop_beat(v) for k, v in dict(beat.loops).items()}
+    except (TypeError, ValueError):
         return None
+    return beat
+
+
+def _loop_beat(raw: object) -> LoopBeat:
+    if isinstance(raw, int | float):  # written by a version that kept one time per loop
+        return LoopBeat(due_at=float(raw))
+    if not isinstance(raw, dict):
+        raise ValueError(f"not a loop record: {raw!r}")
+    return LoopBeat(**{k: v for k, v in raw.items() if k in LoopBeat.__dataclass_fields__})
 
 
 def process_alive(pid: int) -> bool:
@@ -76,10 +89,9 @@ def evaluate(config: Config, beat: Heartbeat | None, now: float) -> list[str]:
     max_age = config.health.max_loop_age_seconds
     if now - beat.updated_at > max_age:
         problems.append(f"heartbeat is {now - beat.updated_at:.0f}s old (limit {max_age:.0f}s)")
-    for name, at in sorted(beat.loops.items()):
-        if now - at > max_age:
-            problems.append(f"{name} loop has not progressed for {now - at:.0f}s")
     limit = config.health.max_unreachable_seconds
+    for name, loop in sorted(beat.loops.items()):
+        problems += loop_problems(name, loop, now, max_loop_age=max_age, max_unreachable=limit)
     last_ok = beat.gateway_ok_at if beat.gateway_ok_at is not None else beat.started_at
     if now - last_ok > limit:
         detail = f": {beat.gateway_error}" if beat.gateway_error else ""

@@ -8,10 +8,14 @@ Threads:
 * the main thread handles signals, systemd notify (READY, WATCHDOG, STATUS) and the heartbeat.
 
 Every loop survives every error: a gateway that is down for hours means back-off and a visible
-state in ``status``/``health``, never an exit. On SIGTERM/SIGINT the loops stop taking new work;
-an in-flight step finishes (each step leaves the ledger in a resumable state after every
-commit, so a step that does not finish within ``shutdown_timeout_seconds`` is abandoned and the
-next start resumes it) and the process exits 0.
+state in ``status``/``health``, never an exit. Each loop tells :class:`~as2sync.liveness.Loops`
+when its next pass is due and how its last pass ended; ``health`` and the watchdog judge that
+(see :mod:`as2sync.liveness` for what counts as stuck or failing, and why a gateway outage
+never stops WATCHDOG=1 while a loop failing on a bug does).
+
+On SIGTERM/SIGINT the loops stop taking new work; an in-flight step finishes (each step leaves
+the ledger in a resumable state after every commit, so a step that does not finish within
+``shutdown_timeout_seconds`` is abandoned and the next start resumes it) and the process exits 0.
 """
 
 from __future__ import annotations
@@ -37,12 +41,14 @@ from as2sync.errors import (
     LedgerUnavailable,
     StorageError,
 )
+from as2sync.failpoints import failpoint
 from as2sync.gateway.base import Gateway
 from as2sync.gateway.factory import make_gateway
 from as2sync.gateway.ratelimit import shared_limiter
 from as2sync.health import Heartbeat, write_heartbeat
 from as2sync.inbound.engine import InboundEngine
 from as2sync.ledger.db import Ledger, open_ledger
+from as2sync.liveness import ErrorKind, Loops, restart_needed
 from as2sync.lock import InstanceLock
 from as2sync.metrics import Metrics
 from as2sync.notify import Notifier, watchdog_interval
@@ -81,6 +87,8 @@ class Daemon:
         self.notifier = Notifier()
         self.beat = Heartbeat(started_at=time.time())
         self._beat_lock = threading.Lock()
+        self.loops = Loops()
+        self._withheld: list[str] = []  # loops for which WATCHDOG=1 is withheld
         self._lock = InstanceLock.for_config(config)  # state_dir and folder trees
         self.ledger: Ledger | None = None
         self.gateway: Gateway | None = None
@@ -119,6 +127,7 @@ class Daemon:
         self._lock.release()
 
     def _observe_request(self, endpoint: str, status: int | None, seconds: float) -> None:
+        self.loops.touch()  # a request finished: the loop that made it is working, not hung
         now = time.time()
         with self._beat_lock:
             if status is not None and status < 500 and status != 429:
@@ -130,10 +139,8 @@ class Daemon:
                 )
         self.metrics.request(endpoint, status, seconds)
 
-    def _progress(self, loop: str, **fields: float) -> None:
-        now = time.time()
+    def _record(self, **fields: float) -> None:
         with self._beat_lock:
-            self.beat.loops[loop] = now
             for key, value in fields.items():
                 setattr(self.beat, key, value)
 
@@ -150,7 +157,7 @@ class Daemon:
                 shared_limiter(limit.requests, limit.per_seconds).in_use()
             )
             beat = Heartbeat(**{k: getattr(self.beat, k) for k in Heartbeat.__dataclass_fields__})
-            beat.loops = dict(self.beat.loops)
+        beat.loops = self.loops.snapshot()
         try:
             write_heartbeat(self.config.state_dir, beat)
         except OSError as exc:
@@ -174,30 +181,40 @@ class Daemon:
     # -- loops ----------------------------------------------------------------------------
 
     def _guarded(self, loop: str, body: Callable[[], float]) -> None:
-        """Run ``body`` until stopped; it returns how long to wait. Errors mean back-off."""
+        """Run ``body`` until stopped; it returns how long to wait. Errors mean back-off.
+
+        Only a pass that returned counts as a success; a failed one is recorded with its error,
+        and either way the loop declares when its next pass is due (see :mod:`.liveness`).
+        """
         backoff = Backoff()
         while not self.stop_event.is_set():
+            self.loops.begin(loop)
+            failure: tuple[Exception, ErrorKind] | None = None
             try:
+                failpoint(f"{loop}.pass")
                 delay = body()
                 backoff.succeeded()
             except GatewayError as exc:
-                delay = backoff.failed()
+                failure, delay = (exc, ErrorKind.GATEWAY), backoff.failed()
                 log.warning(f"{loop}.gateway_error", error=str(exc), retry_in=round(delay, 1))
             except (StorageError, LedgerUnavailable) as exc:
-                delay = backoff.failed()
+                failure, delay = (exc, ErrorKind.STORAGE), backoff.failed()
                 log.error(f"{loop}.storage_error", error=str(exc), retry_in=round(delay, 1))
-            except Exception:
+            except Exception as exc:
                 # A bug must not stop the daemon from doing the rest of its work.
-                delay = backoff.failed()
+                failure, delay = (exc, ErrorKind.BUG), backoff.failed()
                 log.exception(f"{loop}.unexpected_error", retry_in=round(delay, 1))
-            self._progress(loop)
+            if failure is None:
+                self.loops.succeeded(loop, delay)
+            else:
+                self.loops.failed(loop, *failure, delay)
             if delay > 0:
                 self.stop_event.wait(delay)
 
     def _outbound_once(self) -> float:
         assert self.outbound is not None
         progressed = self.outbound.step(self.stop_event)
-        self._progress("outbound", last_send_at=self.outbound.stats().last_send_at or 0.0)
+        self._record(last_send_at=self.outbound.stats().last_send_at or 0.0)
         if not progressed:
             self.outbound.wait(1.0)
         return 0.0
@@ -205,7 +222,7 @@ class Daemon:
     def _inbound_once(self) -> float:
         assert self.inbound is not None
         self.inbound.poll(self.stop_event)
-        self._progress("inbound", last_poll_at=time.time())
+        self._record(last_poll_at=time.time())
         period = self.config.inbound.poll_seconds
         return period * random.uniform(0.9, 1.1)
 
@@ -232,6 +249,8 @@ class Daemon:
             threading.Thread(target=self._guarded, args=(name, body), name=name, daemon=True)
             for name, body in threads
         ]
+        for name, _body in threads:
+            self.loops.register(name)
         for worker in workers:
             worker.start()
         self.notifier.ready(self.summary())
@@ -262,11 +281,17 @@ class Daemon:
         return 0
 
     def _loops_progressing(self) -> bool:
-        """WATCHDOG=1 only while every loop has come round recently (a hung loop stops it)."""
-        now = time.time()
-        limit = self.config.health.max_loop_age_seconds
-        with self._beat_lock:
-            return all(now - at < limit for at in self.beat.loops.values())
+        """WATCHDOG=1 only while no loop needs a restart (stuck, or failing on a bug)."""
+        stuck = restart_needed(
+            self.loops.snapshot(), time.time(), max_loop_age=self.config.health.max_loop_age_seconds
+        )
+        if stuck != self._withheld:  # said when it changes, not every heartbeat
+            if stuck:
+                log.error("daemon.watchdog_withheld", loops=stuck)
+            else:
+                log.info("daemon.watchdog_resumed")
+            self._withheld = stuck
+        return not stuck
 
     def run_once(self, progress: Callable[[str], None] | None = None) -> int:
         """One full cycle for cron: scan, send until idle, poll until drained, track."""

@@ -190,7 +190,11 @@ class LedgerConfig(_Section):
 
 class HealthConfig(_Section):
     max_loop_age_seconds: PositiveSeconds = Field(
-        300, description="Unhealthy if a loop has not progressed for this long."
+        300,
+        description=(
+            "Unhealthy if a loop is this far past its next pass or last activity, or has "
+            "failed every pass this long (stuck or failing on a bug: no WATCHDOG=1)."
+        ),
     )
     max_unreachable_seconds: PositiveSeconds = Field(
         900, description="Unhealthy if the gateway has not answered for this long."

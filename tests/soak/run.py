@@ -5,9 +5,15 @@ emulator (real 50/10 s rate limit, light fault injection) and ``as2sync run`` as
 processes, drops files into outboxes and seeds received messages at a steady rate, and plays
 the downstream consumer that takes verified files out of the inboxes. Every ``--interval``
 seconds it samples the daemon's RSS, open file descriptors (``/proc/<pid>/fd``), CPU time and
-the ledger's size on disk.
+the ledger's size on disk, runs ``as2sync health``, and checks that WATCHDOG=1 arrived on the
+notify socket since the previous sample (the daemon runs with ``$WATCHDOG_USEC`` set, as under
+systemd's ``WatchdogSec=``, and ``health.max_loop_age_seconds`` well below the default, so a
+loop that is wrongly judged stuck shows within the first minutes of any soak).
 
 It fails (exit 1) when:
+
+* ``as2sync health`` exits non-zero at any sample, or a sample interval passes without
+  WATCHDOG=1 (systemd would restart the daemon);
 
 * a resource keeps growing: the peak RSS of the last third of the run exceeds the peak of the
   first third by more than 15 % + 8 MiB, or open fds by more than 8;
@@ -39,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.report import SOAK_BEGIN, SOAK_END
-from tests.e2e.harness import DaemonProcess, EmulatorProcess, wait_until, write_config
+from tests.e2e.harness import DaemonProcess, EmulatorProcess, as2sync, wait_until, write_config
 
 STATION = "MYSTATION"
 PARTNERS = ("ACME", "GLOBEX")
@@ -49,6 +55,9 @@ FAULTS = [
     "--latency", "0.02",
 ]  # fmt: skip
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Shorter than the default (300 s): a loop wrongly judged stuck fails even a short soak.
+MAX_LOOP_AGE = 60
+WATCHDOG_USEC = 10_000_000  # as WatchdogSec=10s: WATCHDOG=1 is expected every few seconds
 
 
 @dataclass
@@ -76,6 +85,52 @@ def proc_cpu_s(pid: int) -> float:
 
 def dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.glob("ledger.sqlite3*") if p.is_file())
+
+
+class Liveness:
+    """Every sample: ``as2sync health`` exits 0 and WATCHDOG=1 arrived since the last one."""
+
+    def __init__(self, daemon: DaemonProcess) -> None:
+        self.daemon = daemon
+        self.checks = 0
+        self.unhealthy: list[str] = []
+        self.seen = 0
+        self.silent: list[str] = []
+
+    def pings(self) -> int:
+        return sum(1 for n in list(self.daemon.notifications) if "WATCHDOG=1" in n.splitlines())
+
+    def check(self, t: float) -> None:
+        self.checks += 1
+        result = as2sync("health", "-c", str(self.daemon.config), timeout=60)
+        if result.returncode != 0:
+            self.unhealthy.append(f"t={t:.0f}s: {' / '.join(result.stdout.splitlines())}")
+        pings = self.pings()
+        if self.checks > 1 and pings <= self.seen:
+            self.silent.append(f"t={t:.0f}s")
+        self.seen = pings
+
+    def failures(self) -> list[str]:
+        found = []
+        if self.unhealthy:
+            found.append(
+                f"as2sync health failed {len(self.unhealthy)}/{self.checks} times, first "
+                f"{self.unhealthy[0]}"
+            )
+        if self.silent:
+            found.append(
+                f"no WATCHDOG=1 in {len(self.silent)} sample intervals, first at {self.silent[0]}"
+            )
+        return found
+
+    def summary(self) -> str:
+        return (
+            f"Liveness: `as2sync health` exited 0 at {self.checks - len(self.unhealthy)} of "
+            f"{self.checks} samples; WATCHDOG=1 arrived in "
+            f"{max(0, self.checks - 1 - len(self.silent))} of {max(0, self.checks - 1)} sample "
+            f"intervals ({self.seen} in all; `WATCHDOG_USEC={WATCHDOG_USEC}`, "
+            f"`health.max_loop_age_seconds: {MAX_LOOP_AGE}`)."
+        )
 
 
 class Load:
@@ -243,9 +298,13 @@ def main(argv: list[str] | None = None) -> int:
                   "reconcile_grace_seconds": 10},
         inbound={"poll_seconds": 1.0},
         log={"level": "warning", "format": "json"},
+        health={"max_loop_age_seconds": MAX_LOOP_AGE},
     )  # fmt: skip
-    daemon = DaemonProcess(config, env={"PYTHONFAULTHANDLER": "1"})
+    daemon = DaemonProcess(
+        config, env={"PYTHONFAULTHANDLER": "1", "WATCHDOG_USEC": str(WATCHDOG_USEC)}
+    )
     load = Load(root, emulator, rng)
+    liveness = Liveness(daemon)
     samples: list[Sample] = []
     failures: list[str] = []
     print(f"soak: {args.minutes} min, work dir {work}, seed {args.seed}", flush=True)
@@ -270,13 +329,16 @@ def main(argv: list[str] | None = None) -> int:
                            proc_cpu_s(pid), dir_bytes(work / "state"), load.items())
                 )  # fmt: skip
                 s = samples[-1]
+                liveness.check(s.t)
                 print(f"t={s.t:7.1f}s rss={s.rss_kib / 1024:6.1f}MiB fds={s.fds:3d} "
                       f"cpu={s.cpu_s:7.1f}s ledger={s.ledger_bytes / 1024:7.0f}KiB "
-                      f"items={s.items}", flush=True)  # fmt: skip
+                      f"items={s.items} health_failures={len(liveness.unhealthy)} "
+                      f"watchdogs={liveness.seen}", flush=True)  # fmt: skip
                 next_sample += args.interval
             time.sleep(max(0.0, min(next_file, next_msg, next_sample) - time.monotonic()))
         if not daemon.alive():
             failures.append("the daemon died during the soak")
+        failures += liveness.failures()
         failures += check_growth(samples)
 
         # Drain: everything dropped or seeded must come through, once.
@@ -343,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Done: {len(load.sent_seen)} files sent exactly once, {sum(load.consumed.values())} "
         f"attachments of {len(load.message_ids)} messages stored once and byte-identical; "
         f"faults injected: {faults}.",
+        liveness.summary(),
         "",
         *table(samples, 60.0),
         "",
