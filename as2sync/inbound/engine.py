@@ -44,6 +44,7 @@ from as2sync.inbound import fetch, recovery, store
 from as2sync.inbound.context import Context, log
 from as2sync.inbound.poller import drain_unread
 from as2sync.inbound.record import Listed, record
+from as2sync.inbound.summary import PollSummary
 from as2sync.ledger import inbound as ledger_in
 from as2sync.ledger.db import Ledger
 from as2sync.ledger.inbound import InboundMessage, InboundState
@@ -85,6 +86,7 @@ class InboundEngine:
         self._stations_refreshed = False
         self._unresolved_logged: set[str] = set()
         self._last_poll_at: float | None = None
+        self._summary = PollSummary(clock)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -115,9 +117,21 @@ class InboundEngine:
         """One poll until the unread list is drained; returns how many messages were stored.
 
         Raises GatewayError subclasses when the gateway fails (everything unfinished stays in
-        the ledger and is resumed by the next poll), and StorageError at the end of a poll in
-        which the local filesystem refused to store something (those messages are retried).
+        the ledger and is resumed by the next poll), StorageError at the end of a poll in
+        which the local filesystem refused to store something (those messages are retried),
+        and LedgerConflict at the end of one in which a listed message could not be recorded
+        (it stays unread and is decided again next poll). Every poll counts towards the
+        periodic ``inbound.summary``.
         """
+        failed = True
+        try:
+            stored = self._poll(stop)
+            failed = False
+            return stored
+        finally:
+            self._summary.polled(stored=self._ctx.stored, failed=failed)
+
+    def _poll(self, stop: threading.Event) -> int:
         ctx = self._ctx
         ctx.begin_poll()
         self._stations_refreshed = False

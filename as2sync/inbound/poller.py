@@ -45,7 +45,9 @@ def drain_unread(
             ),
         )
         fresh = list({r.message_id: r for r in result.records if r.message_id not in seen}.values())
-        log.info(
+        # Info only when there is news: an idle poll every poll_seconds would bury the rest
+        # (inbound.summary says at info, once an hour, that polling goes on).
+        (log.info if fresh else log.debug)(
             "inbound.polled",
             partner_type=str(partner_type),
             page=page,

@@ -13,7 +13,7 @@ from as2sync.emulator.settings import PartnerSpec
 from as2sync.ledger import inbound as li
 from as2sync.ledger.inbound import InboundState
 from tests.conftest import MakeEmulator
-from tests.integration.inbound_support import FakeGateway, Rigs
+from tests.integration.inbound_support import FakeGateway, ManualClock, Rigs
 
 
 @pytest.fixture
@@ -252,3 +252,41 @@ def test_a_message_without_attachments_is_recorded_and_marked_read_without_a_dow
     assert not any("/batch/" in p for _m, p, _s in emulator.state.request_log())
     with rig.ledger.read() as s:
         assert li.latest(s, empty).state == InboundState.READ  # type: ignore[union-attr]
+
+
+def test_empty_polls_log_at_debug_with_an_hourly_summary_at_info(
+    emulator: RunningEmulator, rigs: Rigs
+) -> None:
+    clock = ManualClock()
+    rig = rigs.make(emulator.base_url, clock=clock)
+    with capture_logs() as logs:
+        for _ in range(3):
+            rig.poll()
+            clock.advance(30)
+    polled = [e for e in logs if e["event"] == "inbound.polled"]
+    assert len(polled) == 3
+    assert {(e["log_level"], e["listed"]) for e in polled} == {("debug", 0)}
+    assert not [e for e in logs if e["event"] == "inbound.summary"]
+
+    mid = emulator.state.seed_received("MYSTATION", "ACME", [("a.edi", b"A")])
+    with capture_logs() as logs:
+        assert rig.poll() == 1  # a poll that found something new says so at info
+    (found,) = [e for e in logs if e["event"] == "inbound.polled"]
+    assert (found["log_level"], found["new"]) == ("info", 1)
+    assert emulator.state.is_read(mid)
+
+    clock.advance(3600 - 90)  # an hour after the first poll
+    with capture_logs() as logs:
+        rig.poll()
+        clock.advance(30)
+        rig.poll()
+    (summary,) = [e for e in logs if e["event"] == "inbound.summary"]
+    assert summary["log_level"] == "info"
+    assert (summary["polls"], summary["failed"], summary["stored"]) == (5, 0, 1)
+    assert summary["seconds"] == 3600
+
+    clock.advance(3600 - 30)  # the next one covers the hour since the last summary
+    with capture_logs() as logs:
+        rig.poll()
+    (summary,) = [e for e in logs if e["event"] == "inbound.summary"]
+    assert (summary["polls"], summary["stored"], summary["seconds"]) == (2, 0, 3600)
