@@ -70,8 +70,9 @@ WORKDIR /var/lib/as2sync
 VOLUME ["/var/lib/as2sync", "/srv/as2"]
 
 # The daemon is PID 1 here and installs its own SIGTERM/SIGINT/SIGHUP handlers: SIGTERM
-# finishes or rolls back in-flight work within shutdown_timeout_seconds (default 30 s) and
-# exits 0. Give `docker stop` more than that: docker stop -t 45 (or stop_grace_period: 45s).
+# starts no new request, lets requests already sent finish within shutdown_timeout_seconds
+# (default 8 s, inside docker stop's default 10 s) and exits 0. If you raise that timeout,
+# give `docker stop` more: docker stop -t 45 (or stop_grace_period: 45s).
 # It starts no child processes, so no init is needed to reap them; `--init` does no harm.
 STOPSIGNAL SIGTERM
 

@@ -13,7 +13,8 @@ OSError from the filesystem, SQLAlchemy) are translated at exactly one boundary 
     │   └── LedgerConflict       a row conflicts with one already recorded (unique key)
     └── GatewayError             anything the gateway said or failed to say
         ├── TransientError       the request did not take effect; safe to repeat later
-        │   └── RateLimited      429 / 503 with an optional Retry-After
+        │   ├── RateLimited      429 / 503 with an optional Retry-After
+        │   └── ShuttingDown     not sent: the process is stopping (SIGTERM)
         ├── PermanentError       the gateway refused the request (4xx); repeating will not help
         │   ├── NotFound         404: no such message / attachment
         │   └── AuthError        credentials rejected (a renewed token did not help)
@@ -92,6 +93,11 @@ class GatewayError(As2SyncError):
 
 class TransientError(GatewayError):
     """The request did not take effect, or is safe to repeat; try again later."""
+
+
+class ShuttingDown(TransientError):
+    """The request was not made because the process is stopping: nothing reached the gateway,
+    so for a send this is the same as a refused connection (retried after the restart)."""
 
 
 class RateLimited(TransientError):

@@ -13,16 +13,24 @@ when its next pass is due and how its last pass ended; ``health`` and the watchd
 (see :mod:`as2sync.liveness` for what counts as stuck or failing, and why a gateway outage
 never stops WATCHDOG=1 while a loop failing on a bug does).
 
-On SIGTERM/SIGINT the loops stop taking new work; an in-flight step finishes (each step leaves
-the ledger in a resumable state after every commit, so a step that does not finish within
-``shutdown_timeout_seconds`` is abandoned and the next start resumes it) and the process exits 0.
+Shutdown (SIGTERM/SIGINT) is one stop event, set by the signal handler and passed down: the
+gateway client, its rate limiter and its retry policy see it, so no new request starts once it
+is set, and every wait ends at once — loop back-offs, retry back-offs, rate-limit pauses, the
+outbound engine's wait for work. Only a request already sent may finish, and only for up to
+``shutdown_timeout_seconds``. Each step leaves the ledger resumable after every commit, exactly
+as after a SIGKILL, so a thread still busy at the timeout (stuck in I/O) is abandoned: the
+process logs it and leaves with ``os._exit(0)`` rather than wait for it, and the next start
+resumes from the last commit. Either way the exit code is 0.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import random
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +47,7 @@ from as2sync.errors import (
     ConfigError,
     GatewayError,
     LedgerUnavailable,
+    ShuttingDown,
     StorageError,
 )
 from as2sync.failpoints import failpoint
@@ -89,6 +98,7 @@ class Daemon:
         self._beat_lock = threading.Lock()
         self.loops = Loops()
         self._withheld: list[str] = []  # loops for which WATCHDOG=1 is withheld
+        self._abandoned: list[str] = []  # threads still busy when the shutdown timed out
         self._lock = InstanceLock.for_config(config)  # state_dir and folder trees
         self.ledger: Ledger | None = None
         self.gateway: Gateway | None = None
@@ -105,7 +115,9 @@ class Daemon:
         self.beat.pid = os.getpid()
         self.ledger = open_ledger(self.config.state_dir)
         logsetup.register_secret(self.config.password())
-        self.gateway = make_gateway(self.config, observer=self._observe_request)
+        self.gateway = make_gateway(
+            self.config, observer=self._observe_request, stop=self.stop_event
+        )
         self.outbound = OutboundEngine(self.config, self.ledger, self.gateway)
         self.inbound = InboundEngine(self.config, self.ledger, self.gateway)
         self.metrics.start()
@@ -116,6 +128,9 @@ class Daemon:
         self._heartbeat()
 
     def close(self) -> None:
+        """Release everything; after a shutdown that timed out, end the process instead."""
+        if self._abandoned:
+            self._abandon()
         if self.outbound is not None:
             self.outbound.stop()
         if self.gateway is not None:
@@ -194,6 +209,8 @@ class Daemon:
                 failpoint(f"{loop}.pass")
                 delay = body()
                 backoff.succeeded()
+            except ShuttingDown:
+                break  # a request refused because we are stopping: not a failure of the loop
             except GatewayError as exc:
                 failure, delay = (exc, ErrorKind.GATEWAY), backoff.failed()
                 log.warning(f"{loop}.gateway_error", error=str(exc), retry_in=round(delay, 1))
@@ -269,16 +286,44 @@ class Daemon:
                 self.notifier.watchdog()
         self.notifier.stopping()
         log.info("daemon.stopping", timeout=self.config.shutdown_timeout_seconds)
+        self._interrupt_waits()
         deadline = time.monotonic() + self.config.shutdown_timeout_seconds
         for worker in workers:
             worker.join(max(0.0, deadline - time.monotonic()))
-        unfinished = [w.name for w in workers if w.is_alive()]
-        if unfinished:
+        self._abandoned = [w.name for w in workers if w.is_alive()]
+        if self._abandoned:
             # Their next ledger commit never happens; the next start resumes from the last one.
-            log.warning("daemon.shutdown_timeout", unfinished=unfinished)
+            log.warning("daemon.shutdown_timeout", unfinished=self._abandoned)
         self._heartbeat()
         log.info("daemon.stopped")
         return 0
+
+    def _interrupt_waits(self) -> None:
+        """After the stop event is set: wake the waits that do not watch it themselves (queued
+        rate-limit waiters, the outbound engine's wait for work). Done here, not in the signal
+        handler, which must not take locks the interrupted code may hold."""
+        limit = self.config.gateway.rate_limit
+        shared_limiter(limit.requests, limit.per_seconds).wake()
+        if self.outbound is not None:
+            self.outbound.wake()
+
+    def _abandon(self) -> None:
+        """End the process now, without waiting for the threads still busy (a request stuck in
+        I/O may hold one for ``gateway.timeout_seconds`` or longer, and Python would wait at
+        exit for the send threads). Safe as a SIGKILL is: every step is resumable from its last
+        ledger commit. The ledger and the locks are left to the kernel, which closes and
+        releases them with the process."""
+        log.warning(
+            "daemon.exit_abandoning",
+            threads=self._abandoned,
+            hint="their work is resumed from the ledger at the next start",
+        )
+        self.notifier.close()
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(0)
 
     def _loops_progressing(self) -> bool:
         """WATCHDOG=1 only while no loop needs a restart (stuck, or failing on a bug)."""

@@ -213,7 +213,11 @@ class Config(_Section):
     ledger: LedgerConfig = Field(default_factory=lambda: LedgerConfig())
     health: HealthConfig = Field(default_factory=lambda: HealthConfig())
     shutdown_timeout_seconds: PositiveSeconds = Field(
-        30, description="How long in-flight work may take to finish on SIGTERM."
+        8,
+        description=(
+            "On SIGTERM, how long requests already sent may take to finish before the "
+            "process exits anyway (8 s: within Docker's default 10 s stop timeout)."
+        ),
     )
 
     def password(self) -> str:

@@ -9,7 +9,8 @@ other interfaces. Bodies are JSON; attachment contents are base64.
                                  -> {"message_id"}
     GET  /_admin/submissions     [?content=true to include content_base64]
     GET  /_admin/state           stations, partners, received (with read flags), counters
-    GET  /_admin/requests        the /v1 request log [[method, path, status], ...]
+    GET  /_admin/requests        the /v1 request log [[method, path, status], ...]; with
+                                 ?times=true [[method, path, status, arrived_at], ...]
     POST /_admin/read            {"message_id", "read": bool}
     POST /_admin/faults          Faults fields, e.g. {"error_after": 0.5, "endpoints": ["send"]}
     POST /_admin/expire-tokens   every issued token becomes invalid
@@ -108,7 +109,8 @@ def admin_routes(state: EmulatorState) -> list[BaseRoute]:
         return JSONResponse(state.snapshot())
 
     async def requests(request: Request) -> Response:
-        del request
+        if request.query_params.get("times") == "true":
+            return JSONResponse([list(r) for r in state.request_starts()])
         return JSONResponse([list(r) for r in state.request_log()])
 
     async def read(request: Request) -> Response:

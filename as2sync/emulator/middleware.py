@@ -5,7 +5,8 @@ Order per ``/v1`` request: latency (``Faults.latency``), then the account's slid
 rate limit (429 with ``Retry-After`` in whole seconds; unknown routes and ``/authorize`` count
 too, as "API calls are rate-limited"), then the routed endpoint. Every request is logged as
 ``(method, path, status)``: status 0 when the connection was dropped before a response
-started, the announced status when a response was cut short (truncate).
+started, the announced status when a response was cut short (truncate); the time each request
+arrived is kept beside it (``/_admin/requests?times=true``).
 Requests outside ``/v1`` (the ``/_admin`` namespace) pass straight through.
 
 Dropping a connection: a test of exactly-once needs "the request arrived, no response came
@@ -17,6 +18,7 @@ connection (after a 500 if nothing was sent yet).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -62,13 +64,14 @@ class GatewayMiddleware:
             return
         status = 0
         logged = False
+        arrived = time.time()
         transport_abort = _find_abort(send)
 
         def log(final_status: int) -> None:
             nonlocal logged
             if not logged:
                 logged = True
-                self.state.log_request(scope["method"], path, final_status)
+                self.state.log_request(scope["method"], path, final_status, started_at=arrived)
 
         def abort() -> bool:
             # Logged before the connection goes, so a client that sees the drop also sees

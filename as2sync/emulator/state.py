@@ -111,6 +111,7 @@ class EmulatorState:
         self._id_rng = random.Random(settings.faults.seed)
         self._fault_counts: Counter[str] = Counter()
         self._request_log: list[tuple[str, str, int]] = []
+        self._request_starts: list[float] = []  # arrival time of each logged request
         self._tokens = TokenIssuer()
         self._issued: list[str] = []
         self._rate = SlidingWindow(*settings.rate_limit) if settings.rate_limit else None
@@ -373,18 +374,28 @@ class EmulatorState:
         with self._lock:
             return dict(self._fault_counts)
 
-    def log_request(self, method: str, path: str, status: int) -> None:
-        """Record one ``/v1`` request; status 0 means the connection was dropped."""
+    def log_request(
+        self, method: str, path: str, status: int, *, started_at: float | None = None
+    ) -> None:
+        """Record one ``/v1`` request when it ends; status 0 means the connection was dropped.
+        ``started_at`` is when it arrived (epoch seconds; now if not given)."""
         with self._lock:
             self._request_log.append((method, path, status))
+            self._request_starts.append(time.time() if started_at is None else started_at)
 
     def request_log(self) -> list[tuple[str, str, int]]:
         with self._lock:
             return list(self._request_log)
 
+    def request_starts(self) -> list[tuple[str, str, int, float]]:
+        """The request log with each request's arrival time (in the order they ended)."""
+        with self._lock:
+            return [(*r, t) for r, t in zip(self._request_log, self._request_starts, strict=True)]
+
     def clear_request_log(self) -> None:
         with self._lock:
             self._request_log.clear()
+            self._request_starts.clear()
 
     # ------------------------------------------------------------------ received messages
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -119,8 +120,10 @@ class As2GatewayClient:
     as the factory does); without one the client gets a private 50-per-10-s limiter.
     ``clock`` is wall-clock epoch seconds (token expiry); ``observer(endpoint, status, seconds)``
     is called once per HTTP request, with ``status`` None when no response arrived.
-    ``verify`` is True or the path of an extra CA bundle. Raises ``ConfigError`` for a base URL
-    that is not https (plain http only for loopback hosts, i.e. the emulator).
+    ``verify`` is True or the path of an extra CA bundle. ``stop`` is the process's stop event:
+    once it is set no request starts any more (``ShuttingDown``) and retry back-offs and
+    rate-limit pauses end; a request already sent may finish. Raises ``ConfigError`` for a base
+    URL that is not https (plain http only for loopback hosts, i.e. the emulator).
     """
 
     def __init__(
@@ -137,6 +140,7 @@ class As2GatewayClient:
         clock: Callable[[], float] = time.time,
         observer: Observer | None = None,
         token_renew_seconds: float = 300.0,
+        stop: threading.Event | None = None,
     ) -> None:
         self._base = _checked_base_url(base_url)
         self._username = username
@@ -147,6 +151,7 @@ class As2GatewayClient:
         self._clock = clock
         self._observer = observer
         self._renew_seconds = token_renew_seconds
+        self._stop = stop
         self._auth = TokenManager(self._login, clock=clock)
         self._http = httpx.Client(
             transport=transport,
@@ -352,7 +357,10 @@ class As2GatewayClient:
         """An idempotent request through the retry policy; ``cleanup`` is removed on failure."""
         try:
             return self._retry.call(
-                lambda: self._attempt(call, handle), endpoint=call.endpoint, limiter=self._limiter
+                lambda: self._attempt(call, handle),
+                endpoint=call.endpoint,
+                limiter=self._limiter,
+                stop=self._stop,
             )
         except BaseException:
             if cleanup is not None:
@@ -397,7 +405,7 @@ class As2GatewayClient:
             )
             # The slot is held until the response headers are in: by then the gateway has
             # counted the request (see the window rule in ratelimit).
-            with self._limiter.slot(call.priority):
+            with self._limiter.slot(call.priority, stop=self._stop):
                 started = time.monotonic()
                 try:
                     response = self._http.send(request, stream=True)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
 from as2sync.config import Config
 from as2sync.gateway.as2gateway import As2GatewayClient, Observer
 from as2sync.gateway.ratelimit import shared_limiter
 
 
-def make_gateway(config: Config, *, observer: Observer | None = None) -> As2GatewayClient:
-    """An AS2 Gateway v1 client for ``config.gateway``.
+def make_gateway(
+    config: Config, *, observer: Observer | None = None, stop: threading.Event | None = None
+) -> As2GatewayClient:
+    """An AS2 Gateway v1 client for ``config.gateway``; ``stop`` is the daemon's stop event
+    (once set, no new request starts and every wait in the client ends).
 
     Every client built here shares the process-wide rate limiter, so two clients (e.g. the
     daemon's and one built by a reload) together still stay within ``gateway.rate_limit``.
@@ -23,4 +28,5 @@ def make_gateway(config: Config, *, observer: Observer | None = None) -> As2Gate
         verify=str(gateway.ca_file) if gateway.ca_file is not None else True,
         observer=observer,
         token_renew_seconds=gateway.token_renew_seconds,
+        stop=stop,
     )

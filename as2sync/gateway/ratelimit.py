@@ -29,6 +29,11 @@ interface::
     with priority(Priority.LOW):
         gateway.list_messages(...)   # every request made here waits as LOW
 
+Stopping: a caller passes the process's stop event (``slot(stop=...)``); once it is set, a
+waiter gives up at once with :class:`~as2sync.errors.ShuttingDown` instead of taking a slot,
+so no new request starts after SIGTERM. A pause (429, Retry-After) is waited on that event and
+ends the moment it is set; waiters queued behind others are woken by :meth:`wake`.
+
 The clock and the sleep function are injectable so that tests run on a fake clock.
 """
 
@@ -45,6 +50,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+
+from as2sync.errors import ShuttingDown
 
 LOW_SHARE = 0.8
 # A sleep shorter than this is rounded up: it spares a busy loop when float rounding leaves a
@@ -94,7 +101,8 @@ class RateLimiter:
     """Thread-safe sliding-window limiter: at most ``requests`` grants per ``per_seconds``.
 
     ``clock`` must be monotonic (it is compared with itself only); ``sleep`` is called without
-    the internal lock held.
+    the internal lock held. Without an injected ``sleep``, pauses are real time and end early
+    when the caller's stop event is set.
     """
 
     def __init__(
@@ -103,7 +111,7 @@ class RateLimiter:
         per_seconds: float = 10.0,
         *,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         if requests < 1:
             raise ValueError("requests must be at least 1")
@@ -124,18 +132,30 @@ class RateLimiter:
     # -- public ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def slot(self, level: Priority | None = None) -> Iterator[None]:
-        """Hold a slot for the duration of the block (one HTTP request, until its answer)."""
-        self._take(level)
+    def slot(
+        self, level: Priority | None = None, *, stop: threading.Event | None = None
+    ) -> Iterator[None]:
+        """Hold a slot for the duration of the block (one HTTP request, until its answer).
+
+        Raises ShuttingDown, without a slot, once ``stop`` is set (before or while waiting).
+        """
+        self._take(level, stop)
         try:
             yield
         finally:
             self._release()
 
-    def acquire(self, level: Priority | None = None) -> None:
+    def acquire(
+        self, level: Priority | None = None, *, stop: threading.Event | None = None
+    ) -> None:
         """Block until a request may be made, and count it as made now."""
-        with self.slot(level):
+        with self.slot(level, stop=stop):
             pass
+
+    def wake(self) -> None:
+        """Wake every waiter to look at its stop event again (call after setting it)."""
+        with self._cond:
+            self._cond.notify_all()
 
     def pause_until(self, when: float) -> None:
         """Grant nothing before ``when`` (a value of ``clock``). Never shortens a pause."""
@@ -161,12 +181,14 @@ class RateLimiter:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _take(self, level: Priority | None) -> None:
+    def _take(self, level: Priority | None, stop: threading.Event | None) -> None:
         me = _Waiter(int(level if level is not None else current_priority()), next(self._seq))
         with self._cond:
             heapq.heappush(self._waiters, me)
             try:
                 while True:
+                    if stop is not None and stop.is_set():
+                        raise ShuttingDown("as2sync is stopping: the request was not made")
                     now = self._clock()
                     self._expire(now)
                     if self._waiters[0] is not me:
@@ -185,7 +207,7 @@ class RateLimiter:
                     else:
                         self._cond.release()
                         try:
-                            self._sleep(max(delay, _MIN_SLEEP))
+                            self._pause(max(delay, _MIN_SLEEP), stop)
                         finally:
                             self._cond.acquire()
             finally:
@@ -193,6 +215,14 @@ class RateLimiter:
                     self._waiters.remove(me)
                     heapq.heapify(self._waiters)
                 self._cond.notify_all()
+
+    def _pause(self, seconds: float, stop: threading.Event | None) -> None:
+        if self._sleep is not None:
+            self._sleep(seconds)
+        elif stop is not None:
+            stop.wait(seconds)
+        else:
+            time.sleep(seconds)
 
     def _release(self) -> None:
         with self._cond:

@@ -11,11 +11,16 @@ with "equal jitter", i.e. a uniformly random value in ``[base/2, base]``, so tha
 failed together do not come back together. A ``RateLimited`` error is not waited for here when
 a limiter is given: the client has already paused the shared limiter for the Retry-After (or a
 whole window), and the next attempt blocks there, together with every other request.
+
+Stopping: with the process's stop event (``call(stop=...)``) a back-off is waited on that event
+and ends the moment it is set, and no attempt follows once it is set: the last error is raised
+as it is (for a request that never started, :class:`~as2sync.errors.ShuttingDown`).
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -23,7 +28,7 @@ from typing import TypeVar
 import structlog
 import tenacity
 
-from as2sync.errors import ProtocolError, RateLimited, TransientError
+from as2sync.errors import ProtocolError, RateLimited, ShuttingDown, TransientError
 from as2sync.gateway.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
@@ -34,14 +39,15 @@ RETRYABLE: tuple[type[Exception], ...] = (TransientError, ProtocolError)
 
 
 class RetryPolicy:
-    """``attempts`` tries in all (1 means no retry); ``sleep`` and ``jitter`` are injectable."""
+    """``attempts`` tries in all (1 means no retry); ``sleep`` and ``jitter`` are injectable
+    (without ``sleep``, back-offs are real time and end early when the stop event is set)."""
 
     def __init__(
         self,
         attempts: int = 6,
         initial: float = 0.5,
         maximum: float = 60.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         *,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -58,11 +64,36 @@ class RetryPolicy:
         base = min(self.maximum, self.initial * 2.0 ** (retry_number - 1))
         return base / 2 + base / 2 * self._jitter()
 
-    def call(self, fn: Callable[[], T], *, endpoint: str, limiter: RateLimiter | None = None) -> T:
-        """Run ``fn`` until it succeeds, fails permanently, or the attempts are used up.
+    def call(
+        self,
+        fn: Callable[[], T],
+        *,
+        endpoint: str,
+        limiter: RateLimiter | None = None,
+        stop: threading.Event | None = None,
+    ) -> T:
+        """Run ``fn`` until it succeeds, fails permanently, the attempts are used up, or
+        ``stop`` is set.
 
         The last error is re-raised as it is (no tenacity wrapper).
         """
+
+        def sleep(seconds: float) -> None:
+            if self._sleep is not None:
+                self._sleep(seconds)
+            elif stop is not None:
+                stop.wait(seconds)
+            else:
+                time.sleep(seconds)
+
+        def attempt() -> T:
+            if stop is not None and stop.is_set():  # set during the back-off: no new attempt
+                raise ShuttingDown(f"{endpoint}: as2sync is stopping; the request was not made")
+            return fn()
+
+        give_up: tenacity.stop.stop_base = tenacity.stop_after_attempt(self.attempts)
+        if stop is not None:
+            give_up = give_up | tenacity.stop_when_event_set(stop)
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -86,11 +117,11 @@ class RetryPolicy:
             )
 
         retrying = tenacity.Retrying(
-            sleep=self._sleep,
-            stop=tenacity.stop_after_attempt(self.attempts),
+            sleep=sleep,
+            stop=give_up,
             wait=wait,
             retry=tenacity.retry_if_exception_type(RETRYABLE),
             before_sleep=before_sleep,
             reraise=True,
         )
-        return retrying(fn)
+        return retrying(attempt)

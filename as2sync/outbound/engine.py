@@ -184,6 +184,10 @@ class OutboundEngine:
         delay = min(timeout, max(MIN_WAIT_SECONDS, min(moments) - now))
         self._hints.event.wait(delay)
 
+    def wake(self) -> None:
+        """End a :meth:`wait` now (the daemon is stopping: the step thread must see it)."""
+        self._hints.event.set()
+
     def idle(self) -> bool:
         """Nothing waiting, settling, claimed or in doubt (delivery tracking not included)."""
         if self._hints.pending() or len(self._readiness):

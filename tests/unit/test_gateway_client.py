@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import json
+import threading
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -310,9 +311,11 @@ def test_sends_wait_as_high_priority_whatever_the_context(one_file: OutboundFile
     levels: list[Priority] = []
 
     class RecordingLimiter(RateLimiter):
-        def slot(self, level: Priority | None = None) -> Any:
+        def slot(
+            self, level: Priority | None = None, *, stop: threading.Event | None = None
+        ) -> Any:
             levels.append(level if level is not None else current_priority())
-            return super().slot(level)
+            return super().slot(level, stop=stop)
 
     gateway = ScriptedGateway(accepted(), page())
     with make_client(gateway, limiter=RecordingLimiter(100, 1.0)) as client, priority(Priority.LOW):
