@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the daemon in the foreground (systemd, Docker)")
     _config_arg(run)
     run.add_argument("--once", action="store_true", help="one full cycle, then exit (cron)")
+    run.add_argument(
+        "--new-ledger",
+        action="store_true",
+        help="start with a new, empty ledger although the folders show earlier work (only "
+        "when the ledger is lost and cannot be restored from a backup)",
+    )
     run.set_defaults(handler=commands.run)
 
     check = sub.add_parser("check", help="validate the configuration")

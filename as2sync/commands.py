@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = load(args)
     logsetup.configure(config.log.level, config.log.format.value)
-    daemon = Daemon(config, find_config(args.config, os.environ))
+    daemon = Daemon(config, find_config(args.config, os.environ), new_ledger=args.new_ledger)
     daemon.install_signal_handlers()
     daemon.open()
     try:

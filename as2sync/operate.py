@@ -24,7 +24,8 @@ from as2sync.gateway.base import Gateway
 from as2sync.gateway.factory import make_gateway
 from as2sync.layout import discover, partner_dirs
 from as2sync.ledger import outbound as outbound_ledger
-from as2sync.ledger.db import open_ledger
+from as2sync.ledger.db import open_ledger_read_only
+from as2sync.ledger.guard import open_for_work
 from as2sync.lock import StateLock
 from as2sync.online_check import sendable_problems
 from as2sync.outbound.archive import SIDECAR_SUFFIX
@@ -53,7 +54,7 @@ def _drop_into_outbox(source: Path, outbox: Path) -> Path:
 def _wait_for_submission(
     config: Config, station: str, partner: str, name: str, since: float
 ) -> str:
-    ledger = open_ledger(config.state_dir)
+    ledger = open_ledger_read_only(config.state_dir)
     deadline = time.monotonic() + HANDOFF_TIMEOUT
     try:
         while time.monotonic() < deadline:
@@ -116,7 +117,7 @@ def send_now(config: Config, source: Path, station: str, partner: str) -> str:
             log.info("send.handed_to_daemon", station=station, partner=partner, file=placed.name)
             return _wait_for_submission(config, station, partner, placed.name, started - 1)
         try:
-            ledger = open_ledger(config.state_dir)
+            ledger = open_for_work(config)
             try:
                 return OutboundEngine(config, ledger, gateway).send_file(source, station, partner)
             finally:
@@ -168,7 +169,7 @@ def _retry_file(config: Config, path: Path) -> str:
     if not path.is_file():
         raise StorageError(f"{path} does not exist")
     path = _data_file(path)
-    ledger = open_ledger(config.state_dir)
+    ledger = open_for_work(config)
     try:
         with ledger.transaction() as session:
             outbound_ledger.allow_resend(session, str(path), time.time())
@@ -188,7 +189,7 @@ def _retry_file(config: Config, path: Path) -> str:
 def _retry_message(config: Config, message_id: str) -> str:
     from as2sync.inbound.engine import InboundEngine
 
-    ledger = open_ledger(config.state_dir)
+    ledger = open_for_work(config)
     gateway = make_gateway(config)
     try:
         InboundEngine(config, ledger, gateway).retry_message(message_id)

@@ -56,7 +56,8 @@ from as2sync.gateway.factory import make_gateway
 from as2sync.gateway.ratelimit import shared_limiter
 from as2sync.health import Heartbeat, write_heartbeat
 from as2sync.inbound.engine import InboundEngine
-from as2sync.ledger.db import Ledger, open_ledger
+from as2sync.ledger.db import Ledger
+from as2sync.ledger.guard import open_for_work
 from as2sync.liveness import ErrorKind, Loops, restart_needed
 from as2sync.lock import InstanceLock
 from as2sync.metrics import Metrics
@@ -88,9 +89,12 @@ class Backoff:
 
 
 class Daemon:
-    def __init__(self, config: Config, config_path: Path | None = None) -> None:
+    def __init__(
+        self, config: Config, config_path: Path | None = None, *, new_ledger: bool = False
+    ) -> None:
         self.config = config
         self.config_path = config_path
+        self.new_ledger = new_ledger  # run --new-ledger: see ledger/guard.py
         self.stop_event = threading.Event()
         self._reload = threading.Event()
         self.notifier = Notifier()
@@ -113,7 +117,7 @@ class Daemon:
         """Take the lock, open the ledger, build the gateway and engines, recover, first scan."""
         self._lock.acquire()
         self.beat.pid = os.getpid()
-        self.ledger = open_ledger(self.config.state_dir)
+        self.ledger = open_for_work(self.config, new_ledger=self.new_ledger)
         logsetup.register_secret(self.config.password())
         self.gateway = make_gateway(
             self.config, observer=self._observe_request, stop=self.stop_event

@@ -19,7 +19,7 @@ from as2sync.health import evaluate, process_alive, read_heartbeat
 from as2sync.layout import discover
 from as2sync.ledger import inbound as inbound_ledger
 from as2sync.ledger import outbound as outbound_ledger
-from as2sync.ledger.db import open_ledger
+from as2sync.ledger.db import open_ledger_read_only
 from as2sync.outbound.scanner import Filter, scan_outbox
 
 
@@ -47,7 +47,7 @@ def _outbox_files(config: Config) -> tuple[int, float | None]:
 def collect_status(config: Config) -> dict[str, Any]:
     now = time.time()
     beat = read_heartbeat(config.state_dir)
-    ledger = open_ledger(config.state_dir)
+    ledger = open_ledger_read_only(config.state_dir)
     try:
         with ledger.read() as session:
             out_counts = outbound_ledger.counts_by_state(session)
@@ -207,7 +207,7 @@ def collect_messages(
 ) -> list[dict[str, Any]]:
     cutoff = parse_since(since, time.time())
     rows: list[dict[str, Any]] = []
-    ledger = open_ledger(config.state_dir)
+    ledger = open_ledger_read_only(config.state_dir)
     try:
         with ledger.read() as session:
             if direction in (None, "out"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -291,3 +292,94 @@ def test_send_to_a_bad_or_unknown_partner_is_refused_and_creates_nothing(
         assert emu.state.submissions() == []
     finally:
         daemon.close()
+
+
+LEDGER = Path("state") / "ledger.sqlite3"
+
+
+def _worked_once(tmp_path: Path, emu: RunningEmulator) -> tuple[Path, Path]:
+    """A config whose daemon has sent one file: folders hold .as2sync work, the ledger rows."""
+    config = write_config(tmp_path, emu.base_url)
+    acme = pair_dir(config, "ACME")
+    (acme / "outbox" / "a.edi").write_text("ISA*a~")
+    assert as2sync("run", "--once", "-c", str(config)).returncode == 0
+    assert (acme / ".as2sync").is_dir()
+    return config, acme
+
+
+@pytest.mark.parametrize("command", [("status",), ("messages",)])
+def test_read_only_commands_never_create_a_ledger(tmp_path: Path, command: tuple[str, ...]) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    result = as2sync(*command, "-c", str(config))
+    assert result.returncode == 4
+    assert "no ledger" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / LEDGER).exists()
+
+
+def test_read_only_commands_never_migrate_a_ledger(tmp_path: Path, emu: RunningEmulator) -> None:
+    config, _acme = _worked_once(tmp_path, emu)
+    with sqlite3.connect(tmp_path / LEDGER) as db:
+        (version,) = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (int(version) - 1,))
+    result = as2sync("status", "-c", str(config))
+    assert result.returncode == 4
+    assert "start the daemon once" in result.stderr
+    with sqlite3.connect(tmp_path / LEDGER) as db:
+        (after,) = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    assert int(after) == int(version) - 1
+
+
+@pytest.mark.parametrize("how", ["deleted", "emptied"])
+def test_run_refuses_to_start_without_its_ledger_over_earlier_work(
+    tmp_path: Path, emu: RunningEmulator, how: str
+) -> None:
+    config, acme = _worked_once(tmp_path, emu)
+    ledger = tmp_path / LEDGER
+    if how == "deleted":
+        for side in ledger.parent.glob("ledger.sqlite3*"):
+            side.unlink()
+    else:
+        ledger.write_bytes(b"")
+    result = as2sync("run", "--once", "-c", str(config))
+    assert result.returncode == 4
+    assert str(acme / ".as2sync") in result.stderr or "health.json" in result.stderr
+    assert "as2sync run --new-ledger" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not ledger.exists() or ledger.stat().st_size == 0
+    for command in (("status",), ("retry", "some-message-id")):
+        assert as2sync(*command, "-c", str(config)).returncode == 4
+
+    result = as2sync("run", "--once", "--new-ledger", "-c", str(config))  # the way out
+    assert result.returncode == 0, result.stderr
+    assert ledger.stat().st_size > 0
+    assert as2sync("run", "--once", "-c", str(config)).returncode == 0
+    assert as2sync("status", "-c", str(config)).returncode == 0
+
+
+def test_first_start_on_fresh_folders_creates_the_ledger(
+    tmp_path: Path, emu: RunningEmulator
+) -> None:
+    config = write_config(tmp_path, emu.base_url)
+    pair_dir(config, "ACME")  # the user made the folders; as2sync has not worked here yet
+    assert as2sync("run", "--once", "-c", str(config)).returncode == 0
+    assert (tmp_path / LEDGER).stat().st_size > 0
+
+
+def test_a_ledger_missing_a_table_is_refused_not_patched(
+    tmp_path: Path, emu: RunningEmulator
+) -> None:
+    config, _acme = _worked_once(tmp_path, emu)
+    with sqlite3.connect(tmp_path / LEDGER) as db:
+        (table,) = db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'meta' LIMIT 1"
+        ).fetchone()
+        db.execute(f"DROP TABLE {table}")
+    for command in (("run", "--once"), ("status",), ("run", "--once", "--new-ledger")):
+        result = as2sync(*command, "-c", str(config))
+        assert result.returncode == 4, command
+        assert f"lacks the table {table}" in result.stderr
+        assert "Traceback" not in result.stderr
+    with sqlite3.connect(tmp_path / LEDGER) as db:
+        names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert table not in names
