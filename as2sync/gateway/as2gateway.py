@@ -53,6 +53,7 @@ from as2sync.errors import (
 from as2sync.gateway.auth import Token, TokenManager, parse_token
 from as2sync.gateway.base import (
     BatchDownload,
+    Digest,
     Folder,
     ListQuery,
     MessageInfo,
@@ -74,7 +75,13 @@ from as2sync.gateway.parsing import (
 )
 from as2sync.gateway.ratelimit import Priority, RateLimiter
 from as2sync.gateway.retrying import RetryPolicy
-from as2sync.gateway.transfer import header_safe, multipart_body, raw_body, stream_to
+from as2sync.gateway.transfer import (
+    digest_of,
+    header_safe,
+    multipart_body,
+    raw_body,
+    stream_to,
+)
 from as2sync.log import register_secret
 
 log = structlog.get_logger(__name__)
@@ -320,6 +327,19 @@ class As2GatewayClient:
             headers=_DOWNLOAD_HEADERS,
         )
         return self._call(call, lambda r: stream_to(r, dest, call.endpoint), cleanup=dest)
+
+    def sent_attachment_digest(self, message_id: str, index: int) -> Digest:
+        """SHA-256 and size of attachment ``index`` of a sent message (spec 7.2), hashed as it
+        streams in: reconciliation compares it with what the ledger claimed."""
+        if index < 0:
+            raise ValueError("attachment index must be >= 0")
+        call = _Call(
+            "sent_attachment",
+            "GET",
+            ("message", "sent", message_id, "attachments", str(index)),
+            headers=_DOWNLOAD_HEADERS,
+        )
+        return self._call(call, lambda r: digest_of(r, call.endpoint))
 
     # -- marking and deleting ---------------------------------------------------------------
 

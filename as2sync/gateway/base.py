@@ -114,6 +114,16 @@ class BatchDownload:
 
 
 @dataclass(frozen=True)
+class Digest:
+    """What a download hashed: the SHA-256 (hex), the number of bytes, and the file name the
+    response gave (``Content-Disposition``; None if it gave none)."""
+
+    sha256: str
+    size: int
+    name: str | None = None
+
+
+@dataclass(frozen=True)
 class Station:
     as2_id: str
     name: str = ""
@@ -126,6 +136,9 @@ class Partner:
     partner_type: str = "Production"
     pause_incoming: bool = False
     pause_outgoing: bool = False
+    send_timeout: float | None = None
+    """``sendTimeout``: seconds a send to this partner may wait for its answer (None: not
+    given). While it waits the message is in no list the API shows (spec 5.4)."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +193,11 @@ class Gateway(Protocol):
         self, message_id: str, index: int, dest: Path, *, mark_read: bool = False
     ) -> int:
         """Stream one attachment of a received message into ``dest``; return its size."""
+        ...
+
+    def sent_attachment_digest(self, message_id: str, index: int) -> Digest:
+        """SHA-256 and size of attachment ``index`` of a sent message, streamed through the
+        hash (nothing is stored). Idempotent."""
         ...
 
     def mark_read(self, message_id: str) -> None:

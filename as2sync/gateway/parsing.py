@@ -7,7 +7,10 @@ is not what the API promises raises :class:`ProtocolError`.
 
 from __future__ import annotations
 
+import math
 import re
+from email.message import Message
+from email.utils import collapse_rfc2231_value
 from urllib.parse import unquote
 
 from as2sync.errors import ProtocolError
@@ -33,6 +36,20 @@ def _int(value: object, default: int = 0) -> int:
         except ValueError:
             return default
     return default
+
+
+def _seconds(value: object) -> float | None:
+    """A non-negative number of seconds (a JSON number or a numeric string), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and math.isfinite(value) and value >= 0:
+        return float(value)
+    return None
 
 
 def _str(value: object) -> str | None:
@@ -126,9 +143,30 @@ def parse_partners(body: object) -> list[Partner]:
             partner_type=_str(p.get("partnerType")) or "Production",
             pause_incoming=_bool(p.get("pauseIncoming")),
             pause_outgoing=_bool(p.get("pauseOutgoing")),
+            send_timeout=_seconds(p.get("sendTimeout")),
         )
         for p in _entities(body, "partner")
     ]
+
+
+def filename_from_disposition(value: str | None) -> str | None:
+    """The file name in a download's ``Content-Disposition`` (spec 7), or None.
+
+    RFC 6266's ``filename*=UTF-8''...`` (the exact name) wins over its plain ``filename``
+    fallback; the standard library's MIME parser reads both forms.
+    """
+    if not value:
+        return None
+    header = Message()
+    header["Content-Disposition"] = value
+    params = header.get_params(header="content-disposition") or []
+    names = [v for k, v in params[1:] if k.lower() == "filename"]
+    for name in names:
+        if isinstance(name, tuple):
+            return collapse_rfc2231_value(name) or None
+    if not names:
+        return None
+    return str(names[0]) or None
 
 
 def message_id_from_link(value: str | None) -> str | None:

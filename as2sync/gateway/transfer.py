@@ -8,6 +8,7 @@ their files are closed by the caller's ``ExitStack`` once the attempt is over.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,7 +18,8 @@ import httpx
 
 from as2sync.errors import TransientError
 from as2sync.fsutil import storage_error
-from as2sync.gateway.base import OutboundFile
+from as2sync.gateway.base import Digest, OutboundFile
+from as2sync.gateway.parsing import filename_from_disposition
 
 CHUNK: Final = 64 * 1024
 
@@ -78,6 +80,18 @@ def open_file(stack: contextlib.ExitStack, path: Path) -> IO[bytes]:
         raise storage_error("read", path, exc) from exc
 
 
+def digest_of(response: httpx.Response, endpoint: str) -> Digest:
+    """SHA-256 and size of the body, read chunk by chunk and kept nowhere."""
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in response.iter_bytes(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    _check_length(response, size, endpoint)
+    name = filename_from_disposition(response.headers.get("Content-Disposition"))
+    return Digest(digest.hexdigest(), size, name)
+
+
 def stream_to(response: httpx.Response, dest: Path, endpoint: str) -> int:
     """Write the body to ``dest`` chunk by chunk; the number of (decoded) bytes written."""
     written = 0
@@ -88,12 +102,17 @@ def stream_to(response: httpx.Response, dest: Path, endpoint: str) -> int:
                 written += len(chunk)
     except OSError as exc:
         raise storage_error("write", dest, exc) from exc
+    _check_length(response, written, endpoint)
+    return written
+
+
+def _check_length(response: httpx.Response, received: int, endpoint: str) -> None:
+    """TransientError if the body ended before its declared Content-Length."""
     declared = response.headers.get("Content-Length", "").strip()
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-    # Downloads ask for identity encoding, so the bytes written are the bytes declared.
-    if declared.isdigit() and encoding in ("", "identity") and written != int(declared):
+    # Downloads ask for identity encoding, so the bytes received are the bytes declared.
+    if declared.isdigit() and encoding in ("", "identity") and received != int(declared):
         raise TransientError(
-            f"{endpoint}: body ended after {written} of {declared} bytes",
+            f"{endpoint}: body ended after {received} of {declared} bytes",
             status=response.status_code,
         )
-    return written

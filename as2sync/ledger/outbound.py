@@ -466,15 +466,36 @@ def use_resend_allowance(session: Session, station: str, partner: str, sha256: s
     return True
 
 
-def attributed_ids(session: Session, station: str, partner: str, *, exclude: int) -> set[str]:
-    """Message IDs already recorded for other submissions of this partnership."""
+def attributed_ids(
+    session: Session, station: str, partner: str, *, exclude: int | None = None
+) -> set[str]:
+    """Message IDs recorded for submissions of this partnership (but ``exclude``)."""
     query = select(SubmissionRow.message_id).where(
         SubmissionRow.station == station,
         SubmissionRow.partner == partner,
         SubmissionRow.message_id.is_not(None),
-        SubmissionRow.id != exclude,
     )
+    if exclude is not None:
+        query = query.where(SubmissionRow.id != exclude)
     return {m for m in session.scalars(query) if m is not None}
+
+
+def unknown_outcome(
+    session: Session, station: str, partner: str, partner_type: str
+) -> list[Submission]:
+    """Submissions of this partnership whose message ID is unknown although the gateway may
+    have the message: IN_DOUBT, and SUBMITTING (a send in flight), oldest first."""
+    query = (
+        select(SubmissionRow)
+        .where(
+            SubmissionRow.station == station,
+            SubmissionRow.partner == partner,
+            SubmissionRow.partner_type == partner_type,
+            SubmissionRow.state.in_([SubmissionState.IN_DOUBT, SubmissionState.SUBMITTING]),
+        )
+        .order_by(SubmissionRow.created_at, SubmissionRow.id)
+    )
+    return _views(session, list(session.scalars(query)))
 
 
 def tracked(session: Session, *, archived_after: float) -> list[Submission]:

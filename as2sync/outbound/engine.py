@@ -157,7 +157,7 @@ class OutboundEngine:
         progressed = self._pump(stop) > 0 or progressed
         if stop.is_set():
             return progressed
-        progressed = self._reconcile() > 0 or progressed
+        progressed = self._reconcile(stop) > 0 or progressed
         if not stop.is_set() and self.ctx.clock() >= self._next_track:
             self._next_track = self.ctx.clock() + self._cfg.track_seconds
             progressed = tracking.track(self.ctx) > 0 or progressed
@@ -480,7 +480,7 @@ class OutboundEngine:
                     postpone_after_storage_error(self.ctx, current, exc)
         return moved
 
-    def _reconcile(self) -> int:
+    def _reconcile(self, stop: threading.Event) -> int:
         now = self.ctx.clock()
         with self.ctx.ledger.read() as s:
             rows = lo.in_states(s, [SubmissionState.IN_DOUBT], due_before=now)
@@ -488,7 +488,7 @@ class OutboundEngine:
             rows = [r for r in rows if r.id not in self._busy]
         if not rows:
             return 0
-        return reconcile.reconcile(self.ctx, rows)
+        return reconcile.reconcile(self.ctx, rows, stop)
 
     def _clean_temp_files(self) -> None:
         """Remove our own temp files that no ledger row refers to (a crash before the claim

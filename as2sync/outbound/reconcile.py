@@ -3,13 +3,22 @@
 A submission is in doubt when the POST may have reached the gateway but we do not know its
 message ID: the connection dropped after sending, a 5xx came back (it may have been a proxy
 after the gateway acted), or the process died between ``begin_submit`` and ``mark_submitted``.
-Resending blindly could deliver an invoice twice; never resending could lose it.
+Resending blindly could deliver an invoice twice; never resending could lose it; taking
+another file's message for this one would do both.
 
-So we look. For each partnership with in-doubt rows, one pass lists the queued entries (the
-API's single ``query`` filter, given the partner), then the sent and failed lists filtered by
-station and partner, newest first, back to the earliest ``submit_started_at`` minus a
-clock-skew allowance. :func:`as2sync.outbound.decide.reconcile_decision` matches attachment
-names and sizes, skipping IDs already recorded for other ledger rows:
+So we look, one partnership at a time, for all its rows of unknown outcome together:
+
+1. list the queued entries (the API's single ``query`` filter, given the partner), then the
+   sent and failed lists filtered by station and partner, newest first, back to the earliest
+   ``submit_started_at`` minus a clock-skew allowance;
+2. drop every message whose ID a ledger row already holds (it is that row's);
+3. download the attachments of each *sent* message whose names and sizes fit a row, hashing
+   them as they stream in (nothing is stored), at most once per message and pass: a download
+   costs rate-limit budget, so nothing else is downloaded;
+4. decide with :func:`as2sync.outbound.decide.reconcile_plan`: a message is a row's when its
+   bytes are the row's claimed bytes (SHA-256 and size), or, where the API cannot show the
+   bytes (queued and failed messages), when no other row with other bytes could own it;
+5. act on each decision:
 
 * found -> the ID is recorded (SUBMITTED) and the files are archived as usual; if it was found
   in the failed list, delivery tracking takes it from there;
@@ -17,7 +26,12 @@ names and sizes, skipping IDs already recorded for other ledger rows:
   back to CLAIMED and submitted again. The grace period exists because the spec says the
   queued list omits messages being processed at that moment, and a message whose send fails
   leaves the sent list; a message can be briefly invisible;
+* a message that may be this row's or another's, and can never be told apart (only in the
+  failed list) -> failed/ with a reason saying so, for a person to decide;
 * otherwise -> look again later.
+
+Rows still SUBMITTING (a send in flight, here or in ``as2sync send``) are never settled here,
+but a message one of them could own is never given to another row.
 
 With ``outbound.in_doubt: hold`` nothing is looked up: the files go to failed/ with a reason
 saying they may have been sent, for a person to decide.
@@ -28,23 +42,17 @@ Requests run at LOW priority so sends keep their share of the rate limit.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterable, Sequence
 
 import structlog
 
 from as2sync.config.schema import InDoubt
 from as2sync.errors import GatewayError, StorageError
-from as2sync.gateway.base import (
-    Attachment,
-    Folder,
-    Gateway,
-    ListQuery,
-    PartnerType,
-    normalise_message_id,
-)
+from as2sync.gateway.base import Folder, Gateway, ListQuery, PartnerType, normalise_message_id
 from as2sync.gateway.ratelimit import Priority, priority
 from as2sync.ledger import outbound as lo
-from as2sync.ledger.outbound import Submission
+from as2sync.ledger.outbound import Submission, SubmissionState
 from as2sync.outbound import decide
 from as2sync.outbound.context import Context
 from as2sync.outbound.submit import archive_or_postpone, to_failed
@@ -54,6 +62,9 @@ log = structlog.get_logger(__name__)
 PAGE_LENGTH = 100
 MAX_PAGES = 10
 """Pages per list and pass: 1,000 messages back is far beyond any sensible in-doubt window."""
+
+Contents = dict[str, decide.ContentKey | None]
+"""Downloaded bytes per gateway message ID, for one pass (None: the download failed)."""
 
 
 def list_since(
@@ -95,8 +106,13 @@ def list_since(
     return listed
 
 
-def _expected(sub: Submission) -> list[Attachment]:
-    return [Attachment(f.name, f.size or 0) for f in sub.files]
+def _doubt(sub: Submission) -> decide.Doubt:
+    return decide.Doubt(
+        id=sub.id,
+        started_at=sub.submit_started_at or sub.created_at,
+        files=tuple(decide.Content(f.name, f.size or 0, f.sha256 or "") for f in sub.files),
+        settle=sub.state == SubmissionState.IN_DOUBT,
+    )
 
 
 def _fields(sub: Submission) -> dict[str, object]:
@@ -111,39 +127,60 @@ def hold(ctx: Context, sub: Submission) -> Submission:
     return to_failed(ctx, sub, stage="hold")
 
 
-def reconcile(ctx: Context, subs: Sequence[Submission]) -> int:
-    """One reconciliation pass over due IN_DOUBT rows; returns how many changed state.
+def reconcile(ctx: Context, subs: Sequence[Submission], stop: threading.Event | None = None) -> int:
+    """One reconciliation pass for the partnerships of the due IN_DOUBT rows ``subs``; returns
+    how many rows changed state. Every row of unknown outcome of such a partnership is decided
+    in the same pass (they compete for the same messages).
 
     Gateway errors postpone the affected rows (they stay IN_DOUBT); StorageError from
-    archiving a found message is logged and the row stays SUBMITTED for a later pass.
+    archiving a found message is logged and the row stays SUBMITTED for a later pass. A set
+    ``stop`` ends the pass before its next request.
     """
     changed = 0
-    groups: dict[tuple[str, str, str], list[Submission]] = {}
-    for sub in subs:
-        groups.setdefault((sub.station, sub.partner, sub.partner_type), []).append(sub)
-    for (station, partner, partner_type), group in groups.items():
+    pairs = sorted({(sub.station, sub.partner, sub.partner_type) for sub in subs})
+    contents: Contents = {}
+    for station, partner, partner_type in pairs:
+        if stop is not None and stop.is_set():
+            break
         if ctx.outbound.in_doubt == InDoubt.HOLD:
-            for sub in group:
+            for sub in subs:
+                if (sub.station, sub.partner, sub.partner_type) != (station, partner, partner_type):
+                    continue
                 # A StorageError is logged and postponed: the row is REJECTING, moved later.
                 with contextlib.suppress(StorageError):
                     hold(ctx, sub)
                 changed += 1
             continue
-        changed += _reconcile_pair(ctx, station, partner, PartnerType(partner_type), group)
+        changed += _reconcile_pair(ctx, station, partner, PartnerType(partner_type), contents, stop)
     return changed
 
 
 def _reconcile_pair(
-    ctx: Context, station: str, partner: str, partner_type: PartnerType, group: list[Submission]
+    ctx: Context,
+    station: str,
+    partner: str,
+    partner_type: PartnerType,
+    contents: Contents,
+    stop: threading.Event | None,
 ) -> int:
     grace = ctx.outbound.reconcile_grace_seconds
-    started = min(s.submit_started_at or s.created_at for s in group)
-    since_ms = (started - decide.CLOCK_SKEW_SECONDS) * 1000
+    with ctx.ledger.read() as s:
+        rows = lo.unknown_outcome(s, station, partner, str(partner_type))
+        attributed = lo.attributed_ids(s, station, partner)
+    in_doubt = [r for r in rows if r.state == SubmissionState.IN_DOUBT]
+    if not in_doubt:
+        return 0
+    doubts = [_doubt(r) for r in rows]
+    since = min(d.started_at for d in doubts) - decide.CLOCK_SKEW_SECONDS
     try:
         with priority(Priority.LOW):
             listed: list[decide.Listed] = []
             for folder in (Folder.QUEUED, Folder.SENT, Folder.FAILED):
-                listed += list_since(ctx.gateway, folder, station, partner, partner_type, since_ms)
+                if stop is not None and stop.is_set():
+                    return 0
+                listed += list_since(
+                    ctx.gateway, folder, station, partner, partner_type, since * 1000
+                )
     except GatewayError as exc:
         now = ctx.clock()
         log.warning(
@@ -154,48 +191,83 @@ def _reconcile_pair(
             retry_in=decide.reconcile_interval(grace),
         )
         with ctx.ledger.transaction() as s:
-            for sub in group:
+            for sub in in_doubt:
                 lo.postpone(s, sub.id, now, now + decide.reconcile_interval(grace))
         return 0
+    found = decide.candidates(
+        station=station, partner=partner, listed=listed, attributed=attributed, since=since
+    )
+    for cand in decide.to_verify(doubts, found):
+        if stop is not None and stop.is_set():
+            return 0
+        if cand.info.message_id not in contents:
+            contents[cand.info.message_id] = _download(ctx, cand, station, partner)
+    plan = decide.reconcile_plan(
+        rows=doubts, found=found, contents=contents, now=ctx.clock(), grace=grace
+    )
     changed = 0
-    taken: set[str] = set()
-    for sub in sorted(group, key=lambda s: (s.submit_started_at or s.created_at, s.id)):
-        now = ctx.clock()
-        with ctx.ledger.read() as s:
-            attributed = lo.attributed_ids(s, station, partner, exclude=sub.id) | taken
-        decision = decide.reconcile_decision(
+    for sub in in_doubt:
+        changed += _act(ctx, sub, plan[sub.id], grace)
+    return changed
+
+
+def _download(
+    ctx: Context, cand: decide.Candidate, station: str, partner: str
+) -> decide.ContentKey | None:
+    """The names, sizes and SHA-256 of a sent message's attachments, or None if any download
+    failed (the message then cannot be proven this pass)."""
+    files: list[decide.Content] = []
+    try:
+        with priority(Priority.LOW):
+            for index, listed in enumerate(cand.info.attachments):
+                digest = ctx.gateway.sent_attachment_digest(cand.info.message_id, index)
+                files.append(decide.Content(digest.name or listed.name, digest.size, digest.sha256))
+    except GatewayError as exc:
+        log.warning(
+            "outbound.reconcile_download_failed",
             station=station,
             partner=partner,
-            expected=_expected(sub),
-            started_at=sub.submit_started_at or sub.created_at,
-            now=now,
-            grace=grace,
-            listed=listed,
-            attributed=attributed,
+            message_id=cand.info.message_id,
+            error=str(exc),
         )
-        if decision.kind == decide.ReconcileKind.FOUND:
-            assert decision.message_id is not None
-            taken.add(decision.message_id)
-            with ctx.ledger.transaction() as s:
-                lo.mark_submitted(s, sub.id, now, decision.message_id)
-                found = lo.get(s, sub.id)
-            log.info(
-                "outbound.reconciled",
-                message_id=decision.message_id,
-                folder=str(decision.folder),
-                **_fields(sub),
-            )
-            changed += 1
-            # A StorageError is logged and postponed: the row is SUBMITTED, archived later.
-            with contextlib.suppress(StorageError):
-                archive_or_postpone(ctx, found)
-        elif decision.kind == decide.ReconcileKind.RESUBMIT:
-            with ctx.ledger.transaction() as s:
-                lo.resubmit(s, sub.id, now)
-            log.warning("outbound.resubmit", reason=decision.why, **_fields(sub))
-            changed += 1
-        else:
-            with ctx.ledger.transaction() as s:
-                lo.postpone(s, sub.id, now, now + decide.reconcile_interval(grace))
-            log.debug("outbound.reconcile_wait", reason=decision.why, **_fields(sub))
-    return changed
+        return None
+    return decide.content_key(files)
+
+
+def _act(ctx: Context, sub: Submission, decision: decide.ReconcileDecision, grace: float) -> int:
+    """Carry out one row's decision; 1 if the row changed state."""
+    now = ctx.clock()
+    if decision.kind == decide.ReconcileKind.FOUND:
+        assert decision.message_id is not None
+        with ctx.ledger.transaction() as s:
+            lo.mark_submitted(s, sub.id, now, decision.message_id)
+            found = lo.get(s, sub.id)
+        log.info(
+            "outbound.reconciled",
+            message_id=decision.message_id,
+            folder=str(decision.folder),
+            reason=decision.why,
+            **_fields(sub),
+        )
+        # A StorageError is logged and postponed: the row is SUBMITTED, archived later.
+        with contextlib.suppress(StorageError):
+            archive_or_postpone(ctx, found)
+        return 1
+    if decision.kind == decide.ReconcileKind.RESUBMIT:
+        with ctx.ledger.transaction() as s:
+            lo.resubmit(s, sub.id, now)
+        log.warning("outbound.resubmit", reason=decision.why, **_fields(sub))
+        return 1
+    if decision.kind == decide.ReconcileKind.AMBIGUOUS:
+        with ctx.ledger.transaction() as s:
+            lo.mark_rejecting(s, sub.id, now, decide.ambiguous_reason(decision.why))
+            rejected = lo.get(s, sub.id)
+        log.error("outbound.reconcile_ambiguous", reason=decision.why, **_fields(sub))
+        # A StorageError is logged and postponed: the row is REJECTING, moved later.
+        with contextlib.suppress(StorageError):
+            to_failed(ctx, rejected, stage="reconcile")
+        return 1
+    with ctx.ledger.transaction() as s:
+        lo.postpone(s, sub.id, now, now + decide.reconcile_interval(grace))
+    log.debug("outbound.reconcile_wait", reason=decision.why, **_fields(sub))
+    return 0

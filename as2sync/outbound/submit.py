@@ -7,8 +7,9 @@ The order, and what a SIGKILL at each point means:
    reconciled (looked up on the gateway), never resent blindly.
 2. POST the message. *Killed during it:* same as 1.
 3. On 202, commit SUBMITTED with the message ID. *Killed between the 202 and this commit:*
-   SUBMITTING at restart -> IN_DOUBT -> reconciliation finds the message (queued, sent or
-   failed list, matching names and sizes after ``submit_started_at``) and records its ID.
+   SUBMITTING at restart -> IN_DOUBT -> reconciliation finds the message (in the sent list
+   by its bytes, or in the queued or failed list where no other row could own it; see
+   :mod:`as2sync.outbound.reconcile`) and records its ID.
 4. Archive (see :mod:`as2sync.outbound.archive`). *Killed here:* SUBMITTED at restart ->
    archive again, finishing a half-done move.
 

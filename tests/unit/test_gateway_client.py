@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import hashlib
 import json
 import threading
 import tracemalloc
@@ -26,7 +27,14 @@ from as2sync.errors import (
     UnknownOutcome,
 )
 from as2sync.gateway.as2gateway import As2GatewayClient
-from as2sync.gateway.base import Folder, ListQuery, OutboundFile, PartnerType, Truncation
+from as2sync.gateway.base import (
+    Digest,
+    Folder,
+    ListQuery,
+    OutboundFile,
+    PartnerType,
+    Truncation,
+)
 from as2sync.gateway.parsing import message_id_from_link, parse_truncation
 from as2sync.gateway.ratelimit import Priority, RateLimiter, current_priority, priority
 from tests.unit.fake_gateway import BASE, PASSWORD, ScriptedGateway, make_client, ok
@@ -544,6 +552,19 @@ def test_stations_and_partners_are_parsed() -> None:
     assert stations[0].as2_id == "bar"
     assert (partners[0].as2_id, partners[0].partner_type) == ("foo", "Test")
     assert partners[0].pause_outgoing and not partners[0].pause_incoming
+    assert partners[0].send_timeout is None  # not given: the caller assumes the worst
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(60, 60.0), (2.5, 2.5), ("300", 300.0), (-1, None), ("x", None)]
+)
+def test_a_partners_send_timeout_is_read_when_it_is_a_number(
+    value: object, expected: float | None
+) -> None:
+    gateway = ScriptedGateway(ok([{"as2Identifier": "foo", "sendTimeout": value}]))
+    with make_client(gateway) as client:
+        [partner] = client.partners()
+    assert partner.send_timeout == expected
 
 
 # -- downloads --------------------------------------------------------------------------------
@@ -681,6 +702,34 @@ def test_attachment_download_streams_to_dest(tmp_path: Path) -> None:
     )
     assert size == 10
     assert dest.read_bytes() == b"ISA*00*..."
+
+
+def test_sent_attachment_is_hashed_as_it_streams_with_the_name_it_was_given() -> None:
+    body = b"ISA*00*" * 50_000
+    gateway = ScriptedGateway(
+        httpx.Response(
+            200,
+            content=body,
+            headers={
+                "Content-Disposition": 'attachment; filename="f_r.edi"; '
+                "filename*=UTF-8''f%C3%BCr.edi"
+            },
+        )
+    )
+    with make_client(gateway) as client:
+        digest = client.sent_attachment_digest(ODD_ID, 2)
+    assert (
+        gateway.requests[0].url.raw_path == f"/v1/message/sent/{ODD_ID_PATH}/attachments/2".encode()
+    )
+    assert digest == Digest(hashlib.sha256(body).hexdigest(), len(body), "für.edi")
+
+
+def test_a_sent_attachment_cut_short_is_retried_then_transient() -> None:
+    short = httpx.Response(200, content=b"abc", headers={"Content-Length": "10"})
+    gateway = ScriptedGateway(default=short)
+    with make_client(gateway, attempts=2) as client, pytest.raises(TransientError):
+        client.sent_attachment_digest("<a@x>", 0)
+    assert len(gateway.requests) == 2
 
 
 def test_download_into_a_missing_folder_is_a_storage_error(tmp_path: Path) -> None:
