@@ -8,6 +8,7 @@ OSError from the filesystem, SQLAlchemy) are translated at exactly one boundary 
     ├── ConfigError              bad configuration; carries every problem with its key path
     ├── LockError                another as2sync owns this state_dir
     ├── StorageError             local filesystem refused (permission, disk full, ...)
+    │   └── UnsafeFolder         a folder as2sync works in is a symbolic link (refused)
     ├── LedgerError              the ledger database is unusable (corrupt, newer schema, ...)
     │   ├── LedgerUnavailable    the filesystem under the ledger failed (disk full, ...)
     │   └── LedgerConflict       a row conflicts with one already recorded (unique key)
@@ -30,6 +31,7 @@ and the caller reconciles instead of retrying.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,6 +65,22 @@ class LockError(As2SyncError):
 
 class StorageError(As2SyncError):
     """The local filesystem refused an operation (permissions, disk full, missing folder)."""
+
+
+class UnsafeFolder(StorageError, OSError):
+    """A folder below folders.root or a route (station, partner, outbox, inbox, sent, failed,
+    .as2sync, ...) is a symbolic link or not a folder at all: following it would let whoever
+    can write the partnership folder aim as2sync's privileges at any directory.
+
+    Also an ``OSError`` (ELOOP), because it is the filesystem boundary refusing, like
+    permission denied: every caller that keeps a file where it is and retries later on an
+    OSError does exactly the right thing with it."""
+
+    def __init__(self, message: str) -> None:
+        OSError.__init__(self, errno.ELOOP, message)
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 class LedgerError(As2SyncError):

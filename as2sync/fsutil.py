@@ -9,18 +9,194 @@ The rules every caller relies on:
   at one inode, which :func:`finish_place` recognises and completes. Where hard links are not
   supported (some network filesystems) it falls back to an existence check plus ``rename``.
 * ``unique_name`` keeps names readable: ``invoice.edi`` -> ``invoice (2).edi``.
+* Folders that users or partners can write are opened with :func:`open_dir`: from a trusted
+  *anchor* (``folders.root`` or a route folder, taken as the operator configured it, symlinks
+  in it included) down one component at a time, each opened ``O_NOFOLLOW | O_DIRECTORY``
+  relative to the one before. A component that is a symbolic link (or not a folder) raises
+  :class:`~as2sync.errors.UnsafeFolder`. Every operation is then made relative to the
+  descriptors (``*_at`` functions: ``rename``/``link``/``unlink``/``open`` with ``dir_fd``),
+  so swapping a checked folder for a symlink between the check and the use changes nothing:
+  the descriptor still names the folder that was checked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
+import shutil
+import stat
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
-from as2sync.errors import StorageError
+from as2sync.errors import StorageError, UnsafeFolder
 
 _CHUNK = 1024 * 1024
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NO_HARDLINKS = (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK)
+
+
+# -- verified folders --------------------------------------------------------------------------
+
+
+def _unsafe(parent_fd: int, part: str, path: Path) -> UnsafeFolder:
+    try:
+        link = stat.S_ISLNK(os.stat(part, dir_fd=parent_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        link = False
+    if not link:
+        return UnsafeFolder(f"{path} is not a folder: as2sync needs a folder there")
+    return UnsafeFolder(
+        f"{path} is a symbolic link; as2sync refuses to follow it (anyone who can write there "
+        "could point it at any directory): replace it by a real folder"
+    )
+
+
+def _open_part(parent_fd: int, part: str, path: Path, create: bool) -> int:
+    if part in ("", ".", "..") or "/" in part or "\0" in part:
+        raise UnsafeFolder(f"{path}: {part!r} is not a folder name as2sync accepts")
+    try:
+        return os.open(part, _DIR_FLAGS, dir_fd=parent_fd)
+    except FileNotFoundError:
+        if not create:
+            raise
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise _unsafe(parent_fd, part, path) from exc
+        raise
+    # A dangling symlink makes mkdir say "exists"; the open below then refuses it.
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(part, 0o777, dir_fd=parent_fd)
+        os.fsync(parent_fd)  # the new folder's own entry must outlive a power cut, too
+    try:
+        return os.open(part, _DIR_FLAGS, dir_fd=parent_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise _unsafe(parent_fd, part, path) from exc
+        raise
+
+
+def open_dir(anchor: Path, parts: Sequence[str], *, create: bool = False) -> int:
+    """A descriptor of the folder ``anchor/parts...`` (the caller closes it).
+
+    ``anchor`` is trusted as given; each of ``parts`` must be a real folder, not a symbolic
+    link (UnsafeFolder otherwise). ``create`` makes missing parts (and a missing anchor).
+    Raises OSError as the filesystem does (FileNotFoundError: a part is missing and not to be
+    created).
+    """
+    if create:
+        os.makedirs(anchor, exist_ok=True)
+    fd = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        path = anchor
+        for part in parts:
+            path = path / part
+            child = _open_part(fd, part, path, create)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def opened_dir(anchor: Path, parts: Sequence[str], *, create: bool = False) -> Iterator[int]:
+    """:func:`open_dir` as a context manager that closes the descriptor."""
+    fd = open_dir(anchor, parts, create=create)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def exists_at(dir_fd: int, name: str) -> bool:
+    """Whether ``name`` exists in the folder (a symlink counts as existing; nothing followed)."""
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _same_folder(a: int, b: int) -> bool:
+    sa, sb = os.fstat(a), os.fstat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def place_at(src_fd: int, src: str, dst_fd: int, dst: str) -> bool:
+    """:func:`place` relative to folder descriptors. False if ``dst`` exists."""
+    try:
+        os.link(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in _NO_HARDLINKS:
+            raise
+        # No hard links here: check-then-rename leaves a tiny race window, the best possible.
+        if exists_at(dst_fd, dst):
+            return False
+        os.rename(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+        os.fsync(dst_fd)
+        if not _same_folder(src_fd, dst_fd):
+            os.fsync(src_fd)
+        return True
+    # Crash here: both names exist and are the same inode; finish_place completes it.
+    os.unlink(src, dir_fd=src_fd)
+    os.fsync(dst_fd)
+    if not _same_folder(src_fd, dst_fd):
+        os.fsync(src_fd)
+    return True
+
+
+def finish_place_at(src_fd: int, src: str, dst_fd: int, dst: str) -> bool:
+    """:func:`finish_place` relative to folder descriptors."""
+    try:
+        s = os.stat(src, dir_fd=src_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return exists_at(dst_fd, dst)
+    try:
+        d = os.stat(dst, dir_fd=dst_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    if (s.st_dev, s.st_ino) != (d.st_dev, d.st_ino):
+        return False
+    os.unlink(src, dir_fd=src_fd)
+    os.fsync(src_fd)
+    return True
+
+
+def open_file_at(dir_fd: int, name: str, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
+    """``open`` of ``name`` in the folder, never following a symlink there (ELOOP instead)."""
+    return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+
+
+def sha256_at(dir_fd: int, name: str) -> tuple[str, int]:
+    """SHA-256 hex digest and size of the regular file ``name`` in the folder."""
+    fd = open_file_at(dir_fd, name)
+    with open(fd, "rb") as fh:
+        return _digest(fh)
+
+
+def copy_in(source: Path, dir_fd: int, name: str) -> None:
+    """Copy the file ``source`` (a path the operator gave) to a new file ``name`` in the
+    folder, durably (file and folder fsynced). A partial copy is removed."""
+    fd = open_file_at(dir_fd, name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        with open(fd, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out, _CHUNK)
+            out.flush()
+            os.fsync(out.fileno())
+        os.fsync(dir_fd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=dir_fd)
+        raise
+
+
+# -- paths -------------------------------------------------------------------------------------
 
 
 def fsync_file(path: Path) -> None:
@@ -39,25 +215,34 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def sha256_file(path: Path) -> tuple[str, int]:
-    """SHA-256 hex digest and size of a file, read in chunks."""
+def _digest(fh: IO[bytes]) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
+    while chunk := fh.read(_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
     return digest.hexdigest(), size
 
 
-def unique_name(directory: Path, name: str, attempt: int) -> Path:
-    """The ``attempt``-th candidate for ``name`` in ``directory``: name, name (2), name (3)..."""
+def sha256_file(path: Path) -> tuple[str, int]:
+    """SHA-256 hex digest and size of a file, read in chunks."""
+    with open(path, "rb") as fh:
+        return _digest(fh)
+
+
+def unique_basename(name: str, attempt: int) -> str:
+    """The ``attempt``-th candidate for ``name``: name, name (2), name (3)..."""
     if attempt <= 1:
-        return directory / name
+        return name
     stem, dot, ext = name.rpartition(".")
     if not stem:  # no extension, or a dot-file such as ".profile"
-        return directory / f"{name} ({attempt})"
-    return directory / f"{stem} ({attempt}){dot}{ext}"
+        return f"{name} ({attempt})"
+    return f"{stem} ({attempt}){dot}{ext}"
+
+
+def unique_name(directory: Path, name: str, attempt: int) -> Path:
+    """The ``attempt``-th candidate for ``name`` in ``directory`` (see :func:`unique_basename`)."""
+    return directory / unique_basename(name, attempt)
 
 
 def free_path(directory: Path, name: str) -> Path:
@@ -70,30 +255,27 @@ def free_path(directory: Path, name: str) -> Path:
         attempt += 1
 
 
+@contextlib.contextmanager
+def _parents(source: Path, target: Path) -> Iterator[tuple[int, int]]:
+    src_fd = os.open(source.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        dst_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            yield src_fd, dst_fd
+        finally:
+            os.close(dst_fd)
+    finally:
+        os.close(src_fd)
+
+
 def place(source: Path, target: Path) -> bool:
     """Move ``source`` to ``target`` without ever overwriting. Returns False if target exists.
 
-    Durable on return: the target directory is fsynced.
+    Durable on return: the target directory is fsynced. (Paths are used as given: for folders
+    users can write, open them with :func:`open_dir` and use :func:`place_at`.)
     """
-    try:
-        os.link(source, target)
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
-            raise
-        # No hard links here: check-then-rename leaves a tiny race window, the best possible.
-        if os.path.lexists(target):
-            return False
-        os.rename(source, target)
-        fsync_dir(target.parent)
-        return True
-    # Crash here: both names exist and are the same inode; finish_place completes it.
-    os.unlink(source)
-    fsync_dir(target.parent)
-    if source.parent != target.parent:
-        fsync_dir(source.parent)
-    return True
+    with _parents(source, target) as (src_fd, dst_fd):
+        return place_at(src_fd, source.name, dst_fd, target.name)
 
 
 def finish_place(source: Path, target: Path) -> bool:
@@ -103,13 +285,11 @@ def finish_place(source: Path, target: Path) -> bool:
     * both present and the same inode: the link was made, the unlink was not; unlink now.
     * source present, target absent or another file: not done; the caller places it again.
     """
-    if not os.path.lexists(source):
+    try:
+        with _parents(source, target) as (src_fd, dst_fd):
+            return finish_place_at(src_fd, source.name, dst_fd, target.name)
+    except FileNotFoundError:  # a folder is gone: the file cannot be there either
         return os.path.lexists(target)
-    if os.path.lexists(target) and os.path.samefile(source, target):
-        os.unlink(source)
-        fsync_dir(source.parent)
-        return True
-    return False
 
 
 def place_unique(source: Path, directory: Path, name: str) -> Path:
@@ -124,6 +304,8 @@ def place_unique(source: Path, directory: Path, name: str) -> Path:
 
 def storage_error(action: str, path: Path, exc: OSError) -> StorageError:
     """Translate an OSError at a filesystem boundary into a message a user can act on."""
+    if isinstance(exc, UnsafeFolder):
+        return UnsafeFolder(str(exc))  # it says which folder and why already
     hint = {
         errno.ENOSPC: "the disk is full; free space and as2sync resumes by itself",
         errno.EDQUOT: "the disk quota is exceeded",
@@ -131,5 +313,6 @@ def storage_error(action: str, path: Path, exc: OSError) -> StorageError:
         errno.EPERM: "operation not permitted; check the folder's owner and mode",
         errno.EROFS: "the filesystem is read-only",
         errno.ENOENT: "the folder does not exist",
+        errno.ELOOP: "it is a symbolic link, which as2sync does not follow",
     }.get(exc.errno or 0, exc.strerror or str(exc))
     return StorageError(f"cannot {action} {path}: {hint}")

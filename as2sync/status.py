@@ -16,7 +16,7 @@ from typing import Any
 from as2sync.config import Config
 from as2sync.errors import ConfigError, ConfigProblem
 from as2sync.health import evaluate, process_alive, read_heartbeat
-from as2sync.layout import discover
+from as2sync.layout import discover, survey
 from as2sync.ledger import inbound as inbound_ledger
 from as2sync.ledger import outbound as outbound_ledger
 from as2sync.ledger.db import open_ledger_read_only
@@ -99,6 +99,8 @@ def collect_status(config: Config) -> dict[str, Any]:
             "inbound_pending": pending_in,
         },
         "partnerships": partnerships,
+        # Folders as2sync refuses (a symlinked partnership or box): nothing moves there.
+        "folder_problems": [str(p) for p in survey(config).problems],
         "recent_failures": [
             {
                 "direction": "out",
@@ -155,6 +157,8 @@ def render_status(report: dict[str, Any]) -> str:
     ]
     for problem in daemon["problems"]:
         lines.append(f"  ! {problem}")
+    for problem in report["folder_problems"]:
+        lines.append(f"  ! refused folder {problem}")
     rows = []
     for name, entry in report["partnerships"].items():
         out = ", ".join(f"{k} {v}" for k, v in sorted(entry["outbound"].items())) or "-"

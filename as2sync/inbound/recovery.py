@@ -34,7 +34,7 @@ from as2sync.inbound.writer import (
     sync_dirs,
     unit_of,
 )
-from as2sync.layout import discover, partner_dirs
+from as2sync.layout import dirs_for_path, discover, partner_dirs
 from as2sync.ledger import inbound as ledger_in
 from as2sync.ledger.inbound import FileKind, FileState, InboundFile, InboundMessage, InboundState
 
@@ -66,17 +66,18 @@ def _finish_unit(
 ) -> str:
     """Complete the move of one unit (a file, or a message folder). Returns what was found."""
     temp, final = Path(rows[0].temp_path), Path(rows[0].final_path)
+    dirs = dirs_for_path(ctx.config, final)  # every move through verified folders
     temp_unit, final_unit = unit_of(temp, final)
     if temp_unit != temp:  # a message folder
         if not os.path.lexists(temp_unit):
             return "moved"
-        place_folder(temp_unit, final_unit, partial(_replan_folder, ctx, rows), touched)
+        place_folder(temp_unit, final_unit, partial(_replan_folder, ctx, rows), touched, dirs=dirs)
         return "finished"
     if not os.path.lexists(temp):
         return "moved"
     if finish_place(temp, final):
         return "finished"
-    place_file(temp, final, partial(_replan_file, ctx, rows[0], siblings), touched)
+    place_file(temp, final, partial(_replan_file, ctx, rows[0], siblings), touched, dirs=dirs)
     return "finished"
 
 
@@ -196,7 +197,7 @@ def remove_orphans(ctx: Context) -> int:
         for entry in entries:
             path = Path(entry.path)
             if path not in keep:
-                discard_unit(path)
+                discard_unit(path, dirs=dirs_for_path(ctx.config, path))
                 removed += 1
                 log.info("inbound.orphan_removed", file=str(path))
     try:

@@ -70,17 +70,21 @@ def replan_folder(ctx: Context, sm: StagedMessage, new_dir: Path) -> None:
 def _place(ctx: Context, sm: StagedMessage, touched: set[Path]) -> None:
     if sm.temp_dir is not None:
         assert sm.final_dir is not None
-        place_folder(sm.temp_dir, sm.final_dir, partial(replan_folder, ctx, sm), touched)
+        place_folder(
+            sm.temp_dir, sm.final_dir, partial(replan_folder, ctx, sm), touched, dirs=sm.dirs
+        )
         failpoint("inbound.after_link")
         return
     data = [f for f in sm.files if f.kind is FileKind.DATA]
     sides = [f for f in sm.files if f.kind is FileKind.METADATA]
     for f in data:
         mine = [s for s in sides if s.index == f.index]
-        place_file(f.temp, f.final, partial(replan_file, ctx, f, mine), touched)
+        place_file(f.temp, f.final, partial(replan_file, ctx, f, mine), touched, dirs=sm.dirs)
         failpoint("inbound.after_link")
     for side in sides:
-        place_file(side.temp, side.final, partial(replan_file, ctx, side, ()), touched)
+        place_file(
+            side.temp, side.final, partial(replan_file, ctx, side, ()), touched, dirs=sm.dirs
+        )
         failpoint("inbound.after_link")
 
 

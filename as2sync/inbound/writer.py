@@ -24,6 +24,11 @@ durable before PLANNED is committed, moves durable before WRITTEN is committed.
 The unit that moves (a temp file, or a temp folder) is derived from the temp path alone (see
 :func:`unit_of`), so crash recovery needs nothing but the ledger's file rows.
 
+Every write, link and rename is made relative to folder descriptors opened through the
+partnership's :meth:`~as2sync.layout.PartnerDirs.open`, which refuses a station, partner,
+inbox or work folder that is a symbolic link (UnsafeFolder, an OSError: the message waits like
+after any storage error), so an inbox pointed elsewhere never receives a partner's files.
+
 Who records what when (the engine does the ledger side): the temp files are written and fsynced
 here (:class:`Stager`), then the engine commits PLANNED rows naming temp and final paths, then
 :func:`place_file` / :func:`place_folder` move them, then the engine commits WRITTEN. A
@@ -38,6 +43,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 import time
 import zipfile
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -46,7 +52,8 @@ from pathlib import Path
 from typing import Any
 
 from as2sync.config.schema import Layout
-from as2sync.fsutil import free_path, fsync_dir, fsync_file, sha256_file, unique_name
+from as2sync.errors import UnsafeFolder
+from as2sync.fsutil import exists_at, fsync_dir, open_file_at, sha256_at, unique_basename
 from as2sync.inbound.layouts import SIDECAR_SUFFIX, WantedNames
 from as2sync.inbound.zipread import copy_entry
 from as2sync.layout import PartnerDirs
@@ -128,27 +135,46 @@ def sidecar_document(
     }
 
 
-def _write_durable(path: Path, data: bytes) -> str:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    digest, _size = sha256_file(path)
+def _create(dir_fd: int, name: str) -> int:
+    """A new, empty file ``name`` in the folder, opened for writing. Whatever had that name (a
+    leftover of an interrupted try, or something planted in the work folder) is removed first:
+    the name is ours, and O_EXCL|O_NOFOLLOW then guarantee we write a file we created."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=dir_fd)
+    return open_file_at(dir_fd, name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+
+
+def _write_durable(dirs: PartnerDirs, path: Path, data: bytes) -> str:
+    with dirs.open(path.parent) as folder:
+        with open(_create(folder, path.name), "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        digest, _size = sha256_at(folder, path.name)
     return digest
 
 
 def _free_target(
-    directory: Path, name: str, reserved: Collection[Path], companion: str | None = None
+    dir_fd: int | None,
+    directory: Path,
+    name: str,
+    reserved: Collection[Path],
+    companion: str | None = None,
 ) -> Path:
-    """The first variant of ``name`` in ``directory`` that is neither on disk nor reserved by
-    another file of this run (nor, with ``companion``, is its companion sidecar name)."""
+    """The first variant of ``name`` in ``directory`` (open as ``dir_fd``; None: it cannot be
+    read, so only ``reserved`` counts) that is neither on disk nor reserved by another file of
+    this run (nor, with ``companion``, is its companion sidecar name)."""
+
+    def on_disk(entry: str) -> bool:
+        return dir_fd is not None and exists_at(dir_fd, entry)
+
     attempt = 1
     while True:
-        candidate = unique_name(directory, name, attempt)
-        taken = candidate in reserved or os.path.lexists(candidate)
+        candidate = directory / unique_basename(name, attempt)
+        taken = candidate in reserved or on_disk(candidate.name)
         if not taken and companion is not None:
             side = candidate.with_name(candidate.name + companion)
-            taken = side in reserved or os.path.lexists(side)
+            taken = side in reserved or on_disk(side.name)
         if not taken:
             return candidate
         attempt += 1
@@ -185,17 +211,25 @@ class Stager:
         """Create the folders on first use (raises OSError, like every write here)."""
         if self._prepared:
             return
-        self.dirs.incoming.mkdir(parents=True, exist_ok=True)
-        self.dirs.inbox.mkdir(parents=True, exist_ok=True)
+        self.dirs.make(self.dirs.incoming)
+        self.dirs.make(self.dirs.inbox)
         if self.temp_dir is not None:
-            self.temp_dir.mkdir(exist_ok=True)
+            self.dirs.make(self.temp_dir)
         self._prepared = True
 
-    def temp_for(self, index: int) -> Path:
-        self._prepare()
+    def _temp_path(self, index: int) -> Path:
         if self.temp_dir is not None:
             return self.temp_dir / self.names.data[index]
         return self.dirs.incoming / f"{self.row.id}-{index}"
+
+    def temp_for(self, index: int) -> Path:
+        """Where the gateway client streams attachment ``index``: a new empty regular file,
+        created here through a verified folder descriptor (never a planted symlink)."""
+        self._prepare()
+        temp = self._temp_path(index)
+        with self.dirs.open(temp.parent) as folder:
+            os.close(_create(folder, temp.name))
+        return temp
 
     def _record(self, index: int, temp: Path, digest: str, size: int) -> None:
         name = str(self.row.attachments[index][0])
@@ -206,8 +240,9 @@ class Stager:
     ) -> None:
         """Stream a zip entry into the temp file for attachment ``index`` and fsync it.
         Raises EntryRefused (zip bomb, bad CRC, wrong size) or OSError."""
-        temp = self.temp_for(index)
-        with open(temp, "wb") as fh:
+        self._prepare()
+        temp = self._temp_path(index)
+        with self.dirs.open(temp.parent) as folder, open(_create(folder, temp.name), "wb") as fh:
             digest = copy_entry(zf, info, fh, expected)
             fh.flush()
             os.fsync(fh.fileno())
@@ -216,9 +251,14 @@ class Stager:
     def add_download(self, index: int) -> int:
         """The gateway client has streamed attachment ``index`` into :meth:`temp_for`; make it
         durable and record it. Returns its size (the caller verifies it)."""
-        temp = self.temp_for(index)
-        fsync_file(temp)
-        digest, size = sha256_file(temp)
+        temp = self._temp_path(index)
+        with self.dirs.open(temp.parent) as folder:
+            fd = open_file_at(folder, temp.name)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            digest, size = sha256_at(folder, temp.name)
         self._record(index, temp, digest, size)
         return size
 
@@ -230,20 +270,31 @@ class Stager:
         PLANNED rows are committed."""
         self._prepare()
         self._files.sort(key=lambda f: f.index)
-        if self.temp_dir is not None:
-            return self._seal_folder(reserved)
+        with contextlib.ExitStack() as stack:
+            try:
+                inbox_fd: int | None = stack.enter_context(self.dirs.open(self.dirs.inbox))
+            except OSError:
+                # The inbox broke after staging began: plan anyway, so the durable temp files
+                # are kept; moving them fails (and is retried) until the inbox is fixed.
+                inbox_fd = None
+            if self.temp_dir is not None:
+                return self._seal_folder(inbox_fd, reserved)
+            return self._seal_files(inbox_fd, reserved)
+
+    def _seal_files(self, inbox_fd: int | None, reserved: set[Path]) -> StagedMessage:
         files: list[PlannedFile] = []
         inbox = self.dirs.inbox
         companion = SIDECAR_SUFFIX if self.write_metadata else None
         for f in self._files:
-            f.final = _free_target(inbox, self.names.data[f.index], reserved, companion)
+            name = self.names.data[f.index]
+            f.final = _free_target(inbox_fd, inbox, name, reserved, companion)
             reserved.add(f.final)
             files.append(f)
             if self.write_metadata:
                 side_temp = self.dirs.incoming / f"{self.row.id}-{f.index}{SIDECAR_SUFFIX}"
                 doc = sidecar_document(self.row, [f], folder_names=False)
                 data = json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8")
-                digest = _write_durable(side_temp, data)
+                digest = _write_durable(self.dirs, side_temp, data)
                 side_final = f.final.with_name(f.final.name + SIDECAR_SUFFIX)
                 reserved.add(side_final)
                 side_name = side_final.name
@@ -260,9 +311,9 @@ class Stager:
                 )
         return StagedMessage(self.row, self.dirs, files)
 
-    def _seal_folder(self, reserved: set[Path]) -> StagedMessage:
+    def _seal_folder(self, inbox_fd: int | None, reserved: set[Path]) -> StagedMessage:
         assert self.temp_dir is not None and self.names.folder is not None
-        final_dir = _free_target(self.dirs.inbox, self.names.folder, reserved)
+        final_dir = _free_target(inbox_fd, self.dirs.inbox, self.names.folder, reserved)
         reserved.add(final_dir)
         files = list(self._files)
         for f in files:
@@ -271,7 +322,7 @@ class Stager:
             side_temp = self.temp_dir / self.names.sidecar
             doc = sidecar_document(self.row, files, folder_names=True)
             data = json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8")
-            digest = _write_durable(side_temp, data)
+            digest = _write_durable(self.dirs, side_temp, data)
             files.append(
                 PlannedFile(
                     -1,
@@ -290,32 +341,39 @@ class Stager:
     def discard(self) -> None:
         """Remove whatever was staged (nothing of it is in the ledger)."""
         if self.temp_dir is not None:
-            discard_unit(self.temp_dir)
+            discard_unit(self.temp_dir, dirs=self.dirs)
         for f in self._files:
-            with contextlib.suppress(FileNotFoundError):
-                f.temp.unlink()
+            discard_unit(f.temp, dirs=self.dirs)
         if self.temp_dir is None:
             for index in range(len(self.row.attachments)):
                 for suffix in ("", SIDECAR_SUFFIX):
                     with contextlib.suppress(OSError):
-                        (self.dirs.incoming / f"{self.row.id}-{index}{suffix}").unlink()
+                        discard_unit(
+                            self.dirs.incoming / f"{self.row.id}-{index}{suffix}", dirs=self.dirs
+                        )
 
 
-def discard_unit(path: Path) -> None:
-    """Delete a temp file or temp folder that no ledger row refers to."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+def discard_unit(path: Path, *, dirs: PartnerDirs) -> None:
+    """Delete a temp file or temp folder of ``dirs`` that no ledger row refers to. Nothing is
+    followed: a symlink is removed itself, and a folder on the way that is a symlink leaves
+    the unit alone (the survey reports that folder)."""
+    try:
+        with dirs.open(path.parent) as folder:
+            st = os.stat(path.name, dir_fd=folder, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(path.name, ignore_errors=True, dir_fd=folder)
+            else:
+                os.unlink(path.name, dir_fd=folder)
+    except (FileNotFoundError, UnsafeFolder):
+        return
 
 
 def discard(sm: StagedMessage) -> None:
     """Remove a staged message's temp files (only while no ledger row names them)."""
     if sm.temp_dir is not None:
-        discard_unit(sm.temp_dir)
+        discard_unit(sm.temp_dir, dirs=sm.dirs)
     for f in sm.files:
-        discard_unit(f.temp)
+        discard_unit(f.temp, dirs=sm.dirs)
 
 
 def staged_dirs(sm: StagedMessage) -> set[Path]:
@@ -332,61 +390,79 @@ def sync_dirs(dirs: Iterable[Path]) -> None:
         fsync_dir(directory)
 
 
-def _move_no_replace(source: Path, target: Path) -> bool:
-    """:func:`fsutil.place` without its fsyncs (the caller syncs every folder touched once per
-    batch, before committing WRITTEN). False if ``target`` exists."""
+def _move_no_replace(src_fd: int, source: str, dst_fd: int, target: str) -> bool:
+    """:func:`fsutil.place_at` without its fsyncs (the caller syncs every folder touched once
+    per batch, before committing WRITTEN). False if ``target`` exists."""
     try:
-        os.link(source, target)
+        os.link(source, target, src_dir_fd=src_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
     except FileExistsError:
         return False
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
             raise
         # No hard links here: check-then-rename leaves a tiny race window, the best possible.
-        if os.path.lexists(target):
+        if exists_at(dst_fd, target):
             return False
-        os.rename(source, target)
+        os.rename(source, target, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
         return True
     # SIGKILL here: both names, one inode; recovery's finish_place completes it.
-    os.unlink(source)
+    os.unlink(source, dir_fd=src_fd)
     return True
 
 
+def _free_name(dir_fd: int, directory: Path, name: str) -> Path:
+    attempt = 1
+    while exists_at(dir_fd, unique_basename(name, attempt)):
+        attempt += 1
+    return directory / unique_basename(name, attempt)
+
+
 def place_file(
-    temp: Path, target: Path, replan: Callable[[Path], None], touched: set[Path]
+    temp: Path,
+    target: Path,
+    replan: Callable[[Path], None],
+    touched: set[Path],
+    *,
+    dirs: PartnerDirs,
 ) -> Path:
-    """Move ``temp`` to ``target`` or, if that name is taken, to a free variant; return where
-    it went. ``replan(new)`` is called (and must commit) before a new name is tried. The
-    target folder is created if it went missing (an operator removed an empty inbox). The
-    folders changed are added to ``touched``; the caller syncs them (:func:`sync_dirs`)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    touched.update((temp.parent, target.parent))
-    while True:
-        if _move_no_replace(temp, target):
-            return target
-        new = free_path(target.parent, target.name)
-        replan(new)
-        target = new
+    """Move ``temp`` to ``target`` (both in ``dirs``) or, if that name is taken, to a free
+    variant; return where it went. ``replan(new)`` is called (and must commit) before a new
+    name is tried. The target folder is created if it went missing (an operator removed an
+    empty inbox). The folders changed are added to ``touched``; the caller syncs them
+    (:func:`sync_dirs`). Raises OSError (UnsafeFolder for a symlinked folder on the way)."""
+    with dirs.open(temp.parent) as src, dirs.open(target.parent, create=True) as dst:
+        touched.update((temp.parent, target.parent))
+        while True:
+            if _move_no_replace(src, temp.name, dst, target.name):
+                return target
+            new = _free_name(dst, target.parent, target.name)
+            replan(new)
+            target = new
 
 
 def place_folder(
-    temp_dir: Path, target: Path, replan: Callable[[Path], None], touched: set[Path]
+    temp_dir: Path,
+    target: Path,
+    replan: Callable[[Path], None],
+    touched: set[Path],
+    *,
+    dirs: PartnerDirs,
 ) -> Path:
     """Rename the staged message folder into the inbox, never onto an existing name. The
     folders changed are added to ``touched`` (see :func:`place_file`)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    touched.update((temp_dir.parent, target.parent))
-    while True:
-        if not os.path.lexists(target):
-            try:
-                os.rename(temp_dir, target)
-            except OSError as exc:
-                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                    raise
-            else:
-                # Power loss before the caller's fsync may undo the rename; the temp folder
-                # is then still there and recovery renames it again.
-                return target
-        new = free_path(target.parent, target.name)
-        replan(new)
-        target = new
+    with dirs.open(temp_dir.parent) as src, dirs.open(target.parent, create=True) as dst:
+        touched.update((temp_dir.parent, target.parent))
+        while True:
+            if not exists_at(dst, target.name):
+                try:
+                    os.rename(temp_dir.name, target.name, src_dir_fd=src, dst_dir_fd=dst)
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                        raise
+                else:
+                    # Power loss before the caller's fsync may undo the rename; the temp
+                    # folder is then still there and recovery renames it again.
+                    return target
+            new = _free_name(dst, target.parent, target.name)
+            replan(new)
+            target = new

@@ -21,6 +21,7 @@ in its state, and the engine tries again later.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -35,6 +36,7 @@ from sqlalchemy.orm import Session
 from as2sync import fsutil
 from as2sync.failpoints import failpoint
 from as2sync.filenames import from_ledger, to_ledger
+from as2sync.layout import PartnerDirs
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import FileState, OutFile, Submission, SubmissionState
 from as2sync.outbound.context import Context
@@ -45,25 +47,25 @@ SIDECAR_SUFFIX = ".error.json"
 _NO_HARDLINKS = (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK)
 
 
-def _link_then_unlink(source: Path, target: Path) -> bool:
-    """:func:`fsutil.place` with a crash point between the link and the unlink."""
+def _link_then_unlink(src_fd: int, source: str, dst_fd: int, target: str) -> bool:
+    """:func:`fsutil.place_at` with a crash point between the link and the unlink."""
     try:
-        os.link(source, target)
+        os.link(source, target, src_dir_fd=src_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
     except FileExistsError:
         return False
     except OSError as exc:
         if exc.errno not in _NO_HARDLINKS:
             raise
-        return fsutil.place(source, target)  # no hard links here: its rename fallback
-    fsutil.fsync_dir(target.parent)
+        return fsutil.place_at(src_fd, source, dst_fd, target)  # its rename fallback
+    os.fsync(dst_fd)
     failpoint("outbound.after_archive_link")
     # Crash here: two names, one inode; finish_place unlinks the source on the next attempt.
-    fsutil.finish_place(source, target)
+    fsutil.finish_place_at(src_fd, source, dst_fd, target)
     return True
 
 
-def _sidecar_path(target: Path) -> Path:
-    return target.with_name(target.name + SIDECAR_SUFFIX)
+def _sidecar_name(name: str) -> str:
+    return name + SIDECAR_SUFFIX
 
 
 def _own_name(f: OutFile) -> str:
@@ -78,75 +80,102 @@ def _recorded(path: Path | None) -> Path | None:
     return None if path is None else from_ledger(path)
 
 
+def _finish_recorded(dirs: PartnerDirs, src_fd: int | None, source: Path, recorded: Path) -> bool:
+    """:func:`fsutil.finish_place` for the recorded target, through verified folders."""
+    try:
+        with dirs.open(recorded.parent) as dst:
+            if src_fd is None:  # the source's folder is gone, so is the source
+                return fsutil.exists_at(dst, recorded.name)
+            return fsutil.finish_place_at(src_fd, source.name, dst, recorded.name)
+    except FileNotFoundError:
+        return False
+
+
+Sidecar = Callable[[int, str], None]
+"""Writes the reason for a file about to arrive as the given name in the given folder."""
+
+
 def _move(
     ctx: Context,
     f: OutFile,
     source: Path,
     directory: Path,
     state: FileState,
-    sidecar: Callable[[Path], None] | None = None,
+    sidecar: Sidecar | None = None,
     finish: Callable[[Session], None] | None = None,
 ) -> Path | None:
     """Move one file to ``directory`` under a free name; the target is committed first.
 
-    ``sidecar(target)`` (failed/ only) writes the reason beside the target before the file
-    arrives there, so a file in failed/ has its reason from its first moment; after a crash it
-    is rewritten. ``finish(session)`` runs in the same transaction that records the file's
-    new place (the caller's last state change, saving a commit). Returns where the file is
-    now, or None if the source is gone and no target holds it (removed by hand); the ledger
-    records either.
+    ``sidecar(folder_fd, name)`` (failed/ only) writes the reason beside the target before the
+    file arrives there, so a file in failed/ has its reason from its first moment; after a
+    crash it is rewritten. ``finish(session)`` runs in the same transaction that records the
+    file's new place (the caller's last state change, saving a commit). Returns where the file
+    is now, or None if the source is gone and no target holds it (removed by hand); the ledger
+    records either. Every folder is opened as a verified descriptor and the move is made
+    relative to them (UnsafeFolder if one is a symbolic link; nothing is moved then).
     """
+    dirs = ctx.dirs(f.station, f.partner)
     recorded = _recorded(f.archive_path if state == FileState.SENT else f.failed_path)
-    if recorded is not None and fsutil.finish_place(source, recorded):
-        if sidecar is not None:
-            sidecar(recorded)
-        with ctx.ledger.transaction() as s:
-            lo.file_moved(s, f.id, state, ctx.clock())
-            if finish is not None:
-                finish(s)
-        return recorded
-    if not os.path.lexists(source):
-        log.error(
-            "outbound.file_missing",
-            station=f.station,
-            partner=f.partner,
-            file=f.name,
-            path=str(source),
-            hint="the file was removed by hand from where as2sync keeps it",
-        )
-        with ctx.ledger.transaction() as s:
-            lo.file_lost(s, f.id, ctx.clock())
-            if finish is not None:
-                finish(s)
-        return None
-    directory.mkdir(parents=True, exist_ok=True)
-    attempt = 1
-    while True:
-        target = fsutil.unique_name(directory, _own_name(f), attempt)
-        attempt += 1
-        # A sidecar without its file at the recorded target is ours from an interrupted try.
-        sidecar_taken = (
-            sidecar is not None and target != recorded and os.path.lexists(_sidecar_path(target))
-        )
-        if os.path.lexists(target) or sidecar_taken:
-            continue
-        if target != recorded:  # the recorded one (still free) needs no second commit
-            with ctx.ledger.transaction() as s:
-                if state == FileState.SENT:
-                    lo.set_target(s, f.id, ctx.clock(), sent=to_ledger(target))
-                else:
-                    lo.set_target(s, f.id, ctx.clock(), failed=to_ledger(target))
-        if sidecar is not None:
-            sidecar(target)
-        if _link_then_unlink(source, target):
+    with contextlib.ExitStack() as stack:
+        try:
+            src: int | None = stack.enter_context(dirs.open(source.parent))
+        except FileNotFoundError:
+            src = None
+        if recorded is not None and _finish_recorded(dirs, src, source, recorded):
+            if sidecar is not None:
+                with dirs.open(recorded.parent) as done_fd:
+                    sidecar(done_fd, recorded.name)
             with ctx.ledger.transaction() as s:
                 lo.file_moved(s, f.id, state, ctx.clock())
                 if finish is not None:
                     finish(s)
-            return target
-        # Taken between the check and the link: withdraw our sidecar, try the next name.
-        if sidecar is not None:
-            _sidecar_path(target).unlink(missing_ok=True)
+            return recorded
+        if src is None or not fsutil.exists_at(src, source.name):
+            log.error(
+                "outbound.file_missing",
+                station=f.station,
+                partner=f.partner,
+                file=f.name,
+                path=str(source),
+                hint="the file was removed by hand from where as2sync keeps it",
+            )
+            with ctx.ledger.transaction() as s:
+                lo.file_lost(s, f.id, ctx.clock())
+                if finish is not None:
+                    finish(s)
+            return None
+        dst = stack.enter_context(dirs.open(directory, create=True))
+        attempt = 1
+        while True:
+            name = fsutil.unique_basename(_own_name(f), attempt)
+            target = directory / name
+            attempt += 1
+            # A sidecar without its file at the recorded target is ours from an interrupted try.
+            sidecar_taken = (
+                sidecar is not None
+                and target != recorded
+                and fsutil.exists_at(dst, _sidecar_name(name))
+            )
+            if fsutil.exists_at(dst, name) or sidecar_taken:
+                continue
+            if target != recorded:  # the recorded one (still free) needs no second commit
+                with ctx.ledger.transaction() as s:
+                    if state == FileState.SENT:
+                        lo.set_target(s, f.id, ctx.clock(), sent=to_ledger(target))
+                    else:
+                        lo.set_target(s, f.id, ctx.clock(), failed=to_ledger(target))
+            if sidecar is not None:
+                sidecar(dst, name)
+            if _link_then_unlink(src, source.name, dst, name):
+                with ctx.ledger.transaction() as s:
+                    lo.file_moved(s, f.id, state, ctx.clock())
+                    if finish is not None:
+                        finish(s)
+                return target
+            # Taken between the check and the link: withdraw our sidecar, try the next name.
+            if sidecar is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(_sidecar_name(name), dir_fd=dst)
 
 
 def _sent_dir(ctx: Context, sub: Submission, when: float) -> Path:
@@ -165,17 +194,19 @@ def plan_sent_targets(ctx: Context, sub: Submission, now: float) -> dict[int, Pa
     directory = _sent_dir(ctx, sub, now)
     chosen: dict[int, Path] = {}
     try:
-        for f in sub.files:
-            if f.state != FileState.PROCESSING:
-                continue
-            attempt = 1
-            while True:
-                target = fsutil.unique_name(directory, _own_name(f), attempt)
-                attempt += 1
-                if target not in chosen.values() and not os.path.lexists(target):
-                    chosen[f.id] = target
-                    break
-    except OSError:
+        with ctx.dirs(sub.station, sub.partner).open(directory, create=True) as fd:
+            for f in sub.files:
+                if f.state != FileState.PROCESSING:
+                    continue
+                attempt = 1
+                while True:
+                    name = fsutil.unique_basename(_own_name(f), attempt)
+                    attempt += 1
+                    taken = directory / name in chosen.values() or fsutil.exists_at(fd, name)
+                    if not taken:
+                        chosen[f.id] = directory / name
+                        break
+    except OSError:  # UnsafeFolder included
         return {}
     return {file_id: to_ledger(target) for file_id, target in chosen.items()}
 
@@ -244,24 +275,26 @@ def sidecar_document(sub: Submission, f: OutFile, now: float) -> dict[str, objec
     }
 
 
-def write_sidecar(target: Path, document: dict[str, object], scratch: Path) -> Path:
-    """Write ``<target>.error.json`` atomically (temp in ``scratch`` on the same filesystem,
-    fsync, rename). Rewriting it is harmless, which is what recovery relies on."""
-    path = _sidecar_path(target)
-    scratch.mkdir(parents=True, exist_ok=True)
-    tmp = scratch / f".sidecar-{uuid.uuid4().hex}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    fsutil.fsync_dir(path.parent)
-    return path
+def write_sidecar(
+    dirs: PartnerDirs, folder_fd: int, name: str, document: dict[str, object]
+) -> None:
+    """Write ``<name>.error.json`` in the folder atomically (temp file in the partnership's
+    processing folder, same filesystem; fsync; rename). Rewriting it is harmless, which is what
+    recovery relies on."""
+    tmp = f".sidecar-{uuid.uuid4().hex}.tmp"
+    data = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    with dirs.open(dirs.processing, create=True) as scratch:
+        fd = fsutil.open_file_at(scratch, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        try:
+            with open(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, _sidecar_name(name), src_dir_fd=scratch, dst_dir_fd=folder_fd)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=scratch)
+    os.fsync(folder_fd)
 
 
 def move_to_failed(ctx: Context, sub: Submission, *, stage: str) -> Submission:
@@ -276,8 +309,8 @@ def move_to_failed(ctx: Context, sub: Submission, *, stage: str) -> Submission:
         if f.state in (FileState.FAILED, FileState.ABANDONED) or source is None:
             continue
 
-        def sidecar(target: Path, f: OutFile = f) -> None:
-            write_sidecar(target, sidecar_document(sub, f, ctx.clock()), dirs.processing)
+        def sidecar(folder_fd: int, name: str, f: OutFile = f) -> None:
+            write_sidecar(dirs, folder_fd, name, sidecar_document(sub, f, ctx.clock()))
 
         try:
             target = _move(ctx, f, source, dirs.failed, FileState.FAILED, sidecar)

@@ -32,6 +32,7 @@ from as2sync import fsutil
 from as2sync.errors import StorageError
 from as2sync.failpoints import failpoint
 from as2sync.filenames import from_ledger, to_ledger, wire_name
+from as2sync.layout import PartnerDirs
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import FileState, Submission, SubmissionState
 from as2sync.outbound import archive, decide, mime
@@ -75,48 +76,72 @@ def discard(ctx: Context, sub: Submission) -> None:
 
 
 def rename_into_processing(ctx: Context, sub: Submission) -> bool:
-    """Step 2. False if the source is gone (the row is then ABANDONED). Raises OSError for any
-    other failure, with the file still in the outbox."""
+    """Step 2. False if the source is gone (the row is then ABANDONED). Raises OSError, or
+    UnsafeFolder when a folder on the way is a symbolic link, with the file where it was.
+
+    Both folders are opened as verified descriptors (:meth:`PartnerDirs.open`) and the rename
+    is made relative to them: an outbox swapped for a symlink after they were opened cannot
+    make as2sync take a file from anywhere else."""
     f = sub.files[0]
-    source = from_ledger(f.source_path)
-    f.processing_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # os.rename would replace an existing target; the target name carries the file row's
-        # unique id, so nothing can be there unless the ledger was deleted.
-        os.rename(source, f.processing_path)
-    except FileNotFoundError:
-        if os.path.lexists(f.processing_path):
-            return True
-        with ctx.ledger.transaction() as s:
-            lo.mark_abandoned(s, sub.id, ctx.clock(), "the file disappeared before it was claimed")
-        log.info("outbound.abandoned", station=sub.station, partner=sub.partner, file=f.name)
-        return False
-    fsutil.fsync_dir(f.processing_path.parent)
-    fsutil.fsync_dir(source.parent)
-    failpoint("outbound.after_rename")
+    dirs = ctx.dirs(sub.station, sub.partner)
+    source, target = from_ledger(f.source_path), f.processing_path
+    with dirs.open(target.parent, create=True) as dst:
+        try:
+            with dirs.open(source.parent) as src:
+                failpoint("outbound.before_rename")
+                # os.rename would replace an existing target; the target name carries the
+                # file row's unique id and the instance id, so nothing can be there unless the
+                # ledger was deleted.
+                os.rename(source.name, target.name, src_dir_fd=src, dst_dir_fd=dst)
+                os.fsync(dst)
+                os.fsync(src)
+                failpoint("outbound.after_rename")
+                _remove_done_file(ctx, src, source.name)
+                return True
+        except FileNotFoundError:
+            if fsutil.exists_at(dst, target.name):
+                return True
+    with ctx.ledger.transaction() as s:
+        lo.mark_abandoned(s, sub.id, ctx.clock(), "the file disappeared before it was claimed")
+    log.info("outbound.abandoned", station=sub.station, partner=sub.partner, file=f.name)
+    return False
+
+
+def _remove_done_file(ctx: Context, outbox_fd: int, name: str) -> None:
+    """The done-file did its job; a stale one would let a later file of the same name go
+    without waiting for its own. Killed before this, it stays: that later file is then sent
+    once it has settled, which is the behaviour without done-files."""
     done_suffix = ctx.outbound.done_file_suffix
     if done_suffix:
-        # The done-file did its job; a stale one would let a later file of the same name go
-        # without waiting for its own. Killed before this line, it stays: that later file is
-        # then sent once it has settled, which is the behaviour without done-files.
-        done = source.with_name(source.name + done_suffix)
         with contextlib.suppress(FileNotFoundError):
-            done.unlink()
-    return True
+            os.unlink(name + done_suffix, dir_fd=outbox_fd)
+
+
+def _exists(dirs: PartnerDirs, path: Path) -> bool:
+    """Whether ``path`` exists, its folder opened as a verified descriptor."""
+    try:
+        with dirs.open(path.parent) as fd:
+            return fsutil.exists_at(fd, path.name)
+    except FileNotFoundError:
+        return False
 
 
 def complete(ctx: Context, sub: Submission) -> Submission:
     """Step 3: hash the processing copy, decide, commit CLAIMED or REJECTING (then failed/)."""
     digests: dict[int, tuple[str, int, str]] = {}
     unreadable: str | None = None
+    dirs = ctx.dirs(sub.station, sub.partner)
     for f in sub.files:
-        try:
-            sha, size = fsutil.sha256_file(f.processing_path)
-            digests[f.id] = (sha, size, mime.content_type(f.processing_path, f.name))
-        except PermissionError as exc:
-            # Retrying will not make it readable; failed/ tells the user what to fix.
-            unreadable = f"as2sync cannot read the file: {exc.strerror}"
-            digests[f.id] = ("", os.lstat(f.processing_path).st_size, mime.OCTET_STREAM)
+        path = f.processing_path
+        with dirs.open(path.parent) as fd:
+            try:
+                sha, size = fsutil.sha256_at(fd, path.name)
+                digests[f.id] = (sha, size, mime.content_type(path, f.name))
+            except PermissionError as exc:
+                # Retrying will not make it readable; failed/ tells the user what to fix.
+                unreadable = f"as2sync cannot read the file: {exc.strerror}"
+                st = os.stat(path.name, dir_fd=fd, follow_symlinks=False)
+                digests[f.id] = ("", st.st_size, mime.OCTET_STREAM)
     now = ctx.clock()
     window = ctx.outbound.duplicate_window
     total = sum(size for _sha, size, _ct in digests.values())
@@ -167,9 +192,10 @@ def resume(ctx: Context, sub: Submission) -> Submission | None:
     f = sub.files[0]
     if f.state != FileState.CLAIMING:
         return complete(ctx, sub)
+    dirs = ctx.dirs(sub.station, sub.partner)
     step = decide.claim_step(
-        source_exists=os.path.lexists(from_ledger(f.source_path)),
-        processing_exists=os.path.lexists(f.processing_path),
+        source_exists=_exists(dirs, from_ledger(f.source_path)),
+        processing_exists=_exists(dirs, f.processing_path),
     )
     if step == decide.ClaimStep.ABANDON:
         with ctx.ledger.transaction() as s:
@@ -194,7 +220,7 @@ def claim(
     sub = plan(ctx, station, partner, source, name)
     try:
         moved = rename_into_processing(ctx, sub)
-    except OSError as exc:
+    except OSError as exc:  # an UnsafeFolder too
         discard(ctx, sub)
         raise fsutil.storage_error("claim", source, exc) from exc
     if not moved:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import threading
 import time
 import uuid
@@ -47,7 +46,7 @@ from as2sync.errors import (
     UnknownOutcome,
 )
 from as2sync.gateway.base import Gateway
-from as2sync.layout import PartnerDirs, discover
+from as2sync.layout import PartnerDirs, ProblemLog, discover, survey
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.db import Ledger
 from as2sync.ledger.outbound import UNFINISHED_STATES, Submission, SubmissionState
@@ -114,6 +113,7 @@ class OutboundEngine:
         self._next_scan = 0.0
         self._next_track = 0.0
         self._outage = Outage()
+        self._folder_problems = ProblemLog()
         self._stopping = threading.Event()
 
     @property
@@ -218,14 +218,16 @@ class OutboundEngine:
 
     def _full_scan(self) -> None:
         now = self.ctx.clock()
-        pairs = discover(self.ctx.config)
+        found = survey(self.ctx.config)
+        self._folder_problems.update(found.problems)  # symlinked folders: logged, left out
+        pairs = found.pairs
         self._outboxes = {str(d.outbox): d for d in pairs}
         self._readiness.retain_pairs({(d.station, d.partner) for d in pairs})
         for dirs in pairs:
             # A partnership exists once its folder does; its outbox is created so that it can
             # be watched (and users see where to drop files). Refused: scans still work.
-            with contextlib.suppress(OSError):
-                dirs.outbox.mkdir(exist_ok=True)
+            with contextlib.suppress(OSError):  # UnsafeFolder too: it is an OSError
+                dirs.make(dirs.outbox)
             present: set[str] = set()
             for obs in scan_outbox(dirs, self._filter):
                 self._readiness.observe(obs, now)
@@ -496,14 +498,12 @@ class OutboundEngine:
         with self.ctx.ledger.read() as s:
             referenced = lo.source_paths(s, [SubmissionState.CLAIMING])
         for dirs in discover(self.ctx.config):
-            try:
-                entries = list(os.scandir(dirs.processing))
-            except OSError:
-                continue
-            for entry in entries:
-                ours = entry.name.startswith((SEND_TEMP_PREFIX, ".sidecar-"))
-                if ours and entry.path not in referenced:
-                    Path(entry.path).unlink(missing_ok=True)
+            with contextlib.suppress(OSError), dirs.open(dirs.processing) as fd:
+                for name in os.listdir(fd):
+                    ours = name.startswith((SEND_TEMP_PREFIX, ".sidecar-"))
+                    if ours and str(dirs.processing / name) not in referenced:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(name, dir_fd=fd)
 
     # -- one-off send -----------------------------------------------------------------------
 
@@ -520,12 +520,9 @@ class OutboundEngine:
         dirs = self.ctx.dirs(station, partner)
         temp = dirs.processing / f"{SEND_TEMP_PREFIX}{uuid.uuid4().hex}.tmp"
         try:
-            dirs.processing.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, temp)
-            fsutil.fsync_file(temp)
-            fsutil.fsync_dir(dirs.processing)
+            with dirs.open(dirs.processing, create=True) as fd:
+                fsutil.copy_in(path, fd, temp.name)
         except OSError as exc:
-            temp.unlink(missing_ok=True)
             raise fsutil.storage_error("copy", path, exc) from exc
         # Killed before the plan commits: the temp file is an orphan removed at start-up.
         with self._lock:

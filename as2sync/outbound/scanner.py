@@ -7,7 +7,9 @@ opens a file and never holds more than one directory listing, so 10,000 waiting 
 
 Ignored: sub-directories, symlinks (renaming a link into processing would not pin the bytes
 it points to), names matching ``outbound.exclude`` while they match (a ``.part`` renamed to its
-final name is seen under the new name), and the done-files themselves.
+final name is seen under the new name), and the done-files themselves. The outbox is listed and
+its files are stat-ed through a verified folder descriptor (:meth:`PartnerDirs.open`): an
+outbox, or a folder above it, that is a symbolic link yields nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from as2sync.fsutil import exists_at
 from as2sync.layout import PartnerDirs
 
 
@@ -56,63 +59,72 @@ class Filter:
         return name
 
 
-def _observation(dirs: PartnerDirs, entry: os.DirEntry[str]) -> Observation | None:
+def _observation(
+    dirs: PartnerDirs, outbox_fd: int, name: str, entry: os.DirEntry[str] | None = None
+) -> Observation | None:
     try:
-        st = entry.stat(follow_symlinks=False)
+        if entry is not None:  # a listing of the descriptor: stat relative to it, no follow
+            st = entry.stat(follow_symlinks=False)
+        else:
+            st = os.stat(name, dir_fd=outbox_fd, follow_symlinks=False)
     except OSError:  # gone since the listing
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    return Observation(
-        dirs.station, dirs.partner, entry.path, entry.name, st.st_size, st.st_mtime_ns
-    )
+    path = os.path.join(dirs.outbox, name)
+    return Observation(dirs.station, dirs.partner, path, name, st.st_size, st.st_mtime_ns)
 
 
-def scan_outbox(dirs: PartnerDirs, flt: Filter) -> Iterator[Observation]:
-    """Every candidate file in one outbox. A missing or unreadable outbox yields nothing (the
-    caller logs it; the folder may simply not have been created yet)."""
-    try:
-        with os.scandir(dirs.outbox) as it:
-            if not flt.done_suffix:
-                for entry in it:
-                    if not flt.excluded(entry.name):
-                        obs = _observation(dirs, entry)
-                        if obs is not None:
-                            yield obs
-                return
-            # Done-file mode needs the set of done-files before deciding; the listing is
-            # consumed once and only candidate entries are kept.
-            done: set[str] = set()
-            candidates: list[os.DirEntry[str]] = []
+def _scan(dirs: PartnerDirs, outbox_fd: int, flt: Filter) -> Iterator[Observation]:
+    with os.scandir(outbox_fd) as it:
+        if not flt.done_suffix:
             for entry in it:
-                if entry.name.endswith(flt.done_suffix):
-                    done.add(flt.base_of(entry.name))
-                elif not flt.excluded(entry.name):
-                    candidates.append(entry)
-    except FileNotFoundError:
-        return
+                if not flt.excluded(entry.name):
+                    obs = _observation(dirs, outbox_fd, entry.name, entry)
+                    if obs is not None:
+                        yield obs
+            return
+        # Done-file mode needs the set of done-files before deciding; the listing is
+        # consumed once and only candidate entries are kept.
+        done: set[str] = set()
+        candidates: list[os.DirEntry[str]] = []
+        for entry in it:
+            if entry.name.endswith(flt.done_suffix):
+                done.add(flt.base_of(entry.name))
+            elif not flt.excluded(entry.name):
+                candidates.append(entry)
     for entry in candidates:
         if entry.name in done:
-            obs = _observation(dirs, entry)
+            obs = _observation(dirs, outbox_fd, entry.name, entry)
             if obs is not None:
                 yield obs
 
 
+def scan_outbox(dirs: PartnerDirs, flt: Filter) -> Iterator[Observation]:
+    """Every candidate file in one outbox. A missing, unreadable or refused outbox yields
+    nothing (the folder may simply not have been created yet; a refused one is reported by
+    :func:`as2sync.layout.survey`)."""
+    try:
+        with dirs.open(dirs.outbox) as fd:
+            yield from _scan(dirs, fd, flt)
+    except OSError:  # UnsafeFolder included
+        return
+
+
 def observe_path(dirs: PartnerDirs, path: Path, flt: Filter) -> Observation | None:
     """The observation for one outbox path (a watcher hint), or None if it is not a candidate
-    now (excluded, missing, not a regular file, or its done-file is missing)."""
+    now (not in the outbox, excluded, missing, not a regular file, or its done-file is
+    missing)."""
     name = path.name
-    if flt.excluded(name):
-        return None
-    if flt.done_suffix and not os.path.lexists(path.with_name(name + flt.done_suffix)):
+    if path.parent != dirs.outbox or flt.excluded(name):
         return None
     try:
-        st = os.lstat(path)
-    except OSError:
+        with dirs.open(dirs.outbox) as fd:
+            if flt.done_suffix and not exists_at(fd, name + flt.done_suffix):
+                return None
+            return _observation(dirs, fd, name)
+    except OSError:  # UnsafeFolder included
         return None
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    return Observation(dirs.station, dirs.partner, str(path), name, st.st_size, st.st_mtime_ns)
 
 
 def scan_all(

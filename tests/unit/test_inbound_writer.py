@@ -72,7 +72,9 @@ def test_place_file_never_overwrites_and_records_the_new_name_first(tmp_path: Pa
         replans.append(new)
 
     touched: set[Path] = set()
-    final = place_file(temp, inbox / "x.edi", replan, touched)
+    final = place_file(
+        temp, inbox / "x.edi", replan, touched, dirs=PartnerDirs("ME", "P", tmp_path)
+    )
     assert touched == {inbox, tmp_path}
     assert final == inbox / "x (2).edi" == replans[0]
     assert (inbox / "x.edi").read_bytes() == b"someone else's"
@@ -92,7 +94,9 @@ def test_place_folder_moves_the_whole_folder_at_once_and_never_onto_another(
     (temp / "b.edi").write_bytes(b"b")
     replans: list[Path] = []
     touched: set[Path] = set()
-    final = place_folder(temp, inbox / "m", replans.append, touched)
+    final = place_folder(
+        temp, inbox / "m", replans.append, touched, dirs=PartnerDirs("ME", "P", tmp_path)
+    )
     assert touched == {inbox, tmp_path / "incoming"}
     assert final == inbox / "m (2)" and replans == [final]
     assert sorted(p.name for p in final.iterdir()) == ["a.edi", "b.edi"]
