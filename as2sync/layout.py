@@ -116,6 +116,9 @@ class FolderProblem:
 class Survey:
     pairs: list[PartnerDirs]
     problems: list[FolderProblem]
+    parents: list[Path]
+    """Where new partnership folders can appear: folders.root, each station folder, each
+    route folder (the outbound watcher watches them for new sub-folders)."""
 
 
 _LINK = "is a symbolic link; as2sync does not follow it (replace it by a real folder)"
@@ -174,7 +177,9 @@ def survey(config: Config) -> Survey:
     problems: list[FolderProblem] = []
     candidates: dict[tuple[str, str], PartnerDirs] = {}
     root = config.folders.root
+    parents = [root, *(route.path for route in config.routes)]
     for station in _entries(root, problems):
+        parents.append(Path(station.path))
         for partner in _entries(Path(station.path), problems):
             candidates[(station.name, partner.name)] = PartnerDirs(
                 station.name,
@@ -193,7 +198,7 @@ def survey(config: Config) -> Survey:
         problems.extend(unsafe)
         if not unsafe:
             pairs.append(dirs)
-    return Survey(pairs, problems)
+    return Survey(pairs, problems, parents)
 
 
 def discover(config: Config) -> list[PartnerDirs]:

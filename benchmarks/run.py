@@ -31,6 +31,7 @@ from benchmarks import (
     mixed,
     naive_comparison,
     outbound_latency,
+    outbound_new_folder,
     outbound_throughput,
     outbound_unthrottled,
     procfs,
@@ -45,6 +46,7 @@ Benchmark = Callable[[Context], Section]
 BENCHMARKS: dict[str, tuple[Benchmark, str]] = {
     "outbound": (outbound_throughput.run, "sustained files/s, unbundled and bundled, 50/10 s"),
     "latency": (outbound_latency.run, "drop-to-submit latency p50/p99 on an idle daemon"),
+    "new-folder": (outbound_new_folder.run, "drop-to-submit p50 in a just-created partnership"),
     "outbound-unlimited": (outbound_unthrottled.run, "files/s and CPU s/file, no rate limit"),
     "inbound": (inbound_throughput.run, "messages/s and requests/100, small, 1 MB, truncating"),
     "inbound-unlimited": (inbound_unthrottled.run, "messages/s and CPU s/message, no limit"),

@@ -114,6 +114,7 @@ class OutboundEngine:
         self._next_track = 0.0
         self._outage = Outage()
         self._folder_problems = ProblemLog()
+        self.full_scans = 0  # how many times every outbox was scanned (start-up, scan_seconds)
         self._stopping = threading.Event()
 
     @property
@@ -130,8 +131,10 @@ class OutboundEngine:
             submit.interrupted(self.ctx, sub)
         self._clean_temp_files()
         self._resume()
+        # Watching starts first: a file or folder that appears while the scan runs is not
+        # left for the next full scan.
+        self._watcher.start(())
         self._full_scan()
-        self._watcher.start(self._outboxes)
         # Freshly recovered in-doubt rows are reconciled in the first step.
 
     def stop(self) -> None:
@@ -147,10 +150,14 @@ class OutboundEngine:
         now = self.ctx.clock()
         self._watcher.check()
         paths, rescan = self._hints.take()
+        new_folders = self._hints.take_folders()
         if rescan or now >= self._next_scan:
             self._full_scan()
-        elif paths:
-            self._observe_paths(paths)
+        else:
+            if new_folders:
+                self._adopt_new_partnerships()
+            if paths:
+                self._observe_paths(paths)
         progressed = self._resume() > 0
         if stop.is_set():
             return progressed
@@ -223,19 +230,44 @@ class OutboundEngine:
         pairs = found.pairs
         self._outboxes = {str(d.outbox): d for d in pairs}
         self._readiness.retain_pairs({(d.station, d.partner) for d in pairs})
+        self._watcher.watch_parents(str(p) for p in found.parents)
         for dirs in pairs:
-            # A partnership exists once its folder does; its outbox is created so that it can
-            # be watched (and users see where to drop files). Refused: scans still work.
-            with contextlib.suppress(OSError):  # UnsafeFolder too: it is an OSError
-                dirs.make(dirs.outbox)
-            present: set[str] = set()
-            for obs in scan_outbox(dirs, self._filter):
-                self._readiness.observe(obs, now)
-                present.add(obs.path)
-            self._readiness.forget_missing(dirs.station, dirs.partner, present)
-        self._watcher.watch(self._outboxes)
+            self._adopt(dirs, now)
+        self.full_scans += 1
         self._next_scan = now + self._cfg.scan_seconds
         log.debug("outbound.scanned", partnerships=len(pairs), waiting=len(self._readiness))
+
+    def _adopt(self, dirs: PartnerDirs, now: float) -> None:
+        """Create the outbox if missing, watch it, then scan it: watching first, a file dropped
+        during the scan raises an event rather than waiting for the next full scan."""
+        # A partnership exists once its folder does; its outbox is created so that it can be
+        # watched (and users see where to drop files). Refused: scans still work.
+        with contextlib.suppress(OSError):  # UnsafeFolder too: it is an OSError
+            dirs.make(dirs.outbox)
+        self._watcher.watch([str(dirs.outbox)])
+        present: set[str] = set()
+        for obs in scan_outbox(dirs, self._filter):
+            self._readiness.observe(obs, now)
+            present.add(obs.path)
+        self._readiness.forget_missing(dirs.station, dirs.partner, present)
+
+    def _adopt_new_partnerships(self) -> None:
+        """A folder appeared in the root, a station or a route folder (a watcher hint): adopt
+        the partnerships not known yet now, without a full scan of every outbox."""
+        now = self.ctx.clock()
+        found = survey(self.ctx.config)
+        self._folder_problems.update(found.problems)
+        if self._watcher.watch_parents(str(p) for p in found.parents):
+            self._hints.folders()  # a new station: what was made in it before its watch
+        for dirs in found.pairs:
+            if str(dirs.outbox) not in self._outboxes:
+                self._outboxes[str(dirs.outbox)] = dirs
+                self._adopt(dirs, now)
+                log.info("outbound.partnership_found", station=dirs.station, partner=dirs.partner)
+
+    def watching(self, outbox: Path) -> bool:
+        """Whether ``outbox`` has a filesystem watch (for tests and troubleshooting)."""
+        return self._watcher.watching(str(outbox))
 
     def _observe_paths(self, paths: Iterable[str]) -> None:
         now = self.ctx.clock()

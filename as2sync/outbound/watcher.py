@@ -1,10 +1,16 @@
 """Filesystem events as hints: the watcher filters and enqueues, it never decides.
 
-The watchdog handler only records "look at this path" (or "rescan everything") in
-:class:`Hints` and wakes the engine; the engine stats the path and the readiness tracker and
-ledger decide. Events are lost while the daemon is down, when the kernel queue overflows and
-on network filesystems where none arrive at all, so they can only ever make things faster:
-the engine also scans every outbox at start-up and every ``scan_seconds``.
+The watchdog handler only records "look at this path" (or "rescan everything", or "a folder
+appeared where partnerships live") in :class:`Hints` and wakes the engine; the engine stats the
+path and the readiness tracker and ledger decide. Events are lost while the daemon is down,
+when the kernel queue overflows and on network filesystems where none arrive at all, so they
+can only ever make things faster: the engine also scans every outbox at start-up and every
+``scan_seconds``.
+
+Two kinds of folders are watched, both non-recursively: every outbox (for files), and the
+*parents* -- ``folders.root``, each station folder and each route folder -- for new
+sub-folders, so that a partnership folder created while the daemon runs is adopted (its outbox
+watched and scanned) at once rather than at the next full scan.
 
 Observer modes (``outbound.observer``):
 
@@ -23,7 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import structlog
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -45,13 +51,15 @@ _INOTIFY_LOGGER = "watchdog.observers.inotify_c"
 
 
 class Hints:
-    """Thread-safe queue of paths to look at, plus a "rescan everything" flag."""
+    """Thread-safe queue of paths to look at, plus a "rescan everything" flag and a "new
+    folders" flag."""
 
     def __init__(self, max_paths: int = MAX_PENDING_PATHS) -> None:
         self._max_paths = max_paths
         self._lock = threading.Lock()
         self._paths: set[str] = set()
         self._rescan = False
+        self._folders = False
         self.event = threading.Event()
 
     def path(self, path: str) -> None:
@@ -70,6 +78,18 @@ class Hints:
             self._rescan = True
         self.event.set()
 
+    def folders(self) -> None:
+        """A folder appeared in a watched parent: look for new partnerships."""
+        with self._lock:
+            self._folders = True
+        self.event.set()
+
+    def take_folders(self) -> bool:
+        """Whether new folders were reported since the last call (read after :meth:`take`)."""
+        with self._lock:
+            folders, self._folders = self._folders, False
+        return folders
+
     def take(self) -> tuple[set[str], bool]:
         """Everything pending, emptied; the wake-up event is cleared before reading, so a hint
         added meanwhile sets it again."""
@@ -81,15 +101,23 @@ class Hints:
 
     def pending(self) -> bool:
         with self._lock:
-            return self._rescan or bool(self._paths)
+            return self._rescan or self._folders or bool(self._paths)
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, hints: Hints) -> None:
+    def __init__(self, hints: Hints, parents: Callable[[], frozenset[str]]) -> None:
         self._hints = hints
+        self._parents = parents
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory or event.event_type not in _RELEVANT:
+        if event.event_type not in _RELEVANT:
+            return
+        if event.is_directory:
+            # A folder created in (or moved into) a parent may be a new partnership.
+            if event.event_type in ("created", "moved"):
+                made = os.fsdecode(getattr(event, "dest_path", "") or event.src_path)
+                if os.path.dirname(made) in self._parents():
+                    self._hints.folders()
             return
         self._hints.path(os.fsdecode(event.src_path))
         dest = getattr(event, "dest_path", "")
@@ -124,13 +152,15 @@ _shutdown_noise = _ShutdownNoise()
 
 
 class Watcher:
-    """Watches outbox folders and feeds :class:`Hints`. Call :meth:`watch` after every full
-    scan with the outboxes found; it adds new ones and is cheap for known ones."""
+    """Watches outbox folders and the parents of partnership folders and feeds :class:`Hints`.
+    :meth:`watch` adds outboxes and :meth:`watch_parents` parents; both are cheap for folders
+    already watched."""
 
     def __init__(self, mode: ObserverMode, hints: Hints) -> None:
         self.mode = mode
         self._hints = hints
-        self._handler = _Handler(hints)
+        self._parents: frozenset[str] = frozenset()  # replaced whole: the handler reads it
+        self._handler = _Handler(hints, lambda: self._parents)
         self._native: BaseObserver | None = None
         self._polling: BaseObserver | None = None
         self._watched: set[str] = set()
@@ -138,10 +168,12 @@ class Watcher:
         self._running = False
 
     def start(self, folders: Iterable[str]) -> None:
+        """Start watching ``folders`` (outboxes) and the parents named so far."""
         logging.getLogger(_INOTIFY_LOGGER).addHandler(self._listener)
         logging.getLogger(_EMITTER_LOGGER).addFilter(_shutdown_noise)
         self._running = True
         self.watch(folders)
+        self.watch(self._parents)
 
     def _observer(self, polling: bool) -> BaseObserver:
         if polling:
@@ -155,26 +187,45 @@ class Watcher:
         return self._native
 
     def watch(self, folders: Iterable[str]) -> None:
+        """Watch these outboxes for files (those that exist and are not watched yet)."""
         if not self._running:
             return
         for folder in folders:
-            if folder in self._watched or not os.path.isdir(folder):
-                continue
-            polling = self.mode == ObserverMode.POLLING
+            self._schedule(folder)
+
+    def watch_parents(self, folders: Iterable[str]) -> int:
+        """Watch these folders (root, stations, routes) for new sub-folders; returns how many
+        were not watched before. A caller that listed them before this call looks again when
+        it is not 0: a folder made in between raised no event."""
+        folders = [str(f) for f in folders]
+        self._parents = self._parents | frozenset(folders)
+        if not self._running:
+            return 0
+        return sum(1 for folder in folders if self._schedule(folder))
+
+    def watching(self, folder: str) -> bool:
+        return folder in self._watched
+
+    def _schedule(self, folder: str) -> bool:
+        """Add a watch on ``folder``; True if it was not watched before and now is."""
+        if folder in self._watched or not os.path.isdir(folder):
+            return False
+        polling = self.mode == ObserverMode.POLLING
+        try:
+            self._observer(polling).schedule(self._handler, folder, recursive=False)
+        except OSError as exc:
+            if self.mode != ObserverMode.AUTO:
+                # Scans still find every file; only the latency suffers.
+                log.error("outbound.watch_failed", folder=folder, error=str(exc))
+                return False
+            log.warning("outbound.watch_fallback_polling", folder=folder, error=str(exc))
             try:
-                self._observer(polling).schedule(self._handler, folder, recursive=False)
-            except OSError as exc:
-                if self.mode != ObserverMode.AUTO:
-                    # Scans still find every file; only the latency suffers.
-                    log.error("outbound.watch_failed", folder=folder, error=str(exc))
-                    continue
-                log.warning("outbound.watch_fallback_polling", folder=folder, error=str(exc))
-                try:
-                    self._observer(True).schedule(self._handler, folder, recursive=False)
-                except OSError as exc2:
-                    log.error("outbound.watch_failed", folder=folder, error=str(exc2))
-                    continue
-            self._watched.add(folder)
+                self._observer(True).schedule(self._handler, folder, recursive=False)
+            except OSError as exc2:
+                log.error("outbound.watch_failed", folder=folder, error=str(exc2))
+                return False
+        self._watched.add(folder)
+        return True
 
     def check(self) -> bool:
         """True if every observer and emitter is alive; otherwise rebuild and ask for a rescan."""

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from watchdog.events import DirCreatedEvent, DirDeletedEvent, DirMovedEvent
 
 from as2sync.config.schema import Observer
-from as2sync.outbound.watcher import Hints, Watcher
+from as2sync.outbound.watcher import Hints, Watcher, _Handler
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -99,3 +100,39 @@ def test_a_dead_observer_is_rebuilt_and_a_rescan_requested(tmp_path: Path) -> No
         assert wait_for(lambda: str(tmp_path / "after.edi") in hints.take()[0])
     finally:
         w.stop()
+
+
+@pytest.mark.parametrize("mode", [Observer.NATIVE, Observer.POLLING])
+def test_a_new_folder_in_a_watched_parent_is_reported(tmp_path: Path, mode: Observer) -> None:
+    root, outbox = tmp_path / "root", tmp_path / "outbox"
+    root.mkdir()
+    outbox.mkdir()
+    hints = Hints()
+    w = Watcher(mode, hints)
+    assert w.watch_parents([str(root)]) == 0  # remembered until started
+    w.start([str(outbox)])
+    try:
+        assert w.watching(str(root)) and w.watching(str(outbox))
+        time.sleep(0.1)  # the polling observer's first snapshot
+        (outbox / "subfolder").mkdir()
+        (root / "NEWSTATION").mkdir()
+        assert wait_for(hints.take_folders)
+        assert not hints.take_folders()  # taken once
+        assert w.watch_parents([str(root), str(root / "NEWSTATION")]) == 1  # only the new one
+    finally:
+        w.stop()
+    assert hints.take() == (set(), False)  # folders are not file hints
+
+
+def test_only_folders_made_in_a_parent_count_as_new_folders() -> None:
+    hints = Hints()
+    handler = _Handler(hints, lambda: frozenset({"/r"}))
+    handler.on_any_event(DirCreatedEvent("/r/outbox-of-a-partner/sub"))
+    handler.on_any_event(DirCreatedEvent("/o/sub"))
+    handler.on_any_event(DirDeletedEvent("/r/GONE"))
+    assert not hints.take_folders()
+    handler.on_any_event(DirMovedEvent("/tmp/staged", "/r/NEWSTATION"))
+    assert hints.take_folders()
+    handler.on_any_event(DirCreatedEvent("/r/NEWSTATION2"))
+    assert hints.take_folders()
+    assert hints.take() == (set(), False)
