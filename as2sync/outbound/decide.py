@@ -9,6 +9,7 @@ inputs at them) and the modules that act (``claim``, ``submit``, ``archive``, ``
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -407,40 +408,52 @@ def reconcile_plan(
     ``found`` candidates and the ``contents`` downloaded for some of them (message ID -> the
     files' names, sizes and SHA-256; None: the download failed).
 
-    1. A message whose downloaded bytes equal a row's claimed bytes is that row's: rows and
-       messages with the same bytes are paired by :func:`_allocate`. If a send still in flight
-       (``settle`` False) holds the same bytes, those rows wait: the message may be its.
+    1. A message whose downloaded bytes equal a row's claimed bytes carries that row's bytes:
+       rows and messages with the same bytes are paired by :func:`_allocate`. If a send still
+       in flight (``settle`` False) holds the same bytes, those rows wait: it may be its.
     2. A message whose bytes cannot be downloaded (queued, failed, or a failed download) is a
        row's only when every row its names and sizes fit holds the same bytes (so which of
-       them it is does not matter) and none of them is in flight. Then the rows and messages
-       are paired as in 1 (settling from the queued or failed list, as before: tracking takes
-       it from there). A sent message whose download failed waits for the next pass instead.
-    3. A row that a message might still be (step 2 could not decide) waits; once the grace
-       period has passed and every such message is only in the failed list (it can never be
-       downloaded, and is not being retried) and no send in flight may own it, the row is
-       AMBIGUOUS: a person decides.
+       them it is does not matter) and none of them is in flight; such rows and messages are
+       paired as in 1 (settling from the queued or failed list: tracking takes it from
+       there). A sent message whose download failed waits for the next pass instead. Rows
+       already paired count as owners too when another row holds the same bytes: which of
+       the two owns which message is not known.
+    3. A row that such a message might be, or whose bytes another row holds that such a
+       message might be (its own message may then be the one given to that row), waits; once
+       the grace period has passed and every such message is only in the failed list (it can
+       never be downloaded, and is not being retried) and no send in flight may own it, the
+       row is AMBIGUOUS: a person decides.
     4. A row nothing on the gateway could be: resubmitted once ``grace`` has passed since its
        submit began (the queued list hides messages that are being sent at that moment, and a
        failed send leaves the sent list, spec 4.7, 5.4), else it waits.
 
-    A message never settles two rows, and a row is never settled by a message another row
-    could own with different bytes.
+    So a message never settles two rows, a row is never settled by a message another row
+    with other bytes could own, and a row is resent only where its bytes are on the gateway
+    fewer times than rows hold them.
     """
     decisions: dict[int, ReconcileDecision] = {}
     open_rows = sorted(rows, key=lambda r: (r.started_at, r.id))
 
+    shared = Counter(r.key for r in open_rows)
+
     def unsettled() -> list[Doubt]:
-        """Rows not FOUND: each may still own any message (a waiting row too)."""
+        """Rows that may still own any message: every row not FOUND, and a FOUND row whose
+        bytes another row holds too (which of them owns which message is not known)."""
         return [
             r
             for r in open_rows
-            if r.id not in decisions or decisions[r.id].kind != ReconcileKind.FOUND
+            if r.id not in decisions
+            or decisions[r.id].kind != ReconcileKind.FOUND
+            or shared[r.key] > 1
         ]
 
     def found_in(row: Doubt, cand: Candidate, why: str) -> None:
         decisions[row.id] = ReconcileDecision(
             ReconcileKind.FOUND, cand.info.message_id, cand.folder, why
         )
+
+    waiting: dict[int, list[Candidate]] = {}
+    contested: set[str] = set()  # candidates a send in flight may own: that settles soon
 
     # 1. Proven by content.
     proven: dict[ContentKey, list[Candidate]] = {}
@@ -453,7 +466,9 @@ def reconcile_plan(
             proven.setdefault(content_key(key), []).append(cand)
     for key, cands in sorted(proven.items()):
         same = [
-            r for r in unsettled() if r.key == key and any(_eligible(r, c, skew) for c in cands)
+            r
+            for r in open_rows
+            if r.key == key and r.id not in decisions and any(_eligible(r, c, skew) for c in cands)
         ]
         if any(not r.settle for r in same):
             for row in same:
@@ -466,8 +481,6 @@ def reconcile_plan(
             found_in(row, cand, f"found in {cand.folder}, same bytes (SHA-256)")
 
     # 2. Not provable now: only where no other row's bytes could be in it.
-    waiting: dict[int, list[Candidate]] = {}
-    contested: set[str] = set()  # candidates a send in flight may own: that settles soon
     settleable: dict[ContentKey, list[Candidate]] = {}
     for cand in unproven:
         claimants = [r for r in unsettled() if _could_be(r, cand, skew)]
@@ -492,12 +505,27 @@ def reconcile_plan(
         for row, cand in _allocate(same, cands, skew):
             found_in(row, cand, f"found in {cand.folder}; no other send in doubt fits it")
 
+    # A row left without a message while another with the same bytes got one may own that
+    # message: the other's own may be one still unproven (or unlisted by time for this row).
+    # Whatever could be any of them keeps it waiting too.
+    given = {d.message_id for d in decisions.values() if d.kind == ReconcileKind.FOUND}
+    for cand in unproven:
+        if cand.info.message_id in given:
+            continue
+        owners = [r for r in open_rows if _could_be(r, cand, skew)]
+        if not all(r.settle for r in owners):
+            contested.add(cand.info.message_id)
+        for key in {r.key for r in owners}:
+            for row in open_rows:
+                if row.key == key and row.id not in decisions:
+                    waiting.setdefault(row.id, []).append(cand)
+
     # 3 and 4.
     for row in open_rows:
         if not row.settle or row.id in decisions:
             continue
         elapsed = now - row.started_at
-        maybes = waiting.get(row.id, [])
+        maybes = list({c.info.message_id: c for c in waiting.get(row.id, [])}.values())
         if maybes:
             names = ", ".join(f"{c.info.message_id} ({c.folder})" for c in maybes)
             undecidable = not any(c.provable or c.info.message_id in contested for c in maybes)

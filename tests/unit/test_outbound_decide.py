@@ -482,6 +482,30 @@ def test_reconciliation_never_misattributes_and_never_sends_twice(
 _WAIT = decide.ReconcileDecision(ReconcileKind.WAIT)
 
 
+@settings(max_examples=200)
+@given(
+    sends=st.lists(
+        st.tuples(st.sampled_from(BYTES), st.floats(0, 100, allow_nan=False)), max_size=6
+    ),
+)
+def test_every_send_whose_message_was_downloaded_is_settled(
+    sends: list[tuple[str, float]],
+) -> None:
+    """Not merely safe but live: with every message in the sent list and its bytes known,
+    every row is settled at once (identical bytes included)."""
+    rows, listed, contents = [], [], {}
+    for i, (tag, start) in enumerate(sends):
+        name, size = SHAPES[BYTES.index(tag)]
+        file = _file(tag, name, size)
+        rows.append(_row(i, file, started=NOW + start))
+        listed.append(_listed(Folder.SENT, f"<m{i}@gw>", NOW + start + 1, file))
+        contents[f"<m{i}@gw>"] = (file,)
+    if not rows:
+        return
+    plan = _plan(rows, listed, contents=contents, now=NOW + 200)
+    assert {d.kind for d in plan.values()} == {ReconcileKind.FOUND}
+
+
 def now_minus(row: decide.Doubt, elapsed: float) -> float:
     return (NOW + elapsed) - row.started_at
 
