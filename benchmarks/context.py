@@ -26,6 +26,8 @@ class Sizes:
     out_file_bytes: int = 2_000
     latency_files: int = 20
     latency_interval: float = 2.5
+    in_doubt_files: int = 100
+    in_doubt_interval: float = 0.3
     out_unthrottled_files: int = 600
     in_small: int = 2000
     in_small_bytes: int = 2_000
@@ -45,6 +47,7 @@ class Sizes:
             out_files=120,
             out_bundled_files=600,
             latency_files=8,
+            in_doubt_files=30,
             out_unthrottled_files=200,
             in_small=500,
             in_big=100,

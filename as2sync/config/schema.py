@@ -110,7 +110,9 @@ class OutboundConfig(_Section):
         InDoubt.RECONCILE, description="After an unknown outcome: reconcile or hold."
     )
     reconcile_grace_seconds: Seconds = Field(
-        120, description="Not found on the gateway this long after submit: submit again."
+        120,
+        description="Least time after a submit of unknown outcome before a send that is not on "
+        "the gateway is submitted again; the partner's sendTimeout x 1.5 if longer.",
     )
     duplicate_window: Seconds = Field(
         6 * 3600, description="Same content to the same partner within this window is refused."

@@ -80,6 +80,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--delivery-delay", type=float, default=2.0, metavar="S", help="queued -> sent (2.0)")
     add("--echo-delay", type=float, default=3.0, metavar="S", help="echo partner delay (3.0)")
     add(
+        "--send-timeout",
+        type=float,
+        metavar="S",
+        help="sendTimeout shown for every partner (default: the delivery delay, at least 1)",
+    )
+    add(
         "--batch-limit",
         type=int,
         default=10 * MIB,
@@ -133,6 +139,7 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         rate_limit=None if args.no_rate_limit else args.rate_limit,
         delivery_delay=args.delivery_delay,
         echo_delay=args.echo_delay,
+        send_timeout=args.send_timeout,
         batch_limit_bytes=args.batch_limit,
         data_dir=args.data,
         received_sides=args.received_sides,

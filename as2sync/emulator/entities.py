@@ -116,7 +116,7 @@ def queued(sub: Submission, settings: EmulatorSettings) -> Entity:
     return entity
 
 
-def partner(spec: PartnerSpec, partner_id: int) -> Entity:
+def partner(spec: PartnerSpec, partner_id: int, send_timeout: int = 60) -> Entity:
     """A Partner entity (spec 3.5 / 10.1.2) with plausible defaults for the unmodelled fields."""
     slug = spec.as2_id.lower().replace(" ", "-")
     return {
@@ -149,7 +149,7 @@ def partner(spec: PartnerSpec, partner_id: int) -> Entity:
         "useAs2Restart": False,
         "pauseIncoming": False,
         "pauseOutgoing": spec.pause_outgoing,
-        "sendTimeout": 60,
+        "sendTimeout": send_timeout,
         "flows": [],
     }
 

@@ -6,6 +6,7 @@ build the same object from its arguments. Nothing here does I/O.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -180,7 +181,9 @@ class EmulatorSettings:
     ``False`` strips the brackets. ``queued_attachments`` includes ``attachments`` in queued
     entities (the spec warns they "may be missing", so by default they are).
     ``failed_attempts`` is how many delivery attempts a ``fail`` partner gets before the entry is
-    stopped; attempts are ``delivery_delay`` apart. ``port=0`` picks a free port.
+    stopped; attempts are ``delivery_delay`` apart. ``send_timeout`` is the ``sendTimeout``
+    every partner entity shows; ``None`` shows how long the emulator really takes to deliver
+    (``delivery_delay`` rounded up, at least 1 s). ``port=0`` picks a free port.
     """
 
     user: str = "demo@example.com"
@@ -204,8 +207,16 @@ class EmulatorSettings:
     received_sides: ReceivedSides = "swapped"
     batch_folder_brackets: bool = True
     queued_attachments: bool = False
+    send_timeout: float | None = None
     host: str = "127.0.0.1"
     port: int = 0
+
+    @property
+    def partner_send_timeout(self) -> int:
+        """The ``sendTimeout`` shown for every partner (whole seconds, as the API shows it)."""
+        if self.send_timeout is not None:
+            return math.ceil(self.send_timeout)
+        return max(1, math.ceil(self.delivery_delay))
 
     def __post_init__(self) -> None:
         if self.rate_limit is not None and (self.rate_limit[0] < 1 or self.rate_limit[1] <= 0):
@@ -214,6 +225,8 @@ class EmulatorSettings:
             raise ValueError("failed_attempts must be at least 1")
         if self.received_sides not in ("spec", "swapped"):
             raise ValueError("received_sides must be 'spec' or 'swapped'")
+        if self.send_timeout is not None and self.send_timeout < 0:
+            raise ValueError("send_timeout must not be negative")
         for name in ("token_ttl", "delivery_delay", "echo_delay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")

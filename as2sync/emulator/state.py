@@ -297,7 +297,7 @@ class EmulatorState:
     def partner_entities(self, query: str | None) -> list[dict[str, Any]]:
         with self._lock:
             return [
-                entities.partner(spec, number)
+                entities.partner(spec, number, self.settings.partner_send_timeout)
                 for spec, number in self._partners.values()
                 if not query or _contains(spec.as2_id, query) or _contains(spec.name, query)
             ]

@@ -729,13 +729,15 @@ def mark_in_doubt(
     error: str,
     *,
     http_status: int | None = None,
+    look_at: float | None = None,
 ) -> None:
-    """SUBMITTING -> IN_DOUBT: the gateway may have the message; reconcile before resending."""
+    """SUBMITTING -> IN_DOUBT: the gateway may have the message; reconcile before resending,
+    first at ``look_at`` (default: now)."""
     row = _row(session, submission_id, SubmissionState.SUBMITTING)
     row.state = SubmissionState.IN_DOUBT
     row.error = error
     row.http_status = http_status
-    row.next_attempt_at = now
+    row.next_attempt_at = now if look_at is None else look_at
     row.updated_at = now
 
 

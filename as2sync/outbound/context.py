@@ -1,4 +1,5 @@
-"""What every outbound step needs: configuration, ledger, gateway, a clock and counters."""
+"""What every outbound step needs: configuration, ledger, gateway, a clock, counters and what
+is known of the partners."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from as2sync.gateway.base import Gateway
 from as2sync.instance import instance_id
 from as2sync.layout import PartnerDirs, partner_dirs
 from as2sync.ledger.db import Ledger
+from as2sync.outbound.partners import SendTimeouts
 
 
 class Counters:
@@ -40,6 +42,7 @@ class Context:
     gateway: Gateway
     clock: Callable[[], float]
     counters: Counters = field(default_factory=Counters)
+    send_timeouts: SendTimeouts = field(default_factory=SendTimeouts)
 
     @property
     def outbound(self) -> OutboundConfig:

@@ -558,9 +558,49 @@ def ambiguous_reason(why: str) -> str:
     )
 
 
-def reconcile_interval(grace: float) -> float:
-    """How long to wait between two looks at the gateway for one in-doubt message."""
-    return min(30.0, max(0.5, grace / 8))
+FIRST_LOOK_SECONDS = 5.0
+"""The first look for a send in doubt comes this long after it began: the spec says a message
+is listed 5 to 10 s after the send (4.5.1), so one that did arrive is settled in seconds."""
+LOOK_INTERVAL_MAX_SECONDS = 60.0
+ASSUMED_SEND_TIMEOUT_SECONDS = 300.0
+"""A partner's sendTimeout when the gateway does not say (the long end of what is usual)."""
+SEND_TIMEOUT_MARGIN = 0.5
+"""The resend grace is the partner's sendTimeout plus this fraction of it again: the gateway's
+own work around the wait for the partner (picking the message, signing, connecting,
+recording the outcome)."""
+
+
+def resend_grace(floor: float, send_timeout: float | None) -> float:
+    """How long after a submit began a send in doubt that is in no list may be resent.
+
+    The queued list hides a message while it is being sent (spec 5.4), and that lasts up to
+    the partner's ``sendTimeout``: resending earlier could deliver it twice to a slow partner.
+    ``floor`` (``outbound.reconcile_grace_seconds``) is the least; an unknown sendTimeout
+    counts as :data:`ASSUMED_SEND_TIMEOUT_SECONDS`.
+    """
+    timeout = ASSUMED_SEND_TIMEOUT_SECONDS if send_timeout is None else send_timeout
+    return max(floor, timeout * (1 + SEND_TIMEOUT_MARGIN))
+
+
+def _first_interval(grace: float) -> float:
+    # Scaled down for very short graces (tests, the emulator), never below half a second.
+    return min(FIRST_LOOK_SECONDS, max(0.5, grace / 8))
+
+
+def first_look(started_at: float, now: float, grace: float) -> float:
+    """When to look first for a send that began at ``started_at`` and is in doubt ``now``."""
+    return max(now, started_at + _first_interval(grace))
+
+
+def next_look(started_at: float, now: float, grace: float) -> float:
+    """When to look again for a send still in doubt: after as long as it has been in doubt
+    (5, 10, 20, 40 s ..., at most :data:`LOOK_INTERVAL_MAX_SECONDS`), so one that arrived
+    late is found soon while a long wait costs few requests; and exactly when ``grace``
+    runs out, when it may be resent."""
+    interval = min(LOOK_INTERVAL_MAX_SECONDS, max(_first_interval(grace), now - started_at))
+    at = now + interval
+    end = started_at + grace
+    return end if now < end < at else at
 
 
 # -- delivery tracking ------------------------------------------------------------------------

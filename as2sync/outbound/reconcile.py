@@ -22,13 +22,21 @@ So we look, one partnership at a time, for all its rows of unknown outcome toget
 
 * found -> the ID is recorded (SUBMITTED) and the files are archived as usual; if it was found
   in the failed list, delivery tracking takes it from there;
-* not found anywhere once ``reconcile_grace_seconds`` have passed since the submit began ->
-  back to CLAIMED and submitted again. The grace period exists because the spec says the
-  queued list omits messages being processed at that moment, and a message whose send fails
-  leaves the sent list; a message can be briefly invisible;
+* not found anywhere once the grace period has passed since the submit began -> back to
+  CLAIMED and submitted again. The grace period exists because the spec says the queued list
+  omits messages being processed at that moment, and a message whose send fails leaves the
+  sent list; a message can be invisible for as long as the partner's ``sendTimeout``. So the
+  grace is that sendTimeout plus half of it again, at least ``reconcile_grace_seconds``
+  (:func:`as2sync.outbound.decide.resend_grace`; :mod:`as2sync.outbound.partners` asks the
+  gateway, only once a row has outlived ``reconcile_grace_seconds``);
 * a message that may be this row's or another's, and can never be told apart (only in the
   failed list) -> failed/ with a reason saying so, for a person to decide;
 * otherwise -> look again later.
+
+When to look is :func:`as2sync.outbound.decide.first_look` and ``next_look``: first about 5 s
+after the submit began (the spec lists a message 5 to 10 s after its send, so one that did
+arrive is settled in seconds), then after as long again as it has been in doubt (10, 20,
+40 s, at most a minute), and once more exactly when the grace runs out.
 
 Rows still SUBMITTING (a send in flight, here or in ``as2sync send``) are never settled here,
 but a message one of them could own is never given to another row.
@@ -183,16 +191,11 @@ def _reconcile_pair(
                 )
     except GatewayError as exc:
         now = ctx.clock()
-        log.warning(
-            "outbound.reconcile_failed",
-            station=station,
-            partner=partner,
-            error=str(exc),
-            retry_in=decide.reconcile_interval(grace),
-        )
+        log.warning("outbound.reconcile_failed", station=station, partner=partner, error=str(exc))
         with ctx.ledger.transaction() as s:
             for sub in in_doubt:
-                lo.postpone(s, sub.id, now, now + decide.reconcile_interval(grace))
+                started = sub.submit_started_at or sub.created_at
+                lo.postpone(s, sub.id, now, decide.next_look(started, now, grace))
         return 0
     found = decide.candidates(
         station=station, partner=partner, listed=listed, attributed=attributed, since=since
@@ -202,9 +205,12 @@ def _reconcile_pair(
             return 0
         if cand.info.message_id not in contents:
             contents[cand.info.message_id] = _download(ctx, cand, station, partner)
-    plan = decide.reconcile_plan(
-        rows=doubts, found=found, contents=contents, now=ctx.clock(), grace=grace
-    )
+    now = ctx.clock()
+    if any(now - d.started_at >= grace for d in doubts if d.settle):
+        # Only now can the grace have run out for some row: ask how slow this partner is.
+        send_timeout = ctx.send_timeouts.of(ctx.gateway, partner, now)
+        grace = decide.resend_grace(grace, send_timeout)
+    plan = decide.reconcile_plan(rows=doubts, found=found, contents=contents, now=now, grace=grace)
     changed = 0
     for sub in in_doubt:
         changed += _act(ctx, sub, plan[sub.id], grace)
@@ -267,7 +273,14 @@ def _act(ctx: Context, sub: Submission, decision: decide.ReconcileDecision, grac
         with contextlib.suppress(StorageError):
             to_failed(ctx, rejected, stage="reconcile")
         return 1
+    started = sub.submit_started_at or sub.created_at
+    look_at = decide.next_look(started, now, grace)
     with ctx.ledger.transaction() as s:
-        lo.postpone(s, sub.id, now, now + decide.reconcile_interval(grace))
-    log.debug("outbound.reconcile_wait", reason=decision.why, **_fields(sub))
+        lo.postpone(s, sub.id, now, look_at)
+    log.debug(
+        "outbound.reconcile_wait",
+        reason=decision.why,
+        look_in=round(look_at - now, 1),
+        **_fields(sub),
+    )
     return 0

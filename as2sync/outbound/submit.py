@@ -141,19 +141,38 @@ def _after_error(ctx: Context, sub: Submission, exc: Exception) -> Submission:
         return to_failed(ctx, sub, stage="submit")
     if not isinstance(exc, GatewayError):
         log.exception("outbound.submit_unexpected_error", **_fields(sub))
+    look_at = _first_look(ctx, sub, now)
     with ctx.ledger.transaction() as s:
-        lo.mark_in_doubt(s, sub.id, now, str(exc) or type(exc).__name__, http_status=status)
+        lo.mark_in_doubt(
+            s, sub.id, now, str(exc) or type(exc).__name__, http_status=status, look_at=look_at
+        )
         sub = lo.get(s, sub.id)
-    log.warning("outbound.in_doubt", error=str(exc), http_status=status, **_fields(sub))
+    log.warning(
+        "outbound.in_doubt",
+        error=str(exc),
+        http_status=status,
+        look_in=round(look_at - now, 1),
+        **_fields(sub),
+    )
     return sub
+
+
+def _first_look(ctx: Context, sub: Submission, now: float) -> float:
+    started = sub.submit_started_at or sub.created_at
+    return decide.first_look(started, now, ctx.outbound.reconcile_grace_seconds)
 
 
 def interrupted(ctx: Context, sub: Submission) -> Submission:
     """A SUBMITTING row found at start-up: the process died around the POST -> IN_DOUBT."""
     assert sub.state == SubmissionState.SUBMITTING
+    now = ctx.clock()
     with ctx.ledger.transaction() as s:
         lo.mark_in_doubt(
-            s, sub.id, ctx.clock(), "as2sync stopped while submitting; the gateway may have it"
+            s,
+            sub.id,
+            now,
+            "as2sync stopped while submitting; the gateway may have it",
+            look_at=_first_look(ctx, sub, now),
         )
         sub = lo.get(s, sub.id)
     log.warning("outbound.in_doubt", error="interrupted by a restart", **_fields(sub))

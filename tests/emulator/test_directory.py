@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 
 from as2sync.emulator.server import RunningEmulator
+from tests.conftest import MakeEmulator
+from tests.emulator.conftest import ClientFor
 
 
 def test_partner_list_has_every_partner_with_spec_fields(api: httpx.Client) -> None:
@@ -27,6 +29,19 @@ def test_partner_list_has_every_partner_with_spec_fields(api: httpx.Client) -> N
         assert key in first
     assert first["partnerType"] == "Production"
     assert isinstance(first["encryptCert"]["id"], int)
+
+
+def test_partners_show_how_long_a_send_may_take_as_send_timeout(
+    make_emulator: MakeEmulator, client_for: ClientFor
+) -> None:
+    # By default, what the emulator really takes (its delivery delay, at least 1 s); else as set.
+    for overrides, expected in (
+        ({"delivery_delay": 0.05}, 1),
+        ({"delivery_delay": 2.5}, 3),
+        ({"send_timeout": 300}, 300),
+    ):
+        partners = client_for(make_emulator(**overrides)).get("/partner").json()
+        assert {p["sendTimeout"] for p in partners} == {expected}
 
 
 def test_partner_query_matches_partially_and_case_insensitively(api: httpx.Client) -> None:

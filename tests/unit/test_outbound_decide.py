@@ -510,10 +510,50 @@ def now_minus(row: decide.Doubt, elapsed: float) -> float:
     return (NOW + elapsed) - row.started_at
 
 
-def test_reconcile_interval_is_bounded() -> None:
-    assert decide.reconcile_interval(0) == 0.5
-    assert decide.reconcile_interval(120) == 15
-    assert decide.reconcile_interval(10_000) == 30
+def test_the_grace_is_the_partners_send_timeout_and_a_half_at_least_the_floor() -> None:
+    assert decide.resend_grace(120, 60) == 120
+    assert decide.resend_grace(120, 300) == 450
+    assert decide.resend_grace(1, 0) == 1
+    assert decide.resend_grace(120, None) == 450  # unknown: the long end of what is usual
+
+
+def _looks(grace: float, until: float) -> list[float]:
+    """Seconds after the submit at which a send in doubt from the start is looked up."""
+    at = decide.first_look(NOW, NOW, grace)
+    looks = []
+    while at - NOW <= until:
+        looks.append(round(at - NOW, 3))
+        at = decide.next_look(NOW, at, grace)
+    return looks
+
+
+def test_a_send_in_doubt_is_looked_up_after_5_s_then_at_growing_intervals() -> None:
+    assert _looks(120, 300) == [5, 10, 20, 40, 80, 120, 180, 240, 300]
+    assert _looks(450, 500) == [5, 10, 20, 40, 80, 140, 200, 260, 320, 380, 440, 450]
+
+
+def test_a_send_found_in_doubt_after_a_restart_is_looked_up_at_once() -> None:
+    assert decide.first_look(NOW - 3600, NOW, 120) == NOW
+
+
+def test_short_graces_scale_the_first_look_down_but_not_below_half_a_second() -> None:
+    assert _looks(2, 5) == [0.5, 1, 2, 4]
+    assert decide.first_look(NOW, NOW, 0) == NOW + 0.5
+
+
+@settings(max_examples=300)
+@given(
+    elapsed=st.floats(0, 10_000, allow_nan=False),
+    grace=st.floats(0, 1000, allow_nan=False),
+)
+def test_the_next_look_is_later_bounded_and_never_skips_the_end_of_the_grace(
+    elapsed: float, grace: float
+) -> None:
+    now = NOW + elapsed
+    at = decide.next_look(NOW, now, grace)
+    assert now < at <= now + decide.LOOK_INTERVAL_MAX_SECONDS
+    if now < NOW + grace:
+        assert at <= NOW + grace
 
 
 # -- tracking ---------------------------------------------------------------------------------
