@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from as2sync.config.schema import Config
+from as2sync.inbound.unrecorded import UnrecordedMessage
 from as2sync.liveness import LoopBeat
 from as2sync.liveness import problems as loop_problems
 
@@ -34,6 +35,9 @@ class Heartbeat:
     last_send_at: float | None = None
     backlog: int = 0
     stopping: bool = False
+    unrecorded: list[UnrecordedMessage] = field(default_factory=list)
+    """Received messages the ledger refused to record (shown by ``status``; not a health
+    problem: see :mod:`as2sync.inbound.unrecorded`)."""
 
 
 def write_heartbeat(state_dir: Path, beat: Heartbeat) -> None:
@@ -54,6 +58,7 @@ def read_heartbeat(state_dir: Path) -> Heartbeat | None:
     try:
         beat = Heartbeat(**known)
         beat.loops = {str(k): _loop_beat(v) for k, v in dict(beat.loops).items()}
+        beat.unrecorded = [_unrecorded(v) for v in list(beat.unrecorded)]
     except (TypeError, ValueError):
         return None
     return beat
@@ -65,6 +70,13 @@ def _loop_beat(raw: object) -> LoopBeat:
     if not isinstance(raw, dict):
         raise ValueError(f"not a loop record: {raw!r}")
     return LoopBeat(**{k: v for k, v in raw.items() if k in LoopBeat.__dataclass_fields__})
+
+
+def _unrecorded(raw: object) -> UnrecordedMessage:
+    if not isinstance(raw, dict):
+        raise ValueError(f"not an unrecorded message: {raw!r}")
+    fields = UnrecordedMessage.__dataclass_fields__
+    return UnrecordedMessage(**{k: v for k, v in raw.items() if k in fields})
 
 
 def process_alive(pid: int) -> bool:

@@ -171,6 +171,8 @@ class Daemon:
                 stats = self.outbound.stats()
                 self.beat.backlog = stats.backlog
                 self.metrics.backlog(stats.backlog)
+            if self.inbound is not None:
+                self.beat.unrecorded = self.inbound.unrecorded()
             limit = self.config.gateway.rate_limit
             self.metrics.rate_limit_in_use(
                 shared_limiter(limit.requests, limit.per_seconds).in_use()
@@ -369,6 +371,8 @@ class Daemon:
                 say(f"stored {stored} received message(s)")
             except As2SyncError as exc:
                 log.error("once.inbound_error", error=str(exc))
+                failures += 1
+            if self.inbound.unrecorded():  # logged by the poll; cron should notice too
                 failures += 1
         self._heartbeat()
         return 1 if failures else 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -99,6 +100,10 @@ def collect_status(config: Config) -> dict[str, Any]:
             "inbound_pending": pending_in,
         },
         "partnerships": partnerships,
+        # Received messages the ledger refused to record: unread, tried every poll.
+        "unrecorded_messages": [
+            {**asdict(u), "since": _iso(u.since)} for u in (beat.unrecorded if beat else [])
+        ],
         # Folders as2sync refuses (a symlinked partnership or box): nothing moves there.
         "folder_problems": [str(p) for p in survey(config).problems],
         "recent_failures": [
@@ -159,6 +164,12 @@ def render_status(report: dict[str, Any]) -> str:
         lines.append(f"  ! {problem}")
     for problem in report["folder_problems"]:
         lines.append(f"  ! refused folder {problem}")
+    for u in report["unrecorded_messages"]:
+        lines.append(
+            f"  ! received message {u['message_id']} from {u['station']}/{u['partner']} "
+            f"({u['file']}) cannot be recorded in the ledger since {u['since']}: {u['error']}; "
+            "it stays unread on the gateway and is tried again every poll"
+        )
     rows = []
     for name, entry in report["partnerships"].items():
         out = ", ".join(f"{k} {v}" for k, v in sorted(entry["outbound"].items())) or "-"

@@ -1,6 +1,5 @@
 """What the inbound modules share during one poll: config, ledger, gateway, clock, and the
-bookkeeping of the poll (messages tried, storage errors and ledger conflicts met, messages
-stored)."""
+bookkeeping of the poll (messages tried, storage errors met, messages stored)."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from pathlib import Path
 import structlog
 
 from as2sync.config.schema import Config
-from as2sync.errors import LedgerConflict, StorageError
+from as2sync.errors import StorageError
 from as2sync.fsutil import storage_error
 from as2sync.gateway.base import Gateway
 from as2sync.inbound.decide import retry_delay
@@ -37,7 +36,6 @@ class Context:
     clock: Callable[[], float]
     tried: set[int] = field(default_factory=set)  # ledger row ids attempted in this poll
     storage_errors: list[StorageError] = field(default_factory=list)
-    conflicts: list[LedgerConflict] = field(default_factory=list)  # messages not recorded
     stored: int = 0  # messages stored in this poll
     stored_total: int = 0  # ... since the engine was created
     last_stored_at: float | None = None
@@ -53,7 +51,6 @@ class Context:
     def begin_poll(self) -> None:
         self.tried.clear()
         self.storage_errors.clear()
-        self.conflicts.clear()
         self.stored = 0
 
     def dirs(self, row: InboundMessage) -> PartnerDirs:

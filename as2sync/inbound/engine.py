@@ -45,6 +45,7 @@ from as2sync.inbound.context import Context, log
 from as2sync.inbound.poller import drain_unread
 from as2sync.inbound.record import Listed, record
 from as2sync.inbound.summary import PollSummary
+from as2sync.inbound.unrecorded import Unrecorded, UnrecordedMessage
 from as2sync.ledger import inbound as ledger_in
 from as2sync.ledger.db import Ledger
 from as2sync.ledger.inbound import InboundMessage, InboundState
@@ -87,6 +88,7 @@ class InboundEngine:
         self._unresolved_logged: set[str] = set()
         self._last_poll_at: float | None = None
         self._summary = PollSummary(clock)
+        self._unrecorded = Unrecorded(clock)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -117,11 +119,11 @@ class InboundEngine:
         """One poll until the unread list is drained; returns how many messages were stored.
 
         Raises GatewayError subclasses when the gateway fails (everything unfinished stays in
-        the ledger and is resumed by the next poll), StorageError at the end of a poll in
-        which the local filesystem refused to store something (those messages are retried),
-        and LedgerConflict at the end of one in which a listed message could not be recorded
-        (it stays unread and is decided again next poll). Every poll counts towards the
-        periodic ``inbound.summary``.
+        the ledger and is resumed by the next poll), and StorageError at the end of a poll in
+        which the local filesystem refused to store something (those messages are retried).
+        A listed message the ledger refuses to record does not fail the poll: it stays unread,
+        is tried again by the next one and is reported (:mod:`.unrecorded`). Every poll counts
+        towards the periodic ``inbound.summary``.
         """
         failed = True
         try:
@@ -144,16 +146,17 @@ class InboundEngine:
         store.mark_read(ctx, stored_unread)
         fetch.fetch(ctx, due, stop)
         seen: set[str] = set()
+        self._unrecorded.begin_poll()
         for partner_type in _partner_types(ctx.config.inbound.partner_type):
             drain_unread(
                 ctx.gateway, partner_type, lambda recs: self._handle(recs, stop), stop, seen
             )
+        if not stop.is_set():  # every unread message was listed: the rest are over
+            self._unrecorded.end_poll()
         if ctx.config.inbound.delete_after_store and not stop.is_set():
             self._delete_read()
         if ctx.storage_errors:
             raise ctx.storage_errors[0]
-        if ctx.conflicts:
-            raise ctx.conflicts[0]
         return ctx.stored
 
     def _resolve(self, info: MessageInfo) -> tuple[str, str] | None:
@@ -191,7 +194,8 @@ class InboundEngine:
         if not resolved:
             return
         recorded = record(ctx, resolved)
-        ctx.conflicts += recorded.conflicts
+        for item, conflict in recorded.conflicts:
+            self._unrecorded.met(item.station, item.partner, item.info, conflict)
         if recorded.created:
             failpoint("inbound.after_fetching_commit")
         for new in recorded.created:
@@ -309,6 +313,10 @@ class InboundEngine:
                 error = error or exc
         assert error is not None
         raise error
+
+    def unrecorded(self) -> list[UnrecordedMessage]:
+        """Listed messages the ledger refused to record in the latest poll (from any thread)."""
+        return self._unrecorded.current()
 
     def stats(self) -> InboundStats:
         with self._ctx.ledger.read() as session:

@@ -9,7 +9,8 @@ never write a row that is already there, so a conflict means something outside t
 ``as2sync retry`` in another process recording the same message a moment earlier, or a damaged
 ledger. Then the page is recorded again message by message, so the conflict stays with its
 message: that one is left unread on the gateway (nothing was downloaded; the next poll decides
-again) and reported; every other message goes on.
+again) and returned to the caller, which reports it (:mod:`.unrecorded`); every other
+message goes on.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from as2sync.errors import LedgerConflict
 from as2sync.gateway.base import MessageInfo
-from as2sync.inbound.context import Context, log
+from as2sync.inbound.context import Context
 from as2sync.inbound.decide import Action, Known, decide
 from as2sync.ledger import inbound as ledger_in
 from as2sync.ledger.inbound import InboundMessage, InboundState
@@ -44,7 +45,7 @@ class Recorded:
     created: list[InboundMessage] = field(default_factory=list)  # new rows among ``fetch``
     mark_read: list[InboundMessage] = field(default_factory=list)  # STORED: only unread
     skip: list[InboundMessage] = field(default_factory=list)  # finished, redelivered: skip
-    conflicts: list[LedgerConflict] = field(default_factory=list)  # not recorded
+    conflicts: list[tuple[Listed, LedgerConflict]] = field(default_factory=list)  # not recorded
 
     def add(self, other: Recorded) -> None:
         self.fetch += other.fetch
@@ -67,7 +68,7 @@ def record(ctx: Context, listed: Sequence[Listed]) -> Recorded:
             with ctx.ledger.transaction() as session:
                 one = _decide_and_record(ctx, session, [item], now)
         except LedgerConflict as exc:
-            result.conflicts.append(_conflict(item, exc))
+            result.conflicts.append((item, exc))
         else:
             result.add(one)  # only once committed
     return result
@@ -102,20 +103,3 @@ def _decide_and_record(
             ledger_in.redelivered(session, row.id, now=now)
             result.skip.append(row)
     return result
-
-
-def _conflict(item: Listed, exc: LedgerConflict) -> LedgerConflict:
-    info = item.info
-    log.error(
-        "inbound.ledger_conflict",
-        station=item.station,
-        partner=item.partner,
-        message_id=info.message_id,
-        file=", ".join(a.name for a in info.attachments),
-        error=str(exc),
-    )
-    return LedgerConflict(
-        f"received message {info.message_id} from {item.station}/{item.partner} could not be "
-        f"recorded in the ledger ({exc}); it stays unread on the gateway and is tried again by "
-        "the next poll"
-    )

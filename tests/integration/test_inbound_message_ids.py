@@ -16,11 +16,11 @@ from structlog.testing import capture_logs
 
 from as2sync.emulator.server import RunningEmulator
 from as2sync.emulator.settings import PartnerSpec
-from as2sync.errors import LedgerConflict, PermanentError
+from as2sync.errors import PermanentError
 from as2sync.ledger.db import LEDGER_FILE
 from as2sync.ledger.inbound import InboundMessage
 from tests.conftest import MakeEmulator
-from tests.integration.inbound_support import Rig, Rigs
+from tests.integration.inbound_support import ManualClock, Rig, Rigs
 
 BRACKETED = "<INV-1@acme.example>"
 BARE = "INV-1@acme.example"
@@ -106,7 +106,8 @@ def test_an_unexpected_ledger_conflict_on_one_message_does_not_block_the_others(
     emu = two_partners(make_emulator)
     seed(emu, "ACME", "<bad@acme.example>", "acme.edi", b"FROM ACME")
     seed(emu, "GLOBEX", "<ok@globex.example>", "globex.edi", b"FROM GLOBEX")
-    rig = rigs.make(emu.base_url)
+    clock = ManualClock()
+    rig = rigs.make(emu.base_url, clock=clock)
     # A conflict the engine cannot explain, raised by the database itself for one message.
     db = sqlite3.connect(rig.config.state_dir / LEDGER_FILE)
     with db:
@@ -115,26 +116,51 @@ def test_an_unexpected_ledger_conflict_on_one_message_does_not_block_the_others(
             "WHEN NEW.message_id = '<bad@acme.example>' "
             "BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: injected'); END"
         )
-    with capture_logs() as logs, pytest.raises(LedgerConflict, match=r"<bad@acme\.example>"):
-        rig.poll()
+    with capture_logs() as logs:
+        assert rig.poll() == 1  # the poll ends normally: not a failure of the loop
     assert rig.files() == {"MYSTATION/GLOBEX/inbox/globex.edi": b"FROM GLOBEX"}
     assert emu.state.is_read("<ok@globex.example>")
     assert not emu.state.is_read("<bad@acme.example>")  # left for a later poll
     (conflict,) = [e for e in logs if e["event"] == "inbound.ledger_conflict"]
     assert (conflict["partner"], conflict["message_id"]) == ("ACME", "<bad@acme.example>")
     assert conflict["log_level"] == "error"
+    (unrecorded,) = rig.engine.unrecorded()
+    assert (unrecorded.partner, unrecorded.message_id, unrecorded.file) == (
+        "ACME",
+        "<bad@acme.example>",
+        "acme.edi",
+    )
+    assert "injected" in unrecorded.error and unrecorded.since == clock.now
 
-    # Another partner's new message is stored while the conflict persists.
+    # Another partner's new message is stored while the conflict persists; the conflict,
+    # met again by every poll, is logged again only after an hour.
     seed(emu, "GLOBEX", "<ok2@globex.example>", "globex2.edi", b"AGAIN")
-    with pytest.raises(LedgerConflict):
-        rig.poll()
+    with capture_logs() as logs:
+        clock.advance(600)
+        assert rig.poll() == 1
+        clock.advance(600)
+        assert rig.poll() == 0
     assert rig.files()["MYSTATION/GLOBEX/inbox/globex2.edi"] == b"AGAIN"
+    assert not [e for e in logs if e["event"] == "inbound.ledger_conflict"]
+    assert [u.message_id for u in rig.engine.unrecorded()] == ["<bad@acme.example>"]
+    with capture_logs() as logs:
+        clock.advance(3600)
+        assert rig.poll() == 0
+    assert [e["message_id"] for e in logs if e["event"] == "inbound.ledger_conflict"] == [
+        "<bad@acme.example>"
+    ]
+    assert rig.engine.unrecorded()[0].since == clock.now - 4800  # still the first time
 
     with db:
         db.execute("DROP TRIGGER conflict")
     db.close()
-    assert rig.poll() == 1
+    with capture_logs() as logs:
+        assert rig.poll() == 1
     assert rig.files()["MYSTATION/ACME/inbox/acme.edi"] == b"FROM ACME"
+    assert rig.engine.unrecorded() == []
+    assert [e["message_id"] for e in logs if e["event"] == "inbound.ledger_conflict_cleared"] == [
+        "<bad@acme.example>"
+    ]
     assert rig.poll() == 0
 
 
