@@ -12,6 +12,12 @@
 
 Orphan removal runs only at start, when nothing else is writing; finishing PLANNED files also
 runs at the start of each poll, to complete moves an earlier storage error interrupted.
+
+Every look and every change goes through the partnership's verified folder descriptors
+(:meth:`~as2sync.layout.PartnerDirs.open`), as :mod:`.store` does: a work folder or inbox that
+became a symbolic link since the crash is refused (UnsafeFolder, a storage error; the rows stay
+PLANNED until it is a real folder again), never followed to finish, check or delete a file of
+the same name somewhere else.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from as2sync.fsutil import finish_place, sha256_file, storage_error
+from as2sync.fsutil import exists_at, finish_place_at, sha256_at, storage_error
 from as2sync.inbound.context import Context, log
 from as2sync.inbound.layouts import SIDECAR_SUFFIX
 from as2sync.inbound.writer import (
@@ -34,7 +40,7 @@ from as2sync.inbound.writer import (
     sync_dirs,
     unit_of,
 )
-from as2sync.layout import dirs_for_path, discover, partner_dirs
+from as2sync.layout import PartnerDirs, dirs_for_path, discover, partner_dirs
 from as2sync.ledger import inbound as ledger_in
 from as2sync.ledger.inbound import FileKind, FileState, InboundFile, InboundMessage, InboundState
 
@@ -61,33 +67,55 @@ def _replan_folder(ctx: Context, rows: list[InboundFile], new_dir: Path) -> None
     _replan_rows(ctx, rows, {r.id: new_dir / Path(r.final_path).name for r in rows})
 
 
+def _exists(dirs: PartnerDirs, path: Path) -> bool:
+    """Whether ``path`` (in ``dirs``) exists, nothing followed; UnsafeFolder for a symlinked
+    folder on the way."""
+    try:
+        with dirs.open(path.parent) as folder:
+            return exists_at(folder, path.name)
+    except FileNotFoundError:
+        return False
+
+
+def _finished(dirs: PartnerDirs, temp: Path, final: Path) -> bool:
+    """:func:`fsutil.finish_place` through verified folders: True if ``final`` holds the file
+    (an interrupted link-then-unlink is completed)."""
+    with dirs.open(temp.parent) as src:
+        try:
+            with dirs.open(final.parent) as dst:
+                return finish_place_at(src, temp.name, dst, final.name)
+        except FileNotFoundError:  # no inbox (yet): the file cannot be there
+            return False
+
+
 def _finish_unit(
     ctx: Context, rows: list[InboundFile], siblings: list[InboundFile], touched: set[Path]
 ) -> str:
     """Complete the move of one unit (a file, or a message folder). Returns what was found."""
     temp, final = Path(rows[0].temp_path), Path(rows[0].final_path)
-    dirs = dirs_for_path(ctx.config, final)  # every move through verified folders
+    dirs = dirs_for_path(ctx.config, final)  # every look and move through verified folders
     temp_unit, final_unit = unit_of(temp, final)
     if temp_unit != temp:  # a message folder
-        if not os.path.lexists(temp_unit):
+        if not _exists(dirs, temp_unit):
             return "moved"
         place_folder(temp_unit, final_unit, partial(_replan_folder, ctx, rows), touched, dirs=dirs)
         return "finished"
-    if not os.path.lexists(temp):
+    if not _exists(dirs, temp):
         return "moved"
-    if finish_place(temp, final):
+    if _finished(dirs, temp, final):
         return "finished"
     place_file(temp, final, partial(_replan_file, ctx, rows[0], siblings), touched, dirs=dirs)
     return "finished"
 
 
-def _check_moved(row: InboundFile) -> str:
+def _check_moved(ctx: Context, row: InboundFile) -> str:
     final = Path(row.final_path)
     try:
-        digest, _size = sha256_file(final)
+        with dirs_for_path(ctx.config, final).open(final.parent) as folder:
+            digest, _size = sha256_at(folder, final.name)
     except FileNotFoundError:
         return "taken by a consumer"
-    except OSError as exc:
+    except OSError as exc:  # UnsafeFolder too: a symlinked inbox is not looked into
         return f"unreadable ({exc.strerror})"
     return "in place" if digest == row.sha256 else "replaced by another file"
 
@@ -137,7 +165,7 @@ def finish_planned(ctx: Context) -> int:
                     partner=message.partner if message else None,
                     message_id=message.message_id if message else None,
                     file=row.final_path,
-                    found=found if found == "finished" else _check_moved(row),
+                    found=found if found == "finished" else _check_moved(ctx, row),
                 )
     promote_written(ctx)
     return completed
@@ -182,22 +210,23 @@ def remove_orphans(ctx: Context) -> int:
                 )
             )
         }
-    work_dirs = {d.incoming for d in discover(ctx.config)}
-    work_dirs |= {partner_dirs(ctx.config, s, p).incoming for s, p in pairs}
+    work_dirs = {d.incoming: d for d in discover(ctx.config)}
+    work_dirs |= {(d := partner_dirs(ctx.config, s, p)).incoming: d for s, p in pairs}
     removed = 0
-    for incoming in sorted(work_dirs):
+    for incoming, dirs in sorted(work_dirs.items()):
         try:
-            entries = list(os.scandir(incoming))
+            with dirs.open(incoming) as folder:  # a symlinked work folder is not listed
+                names = sorted(os.listdir(folder))
         except FileNotFoundError:
             continue
         except OSError as exc:
             # One broken partnership folder must not stop the daemon from starting.
             log.error("inbound.storage_error", file=str(incoming), reason=str(exc))
             continue
-        for entry in entries:
-            path = Path(entry.path)
+        for name in names:
+            path = incoming / name
             if path not in keep:
-                discard_unit(path, dirs=dirs_for_path(ctx.config, path))
+                discard_unit(path, dirs=dirs)
                 removed += 1
                 log.info("inbound.orphan_removed", file=str(path))
     try:

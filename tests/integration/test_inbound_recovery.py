@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from as2sync.config.schema import Layout
 from as2sync.gateway.base import Attachment, MessageInfo
@@ -239,3 +240,66 @@ def test_a_moved_message_folder_is_not_moved_again(rigs: Rigs, fake: FakeGateway
     restarted.poll()
     assert restarted.files() == {"MYSTATION/ACME/inbox/m@x/a.edi": b"A"}
     assert state_of(restarted) == InboundState.READ
+
+
+# -- recovery through verified folders ---------------------------------------------------------
+
+SECRET = b"-----BEGIN OPENSSH PRIVATE KEY-----\n"
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``folder``: its bytes and its link count."""
+    return {
+        p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_nlink)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_recovery_through_a_symlinked_work_folder_touches_nothing_outside(
+    rigs: Rigs, fake: FakeGateway, tmp_path: Path
+) -> None:
+    """A crash between link and unlink left both names; then incoming/ became a symlink to a
+    directory holding a file of the temp name, linked into the inbox under the planned name.
+    Finishing the move by path would unlink that file out there; through verified folders the
+    move is refused (a storage error naming the link) and nothing outside changes."""
+    rig = rigs.make(URL, transport=fake.transport())
+    (f,) = stage(rig, [("a.edi", b"A")], fake=fake).files
+    incoming = f.temp.parent
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / f.temp.name).write_bytes(SECRET)
+    os.link(elsewhere / f.temp.name, f.final)
+    for leftover in incoming.iterdir():
+        leftover.unlink()
+    incoming.rmdir()
+    incoming.symlink_to(elsewhere)
+    before = snapshot(elsewhere)
+    with capture_logs() as logs:
+        restarted = rigs.restart(rig, transport=fake.transport())
+    assert snapshot(elsewhere) == before
+    assert file_states(restarted) == [FileState.PLANNED]  # kept for when it is a folder again
+    errors = [e for e in logs if e["event"] == "inbound.storage_error"]
+    assert errors and all("symbolic link" in e["reason"] for e in errors)
+    assert not [e for e in logs if e["event"] == "inbound.recovered_file"]
+
+
+def test_orphan_removal_does_not_list_a_symlinked_work_folder(
+    rigs: Rigs, fake: FakeGateway, tmp_path: Path
+) -> None:
+    rig = rigs.make(URL, transport=fake.transport())
+    (f,) = stage(rig, [("a.edi", b"A")], fake=fake, plan=False).files  # FETCHING, no PLANNED
+    incoming = f.temp.parent
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "id_rsa").write_bytes(SECRET)
+    for leftover in incoming.iterdir():
+        leftover.unlink()
+    incoming.rmdir()
+    incoming.symlink_to(elsewhere)
+    with capture_logs() as logs:
+        rigs.restart(rig, transport=fake.transport())
+    assert snapshot(elsewhere) == {"id_rsa": (SECRET, 1)}
+    assert not [e for e in logs if e["event"] == "inbound.orphan_removed"]
+    (error,) = [e for e in logs if e["event"] == "inbound.storage_error"]
+    assert error["file"] == str(incoming) and "symbolic link" in error["reason"]
