@@ -19,6 +19,7 @@ import structlog
 from as2sync.as2id import as2_id_problem
 from as2sync.config import Config
 from as2sync.errors import As2SyncError, ConfigError, ConfigProblem, LockError, StorageError
+from as2sync.filenames import to_ledger, wire_name
 from as2sync.fsutil import fsync_file, place_unique, storage_error
 from as2sync.gateway.base import Gateway
 from as2sync.gateway.factory import make_gateway
@@ -169,10 +170,14 @@ def _retry_file(config: Config, path: Path) -> str:
     if not path.is_file():
         raise StorageError(f"{path} does not exist")
     path = _data_file(path)
+    # The ledger knows the file by the path it was archived under: below the folder as
+    # configured (symlinks in folders.root or the route unresolved), and for a name that is
+    # not UTF-8 as a file: URI (see as2sync/filenames.py).
+    recorded = to_ledger(pair.failed / path.relative_to(failed))
     ledger = open_for_work(config)
     try:
         with ledger.transaction() as session:
-            outbound_ledger.allow_resend(session, str(path), time.time())
+            outbound_ledger.allow_resend(session, str(recorded), time.time())
     finally:
         ledger.close()
     try:
@@ -182,8 +187,9 @@ def _retry_file(config: Config, path: Path) -> str:
     # The report goes once the file is back: killed in between, a stale report stays behind
     # (retrying it says its file is gone), never a file without its reason.
     _report_of(path).unlink(missing_ok=True)
-    log.info("retry.file", station=pair.station, partner=pair.partner, file=placed.name)
-    return f"{path.name} is back in {pair.outbox} and will be sent"
+    shown = wire_name(path.name)  # printable, as logs and status show it
+    log.info("retry.file", station=pair.station, partner=pair.partner, file=wire_name(placed.name))
+    return f"{shown} is back in {pair.outbox} and will be sent"
 
 
 def _retry_message(config: Config, message_id: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -383,3 +384,33 @@ def test_a_ledger_missing_a_table_is_refused_not_patched(
     with sqlite3.connect(tmp_path / LEDGER) as db:
         names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert table not in names
+
+
+def test_retry_of_a_file_whose_name_is_not_utf8_allows_the_resend(
+    tmp_path: Path, emu: RunningEmulator
+) -> None:
+    """A second copy refused as a duplicate goes again after retry: the ledger row of the
+    failed file (recorded under a file: URI) is found and marked, though its name is bytes."""
+    config = write_config(tmp_path, emu.base_url)
+    acme = pair_dir(config, "ACME")
+    name = os.fsdecode(b"inv\xff.edi")
+    (acme / "outbox" / name).write_bytes(b"ISA*latin1~")
+    assert as2sync("run", "--once", "-c", str(config)).returncode == 0
+    (acme / "outbox" / name).write_bytes(b"ISA*latin1~")  # the same again: a duplicate
+    as2sync("run", "--once", "-c", str(config))
+    failed = acme / "failed" / name
+    assert "duplicate" in json.loads((acme / "failed" / f"{name}.error.json").read_text())["reason"]
+
+    result = as2sync("retry", str(failed), "-c", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "inv%FF.edi is back in" in result.stdout
+    assert list((acme / "failed").iterdir()) == []
+    assert as2sync("run", "--once", "-c", str(config)).returncode == 0
+    assert [s.attachments for s in emu.state.submissions()] == [
+        [("inv%FF.edi", b"ISA*latin1~")]
+    ] * 2
+    assert list((acme / "failed").iterdir()) == []
+    assert sorted(os.fsencode(p.name) for p in (acme / "sent").iterdir()) == [
+        b"inv\xff (2).edi",
+        b"inv\xff.edi",
+    ]
