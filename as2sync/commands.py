@@ -14,7 +14,7 @@ import time
 
 from as2sync import log as logsetup
 from as2sync.cli import EXIT_OK, EXIT_PROBLEM, load
-from as2sync.layout import discover
+from as2sync.layout import survey
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,12 +41,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
+    """Exit 0 when the configuration is usable, even with refused folders: those are problems
+    of the folder tree, not of the configuration; the daemon serves every other partnership
+    (and lists them in ``status``), so they are warnings that must not fail a deployment."""
     config = load(args)
-    pairs = discover(config)
+    found = survey(config)
+    pairs = found.pairs
     print(f"configuration OK: gateway {config.gateway.url} as {config.gateway.username}")
     print(f"folders: {config.folders.root} ({len(pairs)} station/partner folder pair(s))")
     for pair in pairs:
         print(f"  {pair.station} -> {pair.partner}: {pair.base}")
+    for refused in found.problems:
+        print(f"warning: refused folder {refused}", file=sys.stderr)
     if not args.online:
         return EXIT_OK
     from as2sync.online_check import check_online

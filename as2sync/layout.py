@@ -108,8 +108,14 @@ class FolderProblem:
     path: Path
     reason: str
 
+    @property
+    def shown(self) -> str:
+        """The path as text any terminal or log can take: a byte of a name that is not UTF-8
+        is written ``\\xc9`` (printing the name raw fails or garbles the line)."""
+        return os.fsencode(self.path).decode("utf-8", "backslashreplace")
+
     def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
+        return f"{self.shown}: {self.reason}"
 
 
 @dataclass
@@ -152,6 +158,15 @@ def _entries(folder: Path, problems: list[FolderProblem]) -> list[os.DirEntry[st
     return found
 
 
+def _routed(config: Config, index: int) -> str:
+    route = config.routes[index]
+    return (
+        f"{route.station}/{route.partner} is served by routes[{index}] ({route.path}), so files "
+        "dropped here are never sent, and the next start refuses this configuration: move "
+        "them to the route's folder and remove this one"
+    )
+
+
 def _unsafe_boxes(dirs: PartnerDirs) -> list[FolderProblem]:
     """Boxes and work folders of a partnership that are symbolic links."""
     problems = []
@@ -169,7 +184,8 @@ def _unsafe_boxes(dirs: PartnerDirs) -> list[FolderProblem]:
 
 def survey(config: Config) -> Survey:
     """Every usable partnership under ``folders.root`` plus the configured routes, and every
-    folder refused on the way (see the module docstring).
+    folder refused on the way (see the module docstring), including a folder under the root for
+    a pair that a route serves.
 
     A partnership is a ``<station>/<partner>`` folder pair; it exists as soon as the folder
     does (the sub-folders are created on demand). Hidden folders are ignored.
@@ -178,9 +194,16 @@ def survey(config: Config) -> Survey:
     candidates: dict[tuple[str, str], PartnerDirs] = {}
     root = config.folders.root
     parents = [root, *(route.path for route in config.routes)]
+    routed = {(route.station, route.partner): i for i, route in enumerate(config.routes)}
     for station in _entries(root, problems):
         parents.append(Path(station.path))
         for partner in _entries(Path(station.path), problems):
+            index = routed.get((station.name, partner.name))
+            if index is not None:
+                # Made after start-up checked the routes (which refuses it): the route serves
+                # this pair, so nothing here would ever be sent; say so rather than skip it.
+                problems.append(FolderProblem(Path(partner.path), _routed(config, index)))
+                continue
             candidates[(station.name, partner.name)] = PartnerDirs(
                 station.name,
                 partner.name,
@@ -241,7 +264,7 @@ class ProblemLog:
     def update(self, problems: list[FolderProblem]) -> None:
         current = set(problems)
         for p in sorted(current - self._known, key=str):
-            log.error("folders.refused", path=str(p.path), reason=p.reason)
+            log.error("folders.refused", path=p.shown, reason=p.reason)
         for p in sorted(self._known - current, key=str):
-            log.info("folders.accepted", path=str(p.path))
+            log.info("folders.accepted", path=p.shown)
         self._known = current
