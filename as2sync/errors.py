@@ -8,7 +8,8 @@ OSError from the filesystem, SQLAlchemy) are translated at exactly one boundary 
     ├── ConfigError              bad configuration; carries every problem with its key path
     ├── LockError                another as2sync owns this state_dir
     ├── StorageError             local filesystem refused (permission, disk full, ...)
-    │   └── UnsafeFolder         a folder as2sync works in is a symbolic link (refused)
+    │   ├── UnsafeFolder         a folder as2sync works in is a symbolic link (refused)
+    │   └── ContentChanged       a claimed file is no longer the bytes recorded at its claim
     ├── LedgerError              the ledger database is unusable (corrupt, newer schema, ...)
     │   ├── LedgerUnavailable    the filesystem under the ledger failed (disk full, ...)
     │   └── LedgerConflict       a row conflicts with one already recorded (unique key)
@@ -65,6 +66,19 @@ class LockError(As2SyncError):
 
 class StorageError(As2SyncError):
     """The local filesystem refused an operation (permissions, disk full, missing folder)."""
+
+
+class ContentChanged(StorageError):
+    """A claimed file's bytes are no longer those recorded at the claim (SHA-256 and size):
+    a writer that still had it open changed it. Never sent as it is.
+
+    ``partial`` is True when it was found during an upload: the request had begun and was
+    cut off before its last byte (so the gateway got no complete message, but the outcome is
+    treated as unknown); False when nothing was sent."""
+
+    def __init__(self, message: str, *, partial: bool = False) -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 class UnsafeFolder(StorageError, OSError):

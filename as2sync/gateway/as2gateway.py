@@ -191,7 +191,10 @@ class As2GatewayClient:
         """Enqueue one message; see :meth:`Gateway.submit` for the error contract.
 
         Raises ``ValueError`` for no files, more than 10, empty or duplicate names, and
-        ``StorageError`` when a file cannot be opened (nothing was sent then).
+        ``StorageError`` when a file cannot be opened (nothing was sent then). Exactly each
+        file's ``size`` bytes are sent; ``ContentChanged`` when they are not the recorded
+        bytes any more: before the request (``partial`` False, nothing sent) or during the
+        upload, which is then cut off before its last byte (``partial`` True).
 
         Crash safety is the caller's: if the process dies while this call is in flight, nobody
         knows whether the gateway accepted the message, so the caller must record the attempt

@@ -83,12 +83,18 @@ class Page:
 
 @dataclass(frozen=True)
 class OutboundFile:
-    """One file to submit: the bytes are read from ``path`` at send time, streamed."""
+    """One file to submit: the bytes are read from ``path`` at send time, streamed.
+
+    ``size`` (and ``sha256`` when given) are what the caller recorded of the file: exactly
+    ``size`` bytes are sent, and they must be those bytes, or the upload is cut off before its
+    last byte (``ContentChanged``).
+    """
 
     path: Path
     name: str
     content_type: str
     size: int
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +177,8 @@ class Gateway(Protocol):
 
         Never repeated internally once the request may have reached the gateway. Raises
         ``TransientError`` when it provably did not take effect, ``PermanentError`` when it was
-        refused, and ``UnknownOutcome`` when it may have been accepted.
+        refused, ``UnknownOutcome`` when it may have been accepted, and ``ContentChanged``
+        when a file is not the bytes its ``OutboundFile`` records (see there).
         """
         ...
 

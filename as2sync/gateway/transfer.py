@@ -1,5 +1,6 @@
 """Streaming between files and HTTP bodies: what is sent is read from disk in chunks, what is
-received is written to disk in chunks, so a 10 MB message never needs 10 MB of memory.
+received is written to disk in chunks, so a 10 MB message never needs 10 MB of memory. What is
+sent is checked on the way to be the bytes recorded at the claim (:class:`ClaimedBytes`).
 
 Request bodies are built per attempt (a request repeated after a 401 re-reads its files) and
 their files are closed by the caller's ``ExitStack`` once the attempt is over.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -16,7 +18,8 @@ from typing import IO, Any, Final
 
 import httpx
 
-from as2sync.errors import TransientError
+from as2sync.errors import ContentChanged, TransientError
+from as2sync.failpoints import failpoint
 from as2sync.fsutil import storage_error
 from as2sync.gateway.base import Digest, OutboundFile
 from as2sync.gateway.parsing import filename_from_disposition
@@ -29,47 +32,125 @@ def header_safe(name: str) -> bool:
     return all(" " <= ch <= "~" for ch in name)
 
 
-def _file_chunks(fh: IO[bytes], size: int) -> Iterator[bytes]:
-    """Exactly ``size`` bytes of ``fh``: a file that grows meanwhile cannot overrun the
-    declared Content-Length."""
-    remaining = size
-    while remaining > 0:
-        chunk = fh.read(min(CHUNK, remaining))
-        if not chunk:
-            return
-        remaining -= len(chunk)
-        yield chunk
+class ClaimedBytes:
+    """The bytes of an open file that were recorded at its claim, as a readable stream.
+
+    Yields exactly ``item.size`` bytes, hashing them on the way. Before it hands out the last
+    of them it checks that they are the recorded bytes (``item.sha256``, when given) and that
+    the file has not grown or shrunk meanwhile; otherwise it raises :class:`ContentChanged`
+    instead, so an upload of a file a writer changed after the claim never completes: the
+    gateway can get the recorded bytes, or an incomplete request, never a silent truncation.
+
+    httpx reads it as a multipart file part (``read``, ``seek(0)`` to start over, and its
+    length from ``seek(0, SEEK_END)``: the recorded size, not the file's current one) or, via
+    :meth:`chunks`, as a raw body.
+    """
+
+    def __init__(self, fh: IO[bytes], item: OutboundFile) -> None:
+        self._fh = fh
+        self._item = item
+        self._pos = 0
+        self._digest = hashlib.sha256()
+
+    def check_size(self) -> None:
+        """ContentChanged if the file's size is not the recorded one (before anything is sent)."""
+        size = os.fstat(self._fh.fileno()).st_size
+        if size != self._item.size:
+            raise ContentChanged(
+                f"{self._item.name} changed after it was claimed: it has {size} bytes, "
+                f"{self._item.size} were recorded"
+            )
+
+    def read(self, n: int = -1) -> bytes:
+        size = self._item.size
+        want = size - self._pos if n < 0 else min(n, size - self._pos)
+        data = b""
+        while len(data) < want:
+            chunk = self._fh.read(want - len(data))
+            if not chunk:
+                raise ContentChanged(
+                    f"{self._item.name} changed after it was claimed: it ended after "
+                    f"{self._pos + len(data)} of the {size} bytes recorded",
+                    partial=True,
+                )
+            data += chunk
+        self._digest.update(data)
+        self._pos += len(data)
+        if self._pos == size and (data or size == 0):
+            self._verify()  # before the last bytes go out
+        elif self._pos == len(data):
+            failpoint("outbound.during_upload")  # the first bytes are on their way
+        return data
+
+    def _verify(self) -> None:
+        expected = self._item.sha256
+        if expected is not None and self._digest.hexdigest() != expected:
+            raise ContentChanged(
+                f"{self._item.name} changed after it was claimed: its bytes are not the ones "
+                "recorded (SHA-256 differs)",
+                partial=True,
+            )
+        size = os.fstat(self._fh.fileno()).st_size
+        if size != self._item.size:
+            raise ContentChanged(
+                f"{self._item.name} changed after it was claimed: it grew to {size} bytes "
+                f"while {self._item.size} were being sent",
+                partial=True,
+            )
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Only the start (to read again from scratch) and the end (to tell the length)."""
+        target = self._item.size + offset if whence == os.SEEK_END else offset
+        if whence == os.SEEK_CUR:
+            target = self._pos + offset
+        if target == 0:
+            self._fh.seek(0)
+            self._digest = hashlib.sha256()
+            self._pos = 0
+        elif target == self._item.size:
+            self._pos = target  # read() gives nothing more; only httpx's length probe does this
+        else:
+            raise io.UnsupportedOperation("only the start and the end can be sought")
+        return self._pos
+
+    def chunks(self) -> Iterator[bytes]:
+        """The bytes in pieces of :data:`CHUNK` (an empty file gives none, after its check)."""
+        while True:
+            chunk = self.read(CHUNK)
+            if not chunk:
+                return
+            yield chunk
 
 
 def raw_body(stack: contextlib.ExitStack, item: OutboundFile) -> dict[str, Any]:
-    """httpx request arguments for a single-file send (spec 4.4.1): the file streamed as the
-    body, with ``Name``, ``Content-Type`` and ``Content-Length``. StorageError if unreadable."""
-    fh = open_file(stack, item.path)
-    size = os.fstat(fh.fileno()).st_size  # measured now, on the open file we stream from
+    """httpx request arguments for a single-file send (spec 4.4.1): the recorded bytes of the
+    file streamed as the body, with ``Name``, ``Content-Type`` and ``Content-Length`` (the
+    recorded size). StorageError if unreadable; ContentChanged (nothing sent) if its size is
+    no longer the recorded one."""
+    body = ClaimedBytes(open_file(stack, item.path), item)
+    body.check_size()
     return {
-        "content": _file_chunks(fh, size),
+        "content": body.chunks(),
         "headers": {
             "Name": item.name,
             "Content-Type": item.content_type or "application/octet-stream",
-            "Content-Length": str(size),
+            "Content-Length": str(item.size),
         },
     }
 
 
 def multipart_body(stack: contextlib.ExitStack, items: Sequence[OutboundFile]) -> dict[str, Any]:
     """httpx request arguments for a multipart send (spec 4.4.2): one ``file`` part per file,
-    each streamed from its open file (httpx reads file parts in chunks)."""
-    parts = [
-        (
-            "file",
-            (
-                item.name,
-                open_file(stack, item.path),
-                item.content_type or "application/octet-stream",
-            ),
-        )
-        for item in items
-    ]
+    each the recorded bytes streamed from its open file (httpx reads file parts in chunks).
+    ContentChanged (nothing sent) if a file's size is no longer the recorded one."""
+    parts = []
+    for item in items:
+        body = ClaimedBytes(open_file(stack, item.path), item)
+        body.check_size()
+        parts.append(("file", (item.name, body, item.content_type or "application/octet-stream")))
     return {"files": parts}
 
 

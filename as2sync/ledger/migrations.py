@@ -11,11 +11,12 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from as2sync.ledger import inbound
+from as2sync.ledger import inbound, outbound
 
 # Version N's step takes a ledger at version N - 1 to N.
 STEPS: dict[int, Callable[[Session], None]] = {
     2: inbound.key_by_exact_id,
+    3: outbound.allow_returning,
 }
 
 

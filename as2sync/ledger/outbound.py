@@ -10,7 +10,8 @@ in ``outbound/claim.py``, ``submit.py``, ``archive.py`` and ``reconcile.py``)::
        │         │   │         │        │  └─(not found after the grace period)─> CLAIMED
        │         │   │         │        └─(in_doubt: hold)─> REJECTING
        │         │   │         └─(transient error)─> CLAIMED, with next_attempt_at
-       │         │   └─(too big, duplicate, refused)─> REJECTING ─> FAILED (failed/)
+       │         │   ├─(too big, duplicate, refused)─> REJECTING ─> FAILED (failed/)
+       │         │   └─(changed after the claim, nothing sent)─> RETURNING ─> RETURNED (outbox)
        │         └─ bundling merges CLAIMED single-file rows into one
        └─(file gone)─> ABANDONED
     ARCHIVED ─(failed or stopped on the gateway)─> DELIVERY_FAILING ─> DELIVERY_FAILED (failed/)
@@ -78,6 +79,10 @@ class SubmissionState(enum.StrEnum):
     """Final: refused; files are in failed/ with a sidecar."""
     ABANDONED = "abandoned"
     """Final: the file disappeared from the outbox before it was claimed."""
+    RETURNING = "returning"
+    """A file changed after its claim and nothing was sent: the files go back to the outbox."""
+    RETURNED = "returned"
+    """Final: the files are back in the outbox (they are claimed again as new files)."""
 
 
 class FileState(enum.StrEnum):
@@ -88,6 +93,8 @@ class FileState(enum.StrEnum):
     SENT = "sent"  # archive_path
     FAILED = "failed"  # failed_path
     ABANDONED = "abandoned"  # nowhere we know of
+    RETURNING = "returning"  # processing_path, being given back to source_path
+    RETURNED = "returned"  # back in the outbox at source_path: the user's again, not ours
 
 
 FINAL_STATES = frozenset(
@@ -96,6 +103,7 @@ FINAL_STATES = frozenset(
         SubmissionState.DELIVERY_FAILED,
         SubmissionState.FAILED,
         SubmissionState.ABANDONED,
+        SubmissionState.RETURNED,
     }
 )
 UNFINISHED_STATES = frozenset(
@@ -107,6 +115,7 @@ UNFINISHED_STATES = frozenset(
         SubmissionState.SUBMITTED,
         SubmissionState.REJECTING,
         SubmissionState.DELIVERY_FAILING,
+        SubmissionState.RETURNING,
     }
 )
 """States in which a file still needs as2sync to do something (everything but tracking)."""
@@ -218,7 +227,7 @@ class OutFile:
         match self.state:
             case FileState.CLAIMING:
                 return self.source_path
-            case FileState.PROCESSING:
+            case FileState.PROCESSING | FileState.RETURNING:
                 return self.processing_path
             case FileState.SENT:
                 return self.archive_path
@@ -319,6 +328,13 @@ def _views(session: Session, rows: Sequence[SubmissionRow]) -> list[Submission]:
         for f in session.scalars(select(FileRow).where(FileRow.submission_id.in_(chunk))):
             by_sub[f.submission_id].append(f)
     return [_view(r, by_sub[r.id]) for r in rows]
+
+
+def allow_returning(session: Session) -> None:
+    """Schema 3: submissions and files may be RETURNING or RETURNED. States are stored as
+    plain strings, so no row changes; the new version keeps an older as2sync, which would not
+    know these states, from opening the ledger."""
+    del session
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -739,6 +755,60 @@ def mark_in_doubt(
     row.http_status = http_status
     row.next_attempt_at = now if look_at is None else look_at
     row.updated_at = now
+
+
+def mark_returning(session: Session, submission_id: int, now: float, reason: str) -> None:
+    """CLAIMED/SUBMITTING -> RETURNING: a file changed after the claim and nothing was sent;
+    every file goes back to the outbox."""
+    row = _row(session, submission_id, SubmissionState.CLAIMED, SubmissionState.SUBMITTING)
+    row.state = SubmissionState.RETURNING
+    row.error = reason
+    row.next_attempt_at = None
+    row.updated_at = now
+    for f in _files(session, submission_id):
+        if f.state == FileState.PROCESSING:
+            f.state = FileState.RETURNING
+
+
+def files_returning(
+    session: Session, submission_id: int, file_ids: Iterable[int], now: float
+) -> None:
+    """SUBMITTED stays SUBMITTED: these files changed after the accepted bytes went out; they
+    go back to the outbox instead of into sent/."""
+    row = _row(session, submission_id, SubmissionState.SUBMITTED)
+    wanted = set(file_ids)
+    for f in _files(session, submission_id):
+        if f.id in wanted and f.state == FileState.PROCESSING:
+            f.state = FileState.RETURNING
+    row.updated_at = now
+
+
+def set_return_target(session: Session, file_id: int, target: Path, now: float) -> None:
+    """Record the outbox path a returning file is about to be linked to (a free name when a new
+    file took its own), before linking it (recovery finishes the move)."""
+    row = session.get(FileRow, file_id)
+    if row is None or row.state != FileState.RETURNING:
+        raise LedgerError(f"outbound file {file_id} is not being returned")
+    row.source_path = str(target)
+    _row(session, row.submission_id).updated_at = now
+
+
+def file_returned(session: Session, file_id: int, now: float) -> None:
+    """RETURNING -> RETURNED: the file is back in the outbox."""
+    row = session.get(FileRow, file_id)
+    if row is None or row.state != FileState.RETURNING:
+        raise LedgerError(f"outbound file {file_id} is not being returned")
+    row.state = FileState.RETURNED
+    _row(session, row.submission_id).updated_at = now
+
+
+def mark_returned(session: Session, submission_id: int, now: float) -> None:
+    """RETURNING -> RETURNED (final): no file is on its way back any more."""
+    row = _row(session, submission_id, SubmissionState.RETURNING)
+    if any(f.state == FileState.RETURNING for f in _files(session, submission_id)):
+        raise LedgerError(f"outbound submission {submission_id} still has files to return")
+    row.state = SubmissionState.RETURNED
+    row.updated_at = row.finished_at = now
 
 
 def postpone(session: Session, submission_id: int, now: float, next_attempt_at: float) -> None:

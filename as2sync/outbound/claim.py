@@ -12,9 +12,10 @@ The steps, and what a SIGKILL after each leaves behind:
    :mod:`as2sync.layout`) — and fsync both folders. *Killed here:* the file is in
    processing, the row says CLAIMING; recovery finishes from step 3 (``ClaimStep.HASH``). If
    the user removed the outbox file before the rename, neither exists and the row is ABANDONED.
-3. Hash the processing copy (the bytes that will be sent; the user cannot change them any
-   more), check size and the duplicate window, and commit CLAIMED, or REJECTING and move the
-   file to failed/. *Killed here:* step 3 is simply done again.
+3. Hash the processing copy (the bytes that will be sent, and only those: a writer that
+   still holds the file open and changes it is caught by :mod:`.returning`), check size and
+   the duplicate window, and commit CLAIMED, or REJECTING and move the file to failed/.
+   *Killed here:* step 3 is simply done again.
 
 A file can therefore never be in the outbox and claimed at once, nor claimed twice: the rename
 moves it out of sight of the scanner, and a row for it exists before the rename.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from as2sync.errors import (
     AuthError,
+    ContentChanged,
     PermanentError,
     StorageError,
     TransientError,
@@ -75,6 +76,7 @@ class Recovery(enum.Enum):
     IN_DOUBT = "in_doubt"  # the POST may have happened: reconcile
     ARCHIVE = "archive"  # accepted: move the files to sent/
     MOVE_TO_FAILED = "move_to_failed"  # decided to fail: finish moving the files to failed/
+    RETURN = "return"  # changed after the claim: finish giving the files back to the outbox
     NOTHING = "nothing"  # the row is at rest (waiting, tracked or final)
 
 
@@ -90,6 +92,8 @@ def recovery_for(state: SubmissionState) -> Recovery:
             return Recovery.ARCHIVE
         case SubmissionState.REJECTING | SubmissionState.DELIVERY_FAILING:
             return Recovery.MOVE_TO_FAILED
+        case SubmissionState.RETURNING:
+            return Recovery.RETURN
         case _:
             return Recovery.NOTHING
 
@@ -101,6 +105,7 @@ class SubmitOutcome(enum.Enum):
     RETRY = "retry"  # provably not taken: back to CLAIMED with back-off
     REJECT = "reject"  # refused: to failed/
     IN_DOUBT = "in_doubt"  # may have been taken: reconcile
+    RETURN = "return"  # a file changed after the claim and nothing was sent: back to the outbox
 
 
 def classify_submit_error(exc: BaseException) -> SubmitOutcome:
@@ -109,6 +114,9 @@ def classify_submit_error(exc: BaseException) -> SubmitOutcome:
     Anything not known to be harmless is IN_DOUBT: a ``ProtocolError`` (e.g. a 202 without a
     usable ``Link``) or a bug after the request was written may hide an accepted message.
     """
+    if isinstance(exc, ContentChanged):
+        # Cut off mid-upload, the gateway got an incomplete request: in doubt like any other.
+        return SubmitOutcome.IN_DOUBT if exc.partial else SubmitOutcome.RETURN
     if isinstance(exc, StorageError):
         # The client could not open a processing file: nothing was sent.
         return SubmitOutcome.RETRY

@@ -50,7 +50,7 @@ from as2sync.layout import PartnerDirs, ProblemLog, discover, survey
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.db import Ledger
 from as2sync.ledger.outbound import UNFINISHED_STATES, Submission, SubmissionState
-from as2sync.outbound import archive, claim, decide, reconcile, submit, tracking
+from as2sync.outbound import archive, claim, decide, reconcile, returning, submit, tracking
 from as2sync.outbound.context import Context
 from as2sync.outbound.outage import Outage
 from as2sync.outbound.readiness import Readiness
@@ -71,6 +71,7 @@ _RESUMABLE = (
     SubmissionState.SUBMITTED,
     SubmissionState.REJECTING,
     SubmissionState.DELIVERY_FAILING,
+    SubmissionState.RETURNING,
 )
 
 
@@ -416,6 +417,8 @@ class OutboundEngine:
             if result.state == SubmissionState.CLAIMED:  # provably not sent: retry later
                 self._outage.failed(self.ctx.clock(), result.next_attempt_at, result.error)
                 reported = True
+            elif result.state == SubmissionState.RETURNED:
+                pass  # given back before any request: proves nothing about the gateway
             elif result.state == SubmissionState.IN_DOUBT:
                 # Unknown outcome proves nothing about the gateway: during an outage it counts
                 # as a failed probe (back off, probe again later); otherwise nothing changes.
@@ -500,7 +503,9 @@ class OutboundEngine:
                     except OSError as exc:
                         raise fsutil.storage_error("claim", sub.files[0].source_path, exc) from exc
                 elif action == decide.Recovery.ARCHIVE:
-                    archive.archive_sent(self.ctx, sub)
+                    submit.archive_checked(self.ctx, sub)
+                elif action == decide.Recovery.RETURN:
+                    returning.resume(self.ctx, sub)
                 elif action == decide.Recovery.MOVE_TO_FAILED:
                     stage = (
                         "delivery" if sub.state == SubmissionState.DELIVERY_FAILING else "resume"

@@ -2,20 +2,26 @@
 
 The order, and what a SIGKILL at each point means:
 
+0. Check that every processing copy is still the recorded bytes (SHA-256 and size); a writer
+   that still held a file open may have changed it. If one changed, nothing is sent and the
+   files go back to the outbox (:mod:`as2sync.outbound.returning`).
 1. Commit SUBMITTING with ``submit_started_at``. *Killed here:* at restart the row is
    SUBMITTING and the POST may or may not have been made; it becomes IN_DOUBT and is
    reconciled (looked up on the gateway), never resent blindly.
-2. POST the message. *Killed during it:* same as 1.
+2. POST the message, the recorded bytes checked again as they stream
+   (:class:`as2sync.gateway.transfer.ClaimedBytes`). *Killed during it:* same as 1.
 3. On 202, commit SUBMITTED with the message ID. *Killed between the 202 and this commit:*
    SUBMITTING at restart -> IN_DOUBT -> reconciliation finds the message (in the sent list
    by its bytes, or in the queued or failed list where no other row could own it; see
    :mod:`as2sync.outbound.reconcile`) and records its ID.
-4. Archive (see :mod:`as2sync.outbound.archive`). *Killed here:* SUBMITTED at restart ->
-   archive again, finishing a half-done move.
+4. Archive (see :mod:`as2sync.outbound.archive`), except a file that changed after its
+   bytes went out, which goes back to the outbox (:func:`archive_checked`). *Killed here:*
+   SUBMITTED at restart -> archive again, finishing a half-done move.
 
 Errors (classified by :func:`as2sync.outbound.decide.classify_submit_error`): transient ->
 CLAIMED with back-off, the file waits in processing; refused -> failed/ with a sidecar;
-unknown outcome -> IN_DOUBT.
+unknown outcome (an upload cut off because the file changed under it too) -> IN_DOUBT; a file
+found changed before anything was sent -> back to the outbox.
 """
 
 from __future__ import annotations
@@ -28,8 +34,8 @@ from as2sync.errors import GatewayError, RateLimited, StorageError
 from as2sync.failpoints import failpoint
 from as2sync.gateway.base import OutboundFile, PartnerType
 from as2sync.ledger import outbound as lo
-from as2sync.ledger.outbound import Submission, SubmissionState
-from as2sync.outbound import archive, decide
+from as2sync.ledger.outbound import FileState, Submission, SubmissionState
+from as2sync.outbound import archive, decide, returning
 from as2sync.outbound.context import Context
 from as2sync.outbound.storage import postpone_after_storage_error
 
@@ -43,6 +49,7 @@ def _files(sub: Submission) -> list[OutboundFile]:
             name=f.name,
             content_type=f.content_type or "application/octet-stream",
             size=f.size or 0,
+            sha256=f.sha256 or None,
         )
         for f in sub.files
     ]
@@ -75,6 +82,10 @@ def submit(ctx: Context, sub: Submission) -> Submission:
             )
             sub = lo.get(s, sub.id)
         return to_failed(ctx, sub, stage="submit")
+    changed = returning.changes(ctx, sub)
+    if changed:
+        # A writer changed it after the claim: never send other bytes than those recorded.
+        return give_back(ctx, sub, "; ".join(changed.values()))
 
     with ctx.ledger.transaction() as s:
         lo.begin_submit(s, sub.id, ctx.clock())
@@ -105,9 +116,32 @@ def submit(ctx: Context, sub: Submission) -> Submission:
 def archive_or_postpone(ctx: Context, sub: Submission) -> Submission:
     """Archive a SUBMITTED row; on a storage error log it and retry later (file kept)."""
     try:
-        return archive.archive_sent(ctx, sub)
+        return archive_checked(ctx, sub)
     except StorageError as exc:
         postpone_after_storage_error(ctx, sub, exc)
+        raise
+
+
+def archive_checked(ctx: Context, sub: Submission) -> Submission:
+    """SUBMITTED -> ARCHIVED, except that a file whose bytes changed after they were sent
+    goes back to the outbox instead of into sent/ (:mod:`as2sync.outbound.returning`): sent/
+    holds only bytes that were sent. Raises StorageError; the row stays SUBMITTED."""
+    changed = returning.changes(ctx, sub)
+    if changed:
+        sub = returning.give_back_sent(ctx, sub, changed)
+    elif any(f.state == FileState.RETURNING for f in sub.files):
+        sub = returning.resume(ctx, sub)  # a give-back a crash or storage error interrupted
+    return archive.archive_sent(ctx, sub)
+
+
+def give_back(ctx: Context, sub: Submission, reason: str) -> Submission:
+    """Nothing was sent and a file changed after its claim: every file back to the outbox;
+    on a storage error log it and finish later (the row is RETURNING)."""
+    try:
+        return returning.give_back(ctx, sub, reason)
+    except StorageError as exc:
+        with ctx.ledger.read() as s:
+            postpone_after_storage_error(ctx, lo.get(s, sub.id), exc)
         raise
 
 
@@ -134,6 +168,8 @@ def _after_error(ctx: Context, sub: Submission, exc: Exception) -> Submission:
             "outbound.retry", error=str(exc), http_status=status, retry_in=delay, **_fields(sub)
         )
         return sub
+    if outcome == decide.SubmitOutcome.RETURN:
+        return give_back(ctx, sub, str(exc))
     if outcome == decide.SubmitOutcome.REJECT:
         with ctx.ledger.transaction() as s:
             lo.mark_rejecting(s, sub.id, now, decide.rejection_reason(exc), http_status=status)

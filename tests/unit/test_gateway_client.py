@@ -8,9 +8,9 @@ import hashlib
 import json
 import threading
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -18,6 +18,7 @@ from structlog.testing import capture_logs
 
 from as2sync.errors import (
     ConfigError,
+    ContentChanged,
     NotFound,
     PermanentError,
     ProtocolError,
@@ -174,6 +175,93 @@ def test_single_file_body_is_streamed_from_disk_in_chunks(tmp_path: Path) -> Non
     assert sum(transport.chunks) == size
     assert max(transport.chunks) <= 64 * 1024
     assert peak < size / 8, f"peak {peak} bytes for an {size}-byte upload"
+
+
+class ChangingTransport(httpx.BaseTransport):
+    """Consumes request bodies chunk by chunk and lets ``change`` run after the first chunk
+    went, as a writer holding the file open could (the chunks that went are recorded)."""
+
+    def __init__(self, change: Callable[[], None]) -> None:
+        self.change = change
+        self.sent: list[bytes] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/authorize"):
+            request.read()
+            return ok({"token": "tok-stream-0123456789", "expiry": 4_102_444_800_000})
+        assert isinstance(request.stream, httpx.SyncByteStream)
+        for chunk in request.stream:
+            self.sent.append(chunk)
+            if len(self.sent) == 1:
+                self.change()
+        return accepted()
+
+
+def claimed(path: Path, name: str = "big.edi") -> OutboundFile:
+    data = path.read_bytes()
+    return OutboundFile(
+        path, name, "application/edi-x12", len(data), hashlib.sha256(data).hexdigest()
+    )
+
+
+@pytest.mark.parametrize("files", [1, 2])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda fh: (fh.seek(0, 2), fh.write(b"appended by a writer")),  # grew
+        lambda fh: (fh.seek(200_000), fh.write(b"CHANGED")),  # same size, other bytes
+        lambda fh: fh.truncate(100_000),  # shrank
+    ],
+)
+def test_a_file_changed_during_its_upload_is_cut_off_before_its_last_byte(
+    tmp_path: Path, files: int, change: Callable[[IO[bytes]], object]
+) -> None:
+    path = tmp_path / "big.edi"
+    path.write_bytes(b"ISA*" + b"x" * 300_000)
+    items = [claimed(path)] + [claimed(path, f"other{i}.edi") for i in range(1, files)]
+    expected = sum(i.size for i in items)
+
+    def writer() -> None:
+        with path.open("r+b") as fh:
+            change(fh)
+
+    transport = ChangingTransport(writer)
+    client = As2GatewayClient(
+        BASE, "u@example.com", PASSWORD, transport=transport, limiter=RateLimiter(1000, 1.0)
+    )
+    with client, pytest.raises(ContentChanged) as raised:
+        client.submit("ST1", "PA1", items)
+    assert raised.value.partial  # the request had begun: in doubt for the caller
+    assert sum(len(c) for c in transport.sent) < expected  # its last bytes never went
+
+
+@pytest.mark.parametrize("files", [1, 2])
+def test_a_file_whose_size_changed_before_the_upload_is_not_sent_at_all(
+    tmp_path: Path, files: int
+) -> None:
+    path = tmp_path / "inv.edi"
+    path.write_bytes(b"ISA*claimed~")
+    items = [claimed(path, f"f{i}.edi") for i in range(files)]
+    with path.open("ab") as fh:
+        fh.write(b"and more~")
+    gateway = ScriptedGateway()
+    with make_client(gateway) as client, pytest.raises(ContentChanged) as raised:
+        client.submit("ST1", "PA1", items)
+    assert not raised.value.partial
+    assert gateway.requests == []
+
+
+def test_exactly_the_recorded_bytes_are_sent_with_their_length(tmp_path: Path) -> None:
+    path = tmp_path / "inv.edi"
+    path.write_bytes(b"ISA*claimed~")
+    gateway = ScriptedGateway(accepted(), accepted())
+    with make_client(gateway) as client:
+        client.submit("ST1", "PA1", [claimed(path, "inv.edi")])
+        client.submit("ST1", "PA1", [claimed(path, "a.edi"), claimed(path, "b.edi")])
+    raw, multi = gateway.requests
+    assert (raw.headers["Content-Length"], raw.content) == ("12", b"ISA*claimed~")
+    assert int(multi.headers["Content-Length"]) == len(multi.content)  # not chunked
+    assert [p[2] for p in multipart_parts(multi)] == [b"ISA*claimed~", b"ISA*claimed~"]
 
 
 def test_several_files_go_as_multipart_file_parts(tmp_path: Path) -> None:

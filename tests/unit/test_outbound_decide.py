@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from as2sync.errors import (
     AuthError,
+    ContentChanged,
     NotFound,
     PermanentError,
     ProtocolError,
@@ -73,12 +74,14 @@ def test_recovery_never_resends_a_submission_that_was_in_progress() -> None:
     assert decide.recovery_for(SubmissionState.CLAIMING) == Recovery.CLAIM
     assert decide.recovery_for(SubmissionState.REJECTING) == Recovery.MOVE_TO_FAILED
     assert decide.recovery_for(SubmissionState.DELIVERY_FAILING) == Recovery.MOVE_TO_FAILED
+    assert decide.recovery_for(SubmissionState.RETURNING) == Recovery.RETURN
     for state in (
         SubmissionState.CLAIMED,
         SubmissionState.IN_DOUBT,
         SubmissionState.ARCHIVED,
         SubmissionState.FAILED,
         SubmissionState.DELIVERED,
+        SubmissionState.RETURNED,
     ):
         assert decide.recovery_for(state) == Recovery.NOTHING
 
@@ -91,6 +94,8 @@ def test_submit_errors_are_classified_by_what_may_have_happened() -> None:
         TransientError("connect refused"): SubmitOutcome.RETRY,
         RateLimited("429", retry_after=3): SubmitOutcome.RETRY,
         StorageError("cannot read"): SubmitOutcome.RETRY,
+        ContentChanged("grew before the POST"): SubmitOutcome.RETURN,
+        ContentChanged("changed mid-upload", partial=True): SubmitOutcome.IN_DOUBT,
         AuthError("bad password", status=401): SubmitOutcome.RETRY,
         PermanentError("413", status=413): SubmitOutcome.REJECT,
         NotFound("unknown partner", status=404): SubmitOutcome.REJECT,

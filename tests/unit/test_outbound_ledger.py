@@ -105,6 +105,53 @@ def test_a_full_life_is_recorded_and_counted(ledger: Ledger) -> None:
         )
 
 
+def test_a_changed_file_is_given_back_and_the_row_ends_returned(ledger: Ledger) -> None:
+    sid = claimed(ledger)
+    with ledger.transaction() as s:
+        lo.mark_returning(s, sid, 101.0, "grew after the claim")
+        f = lo.get(s, sid).files[0]
+        assert f.state == FileState.RETURNING
+        assert f.current_path == f.processing_path
+        with pytest.raises(LedgerError, match="still has files to return"):
+            lo.mark_returned(s, sid, 101.0)
+    with ledger.transaction() as s:
+        lo.set_return_target(s, f.id, Path("/root/ST/ACME/outbox/a (2).edi"), 102.0)
+        lo.file_returned(s, f.id, 102.0)
+        lo.mark_returned(s, sid, 102.0)
+    with ledger.read() as s:
+        sub = lo.get(s, sid)
+        assert (sub.state, sub.error, sub.finished_at) == (
+            SubmissionState.RETURNED,
+            "grew after the claim",
+            102.0,
+        )
+        assert sub.files[0].source_path == Path("/root/ST/ACME/outbox/a (2).edi")
+        assert sub.files[0].current_path is None  # the user's again, not as2sync's
+        assert lo.count_in_states(s, lo.UNFINISHED_STATES) == 0
+        # Not sent: its content is no evidence for the duplicate window.
+        assert lo.find_duplicate(s, "ST", "ACME", "s1", since=0, exclude_file=0) is None
+
+
+def test_a_sent_file_that_changed_afterwards_is_given_back_and_the_row_archived(
+    ledger: Ledger,
+) -> None:
+    sid = claimed(ledger)
+    with ledger.transaction() as s:
+        lo.begin_submit(s, sid, 101.0)
+        lo.mark_submitted(s, sid, 101.0, "<m1@gw>")
+        f = lo.get(s, sid).files[0]
+        lo.files_returning(s, sid, [f.id], 101.0)
+        lo.file_returned(s, f.id, 101.0)
+        lo.mark_archived(s, sid, 101.0)
+    with ledger.read() as s:
+        sub = lo.get(s, sid)
+    assert (sub.state, sub.message_id, sub.files[0].state) == (
+        SubmissionState.ARCHIVED,
+        "<m1@gw>",
+        FileState.RETURNED,
+    )
+
+
 def test_transient_error_returns_the_row_to_claimed_with_a_due_time(ledger: Ledger) -> None:
     sid = claimed(ledger)
     with ledger.transaction() as s:
