@@ -51,6 +51,7 @@ class ClaimedBytes:
         self._item = item
         self._pos = 0
         self._digest = hashlib.sha256()
+        self._started = False
 
     def check_size(self) -> None:
         """ContentChanged if the file's size is not the recorded one (before anything is sent)."""
@@ -62,6 +63,9 @@ class ClaimedBytes:
             )
 
     def read(self, n: int = -1) -> bytes:
+        if not self._started:
+            self._started = True
+            failpoint("outbound.during_upload")  # the request has begun; no body byte yet
         size = self._item.size
         want = size - self._pos if n < 0 else min(n, size - self._pos)
         data = b""
@@ -78,8 +82,6 @@ class ClaimedBytes:
         self._pos += len(data)
         if self._pos == size and (data or size == 0):
             self._verify()  # before the last bytes go out
-        elif self._pos == len(data):
-            failpoint("outbound.during_upload")  # the first bytes are on their way
         return data
 
     def _verify(self) -> None:

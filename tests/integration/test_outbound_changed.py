@@ -5,7 +5,7 @@ goes back to the outbox and is sent once it has settled. Issue 11 item 11.
 The writer is real: it opened the file in the outbox before the claim and keeps writing
 through that descriptor (the claim's rename moves the same inode into processing/). Its writes
 happen at failpoints armed in-process with a callback (between the SUBMITTING commit and the
-POST, after the first chunk of the upload was read, between the 202 and its commit).
+POST, when the upload has begun, between the 202 and its commit).
 """
 
 from __future__ import annotations
