@@ -26,6 +26,7 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from as2sync.config.schema import Config
 from as2sync.errors import ConfigError, ConfigProblem, LockError
@@ -69,7 +70,29 @@ def _take(fd: int, content: str) -> bool:
     return True
 
 
-class StateLock:
+class _Held:
+    """``with lock:`` takes it and always gives it back."""
+
+    def acquire(self) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+class StateLock(_Held):
     """The state_dir's lock alone (``as2sync send`` uses it to find out whether a daemon runs)."""
 
     def __init__(self, state_dir: Path) -> None:
@@ -99,20 +122,8 @@ class StateLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> StateLock:
-        self.acquire()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
-
-class InstanceLock:
+class InstanceLock(_Held):
     """Everything one running as2sync owns alone: its state_dir and its folder trees.
 
     ``folders`` are ``(config key, folder)`` pairs: folders.root and each route's folder. The
@@ -163,15 +174,3 @@ class InstanceLock:
             os.close(fd)
         self._fds.clear()
         self.state.release()
-
-    def __enter__(self) -> InstanceLock:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()

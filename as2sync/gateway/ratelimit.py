@@ -52,6 +52,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from as2sync.errors import ShuttingDown
+from as2sync.gateway.pausing import pause
 
 LOW_SHARE = 0.8
 # A sleep shorter than this is rounded up: it spares a busy loop when float rounding leaves a
@@ -217,12 +218,7 @@ class RateLimiter:
                 self._cond.notify_all()
 
     def _pause(self, seconds: float, stop: threading.Event | None) -> None:
-        if self._sleep is not None:
-            self._sleep(seconds)
-        elif stop is not None:
-            stop.wait(seconds)
-        else:
-            time.sleep(seconds)
+        pause(seconds, stop, self._sleep)
 
     def _release(self) -> None:
         with self._cond:

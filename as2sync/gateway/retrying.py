@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -29,6 +28,7 @@ import structlog
 import tenacity
 
 from as2sync.errors import ProtocolError, RateLimited, ShuttingDown, TransientError
+from as2sync.gateway.pausing import pause
 from as2sync.gateway.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
@@ -79,12 +79,7 @@ class RetryPolicy:
         """
 
         def sleep(seconds: float) -> None:
-            if self._sleep is not None:
-                self._sleep(seconds)
-            elif stop is not None:
-                stop.wait(seconds)
-            else:
-                time.sleep(seconds)
+            pause(seconds, stop, self._sleep)
 
         def attempt() -> T:
             if stop is not None and stop.is_set():  # set during the back-off: no new attempt

@@ -200,6 +200,19 @@ def _require_tables(session: Session, path: Path) -> None:
             )
 
 
+@contextmanager
+def _disposed_on_error(engine: Engine, path: Path) -> Iterator[None]:
+    """While opening: a failure releases the engine's connections and is a LedgerError."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise LedgerError(f"cannot open ledger {path}: {exc}") from exc
+    except LedgerError:
+        engine.dispose()
+        raise
+
+
 def open_ledger(state_dir: Path) -> Ledger:
     """Open the ledger in ``state_dir`` for writing, creating it when :func:`ledger_absent`.
 
@@ -223,30 +236,23 @@ def open_ledger(state_dir: Path) -> Ledger:
     )
     event.listen(engine, "connect", _sqlite_pragmas)
     ledger = Ledger(engine)
-    try:
-        with ledger.transaction() as session:
-            if create:
+    with _disposed_on_error(engine, path), ledger.transaction() as session:
+        if create:
+            Base.metadata.create_all(session.connection())
+            session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+            session.add(Meta(key="created_at", value=str(now())))
+        else:
+            version = _stored_version(session, path)
+            if version < SCHEMA_VERSION:
+                # A migration may bring tables of its own; the step then moves rows.
                 Base.metadata.create_all(session.connection())
-                session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
-                session.add(Meta(key="created_at", value=str(now())))
-            else:
-                version = _stored_version(session, path)
-                if version < SCHEMA_VERSION:
-                    # A migration may bring tables of its own; the step then moves rows.
-                    Base.metadata.create_all(session.connection())
-                    migrate(session, version, SCHEMA_VERSION)
-                    session.execute(
-                        update(Meta)
-                        .where(Meta.key == "schema_version")
-                        .values(value=str(SCHEMA_VERSION))
-                    )
-                _require_tables(session, path)
-    except SQLAlchemyError as exc:
-        engine.dispose()
-        raise LedgerError(f"cannot open ledger {path}: {exc}") from exc
-    except LedgerError:
-        engine.dispose()
-        raise
+                migrate(session, version, SCHEMA_VERSION)
+                session.execute(
+                    update(Meta)
+                    .where(Meta.key == "schema_version")
+                    .values(value=str(SCHEMA_VERSION))
+                )
+            _require_tables(session, path)
     return ledger
 
 
@@ -277,19 +283,12 @@ def open_ledger_read_only(state_dir: Path) -> Ledger:
     )
     event.listen(engine, "connect", _read_only_pragmas)
     ledger = Ledger(engine)
-    try:
-        with ledger.read() as session:
-            version = _stored_version(session, path)
-            if version < SCHEMA_VERSION:
-                raise LedgerError(
-                    f"ledger {path} has schema version {version}, older than this as2sync "
-                    f"({SCHEMA_VERSION}); start the daemon once to upgrade it"
-                )
-            _require_tables(session, path)
-    except SQLAlchemyError as exc:
-        engine.dispose()
-        raise LedgerError(f"cannot open ledger {path}: {exc}") from exc
-    except LedgerError:
-        engine.dispose()
-        raise
+    with _disposed_on_error(engine, path), ledger.read() as session:
+        version = _stored_version(session, path)
+        if version < SCHEMA_VERSION:
+            raise LedgerError(
+                f"ledger {path} has schema version {version}, older than this as2sync "
+                f"({SCHEMA_VERSION}); start the daemon once to upgrade it"
+            )
+        _require_tables(session, path)
     return ledger
