@@ -11,10 +11,10 @@ about repeating (idempotent or not) is what the daemon relies on for exactly-onc
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 
 class PartnerType(enum.StrEnum):
@@ -81,6 +81,10 @@ class Page:
     records: tuple[MessageInfo, ...]
 
 
+Opener = Callable[[], IO[bytes]]
+"""Opens a file to send for reading; raises OSError as the filesystem does."""
+
+
 @dataclass(frozen=True)
 class OutboundFile:
     """One file to submit: the bytes are read from ``path`` at send time, streamed.
@@ -88,6 +92,11 @@ class OutboundFile:
     ``size`` (and ``sha256`` when given) are what the caller recorded of the file: exactly
     ``size`` bytes are sent, and they must be those bytes, or the upload is cut off before its
     last byte (``ContentChanged``).
+
+    ``opener`` opens it (once per attempt): the daemon's opens ``path`` through verified folder
+    descriptors, following no symbolic link on the way (see :meth:`as2sync.layout.PartnerDirs.
+    open`), so a folder swapped for a link after the claim cannot make an upload read another
+    file. Without one, ``path`` is opened as given, refusing only a link as its last component.
     """
 
     path: Path
@@ -95,6 +104,7 @@ class OutboundFile:
     content_type: str
     size: int
     sha256: str | None = None
+    opener: Opener | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

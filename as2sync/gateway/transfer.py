@@ -132,7 +132,7 @@ def raw_body(stack: contextlib.ExitStack, item: OutboundFile) -> dict[str, Any]:
     file streamed as the body, with ``Name``, ``Content-Type`` and ``Content-Length`` (the
     recorded size). StorageError if unreadable; ContentChanged (nothing sent) if its size is
     no longer the recorded one."""
-    body = ClaimedBytes(open_file(stack, item.path), item)
+    body = ClaimedBytes(open_file(stack, item), item)
     body.check_size()
     return {
         "content": body.chunks(),
@@ -150,17 +150,26 @@ def multipart_body(stack: contextlib.ExitStack, items: Sequence[OutboundFile]) -
     ContentChanged (nothing sent) if a file's size is no longer the recorded one."""
     parts = []
     for item in items:
-        body = ClaimedBytes(open_file(stack, item.path), item)
+        body = ClaimedBytes(open_file(stack, item), item)
         body.check_size()
         parts.append(("file", (item.name, body, item.content_type or "application/octet-stream")))
     return {"files": parts}
 
 
-def open_file(stack: contextlib.ExitStack, path: Path) -> IO[bytes]:
+def open_file(stack: contextlib.ExitStack, item: OutboundFile) -> IO[bytes]:
+    """``item`` opened for reading (closed with ``stack``) by its opener, or by its path never
+    following a symbolic link as the last component. StorageError if it cannot be opened:
+    nothing was sent then."""
     try:
-        return stack.enter_context(path.open("rb"))
+        if item.opener is not None:
+            return stack.enter_context(item.opener())
+        return stack.enter_context(_open_no_follow(item.path))
     except OSError as exc:
-        raise storage_error("read", path, exc) from exc
+        raise storage_error("read", item.path, exc) from exc
+
+
+def _open_no_follow(path: Path) -> IO[bytes]:
+    return open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb")
 
 
 def digest_of(response: httpx.Response, endpoint: str) -> Digest:

@@ -26,13 +26,16 @@ found changed before anything was sent -> back to the outbox.
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
+from typing import IO
 
 import structlog
 
+from as2sync import fsutil
 from as2sync.errors import GatewayError, RateLimited, StorageError
 from as2sync.failpoints import failpoint
-from as2sync.gateway.base import OutboundFile, PartnerType
+from as2sync.gateway.base import Opener, OutboundFile, PartnerType
+from as2sync.layout import PartnerDirs
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import FileState, Submission, SubmissionState
 from as2sync.outbound import archive, decide, returning
@@ -42,7 +45,8 @@ from as2sync.outbound.storage import postpone_after_storage_error
 log = structlog.get_logger(__name__)
 
 
-def _files(sub: Submission) -> list[OutboundFile]:
+def _files(ctx: Context, sub: Submission) -> list[OutboundFile]:
+    dirs = ctx.dirs(sub.station, sub.partner)
     return [
         OutboundFile(
             path=f.processing_path,
@@ -50,9 +54,38 @@ def _files(sub: Submission) -> list[OutboundFile]:
             content_type=f.content_type or "application/octet-stream",
             size=f.size or 0,
             sha256=f.sha256 or None,
+            opener=_opener(dirs, f.processing_path),
         )
         for f in sub.files
     ]
+
+
+def _opener(dirs: PartnerDirs, held: Path) -> Opener:
+    """Opens the processing copy ``held`` through verified folder descriptors, following no
+    symbolic link (UnsafeFolder, or ELOOP for the file itself): a folder or file swapped for a
+    link after the claim cannot make the upload read anything else."""
+
+    def open_held() -> IO[bytes]:
+        with dirs.open(held.parent) as folder:
+            return open(fsutil.open_file_at(folder, held.name), "rb")
+
+    return open_held
+
+
+def _missing(ctx: Context, sub: Submission) -> list[str]:
+    """The names of the files whose processing copy is gone. Raises OSError (UnsafeFolder when
+    the processing folder became a symbolic link: that is not a removed file)."""
+    dirs = ctx.dirs(sub.station, sub.partner)
+    missing = []
+    for f in sub.files:
+        try:
+            with dirs.open(f.processing_path.parent) as folder:
+                present = fsutil.exists_at(folder, f.processing_path.name)
+        except FileNotFoundError:
+            present = False
+        if not present:
+            missing.append(f.name)
+    return missing
 
 
 def _fields(sub: Submission) -> dict[str, object]:
@@ -71,7 +104,12 @@ def submit(ctx: Context, sub: Submission) -> Submission:
     Returns the row as it ends. Raises StorageError when moving the files afterwards fails
     (logged; the row is then SUBMITTED or REJECTING and the engine finishes the move later).
     """
-    missing = [f.name for f in sub.files if not os.path.lexists(f.processing_path)]
+    try:
+        missing = _missing(ctx, sub)
+    except OSError as exc:
+        error = fsutil.storage_error("read the claimed file", sub.files[0].processing_path, exc)
+        postpone_after_storage_error(ctx, sub, error)
+        raise error from exc
     if missing:
         with ctx.ledger.transaction() as s:
             lo.mark_rejecting(
@@ -95,7 +133,7 @@ def submit(ctx: Context, sub: Submission) -> Submission:
         message_id = ctx.gateway.submit(
             sub.station,
             sub.partner,
-            _files(sub),
+            _files(ctx, sub),
             subject=sub.subject,
             partner_type=PartnerType(sub.partner_type),
         )

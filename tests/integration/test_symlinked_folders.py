@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 from as2sync import failpoints
 from as2sync.emulator.server import RunningEmulator
 from as2sync.errors import UnsafeFolder
+from as2sync.gateway.transfer import CHUNK
 from as2sync.layout import survey
 from as2sync.ledger import inbound as li
 from as2sync.ledger.outbound import SubmissionState
@@ -181,6 +182,54 @@ def test_an_outbox_swapped_for_a_symlink_mid_claim_gives_away_nothing(
         assert sub.state == SubmissionState.CLAIMED
         assert sub.files[0].processing_path.read_bytes() == b"ISA*mine"
         assert not (real / "inv.edi").exists()
+
+
+# -- the upload: a swap after the claim --------------------------------------------------------
+
+
+@pytest.mark.parametrize("swapped", ["processing folder", "processing file"])
+def test_an_upload_reads_nothing_through_a_symlink_swapped_in_after_the_claim(
+    rig: Rig, elsewhere: Path, swapped: str
+) -> None:
+    """The claim and its checks passed; just before the POST the processing folder (or the
+    claimed file itself) becomes a symlink to a file of the same name and size elsewhere. The
+    upload opens nothing through it: no request is made, the file stays claimed and goes out,
+    with its own bytes, once the folder is real again."""
+    mine = b"M" * (3 * CHUNK + 7)  # several chunks: a followed link would leak its first ones
+    theirs = SECRET + b"S" * (len(mine) - len(SECRET))
+    rig.start()
+    rig.drop("inv.edi", mine)
+    aside = rig.base / "aside"
+    swaps: list[Callable[[], None]] = []
+
+    def swap(_name: str) -> None:
+        [row] = rig.rows()
+        held = row.files[0].processing_path
+        if swapped == "processing folder":
+            (elsewhere / held.name).write_bytes(theirs)
+            held.parent.rename(aside)
+            held.parent.symlink_to(elsewhere)
+            swaps.append(lambda: (held.parent.unlink(), aside.rename(held.parent)))
+        else:
+            (elsewhere / "theirs").write_bytes(theirs)
+            held.rename(aside)
+            held.symlink_to(elsewhere / "theirs")
+            swaps.append(lambda: (held.unlink(), aside.rename(held)))
+
+    failpoints.arm("outbound.after_submitting_commit", swap)
+    try:
+        rig.run_until(lambda: bool(swaps) and rig.rows()[0].state != SubmissionState.SUBMITTING)
+    finally:
+        failpoints.arm("")
+    [row] = rig.rows()
+    assert row.state == SubmissionState.CLAIMED  # provably not sent: tried again later
+    assert "symbolic link" in (row.error or "")
+    assert rig.sends() == []
+    swaps[0]()  # the folder is real again
+    rig.offset += 600  # past the back-off
+    rig.run_until(lambda: rig.names("sent") == ["inv.edi"])
+    [sent] = rig.submissions()
+    assert sent.attachments == [("inv.edi", mine)]
 
 
 # -- inbound -----------------------------------------------------------------------------------

@@ -307,6 +307,34 @@ def test_missing_file_is_a_storage_error_and_nothing_is_sent(tmp_path: Path) -> 
     assert gateway.requests == []
 
 
+def test_a_file_that_is_a_symlink_is_not_followed_and_nothing_is_sent(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").write_bytes(b"s")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "elsewhere")
+    gateway = ScriptedGateway(accepted())
+    link = OutboundFile(tmp_path / "link.txt", "link.txt", "text/plain", 1)
+    with make_client(gateway) as client, pytest.raises(StorageError, match="symbolic link"):
+        client.submit("ST1", "PA1", [link])
+    assert gateway.requests == []
+
+
+def test_a_file_is_read_through_its_opener(tmp_path: Path) -> None:
+    gateway = ScriptedGateway(accepted())
+    opened: list[str] = []
+
+    (tmp_path / "given").write_bytes(b"given")
+
+    def opener() -> IO[bytes]:
+        opened.append("x")
+        return (tmp_path / "given").open("rb")
+
+    item = OutboundFile(tmp_path / "absent.txt", "a.txt", "text/plain", 5, opener=opener)
+    with make_client(gateway) as client:
+        client.submit("ST1", "PA1", [item])
+    (request,) = gateway.requests
+    assert request.content == b"given"
+    assert opened == ["x"]
+
+
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
