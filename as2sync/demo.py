@@ -65,7 +65,7 @@ def write_demo_config(base: Path, url: str) -> Path:
     return path
 
 
-def run_demo(base: Path, port: int) -> int:
+def run_demo(base: Path, port: int) -> None:
     from as2sync.service import Daemon
 
     base = base.resolve()
@@ -113,7 +113,7 @@ Press Ctrl-C to stop.
         daemon.install_signal_handlers()
         daemon.open()
         try:
-            return daemon.run_forever()
+            daemon.run_forever()
         finally:
             daemon.close()
     finally:

@@ -260,8 +260,8 @@ class Daemon:
         )
         return PRUNE_SECONDS
 
-    def run_forever(self) -> int:
-        """Run until SIGTERM/SIGINT. Returns the exit code."""
+    def run_forever(self) -> None:
+        """Run until SIGTERM/SIGINT."""
         threads = []
         if self.config.outbound.enabled:
             threads.append(("outbound", self._outbound_once))
@@ -302,7 +302,6 @@ class Daemon:
             log.warning("daemon.shutdown_timeout", unfinished=self._abandoned)
         self._heartbeat()
         log.info("daemon.stopped")
-        return 0
 
     def _interrupt_waits(self) -> None:
         """After the stop event is set: wake the waits that do not watch it themselves (queued
@@ -344,8 +343,10 @@ class Daemon:
             self._withheld = stuck
         return not stuck
 
-    def run_once(self, progress: Callable[[str], None] | None = None) -> int:
-        """One full cycle for cron: scan, send until idle, poll until drained, track."""
+    def run_once(self, progress: Callable[[str], None] | None = None) -> bool:
+        """One full cycle for cron: scan, send until idle, poll until drained, track.
+        Returns False when a part of it failed or a received message could not be recorded
+        (cron should notice: ``run --once`` exits 1)."""
         say = progress or (lambda _msg: None)
         failures = 0
         if self.config.outbound.enabled:
@@ -375,7 +376,7 @@ class Daemon:
             if self.inbound.unrecorded():  # logged by the poll; cron should notice too
                 failures += 1
         self._heartbeat()
-        return 1 if failures else 0
+        return not failures
 
     # -- signals --------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from as2sync.cli import EXIT_CONFIG, EXIT_LEDGER, EXIT_LOCKED, EXIT_PROBLEM
+from as2sync.cli.exits import ExitCode
 from as2sync.config import Config
 
 UNIT = Path(__file__).resolve().parents[2] / "deploy" / "systemd" / "as2sync.service"
@@ -161,5 +161,5 @@ def test_restart_is_prevented_exactly_for_the_exit_codes_a_restart_cannot_fix() 
     # restarting in a loop would only fill the journal. Crashes (1, signals) are restarted.
     service = service_section(UNIT.read_text(encoding="utf-8"))
     prevented = {int(code) for code in service["RestartPreventExitStatus"][0].split()}
-    assert prevented == {EXIT_CONFIG, EXIT_LOCKED, EXIT_LEDGER}
-    assert EXIT_PROBLEM not in prevented
+    assert prevented == {ExitCode.CONFIG, ExitCode.LOCKED, ExitCode.LEDGER}
+    assert ExitCode.PROBLEM not in prevented

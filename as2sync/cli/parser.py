@@ -1,34 +1,13 @@
-"""The ``as2sync`` command line: parse arguments, call one function, map errors to exit codes.
-
-Exit codes: 0 success, 1 the command ran but found a problem (unhealthy, send failed),
-2 bad configuration or usage, 3 another instance holds the lock, 4 ledger unusable.
-Every error is turned into a message here and only here; no traceback for expected errors.
-"""
+"""The sub-commands of ``as2sync`` and their options; each names its function in
+:mod:`as2sync.cli.commands`."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from as2sync import __version__
-from as2sync import log as logsetup
-from as2sync.config import Config, find_config, load_config
-from as2sync.errors import (
-    As2SyncError,
-    AuthError,
-    ConfigError,
-    GatewayError,
-    LedgerError,
-    LockError,
-    StorageError,
-)
-
-EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG, EXIT_LOCKED, EXIT_LEDGER = 0, 1, 2, 3, 4
-
-Handler = Callable[[argparse.Namespace], int]
+from as2sync.cli import commands
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +20,6 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     import as2sync.emulator.cli as emulator_cli
-    from as2sync import commands
 
     parser = argparse.ArgumentParser(
         prog="as2sync",
@@ -114,46 +92,3 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=0, help="emulator port (default: a free one)")
     demo.set_defaults(handler=commands.demo)
     return parser
-
-
-def load(args: argparse.Namespace, *, read_only: bool = False) -> Config:
-    """The config for a command. ``read_only`` commands (status, messages, health) neither need
-    the password nor the folders to exist: they only read the state_dir."""
-    path = find_config(getattr(args, "config", None), os.environ)
-    return load_config(path, check_folders=not read_only, require_password=not read_only)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler: Handler = args.handler
-    # Until a command configures logging from its config file, only warnings are shown.
-    logsetup.configure("warning", "auto")
-    try:
-        return handler(args)
-    except ConfigError as exc:
-        _error("configuration problems:" if len(exc.problems) > 1 else "configuration problem:")
-        for problem in exc.problems:
-            print(f"  {logsetup.scrub(str(problem))}", file=sys.stderr)
-        return EXIT_CONFIG
-    except LockError as exc:
-        _error(str(exc))
-        return EXIT_LOCKED
-    except LedgerError as exc:
-        _error(str(exc))
-        return EXIT_LEDGER
-    except AuthError as exc:
-        _error(f"the gateway rejected the credentials: {logsetup.scrub(str(exc))}")
-        return EXIT_CONFIG
-    except (GatewayError, StorageError) as exc:
-        _error(logsetup.scrub(str(exc)))
-        return EXIT_PROBLEM
-    except As2SyncError as exc:
-        _error(logsetup.scrub(str(exc)))
-        return EXIT_PROBLEM
-    except KeyboardInterrupt:
-        return 130
-
-
-def _error(message: str) -> None:
-    print(f"as2sync: {message}", file=sys.stderr)

@@ -1,7 +1,9 @@
-"""One function per ``as2sync`` sub-command; each returns the exit code.
+"""One function per ``as2sync`` sub-command; each returns its exit code.
 
-They take the parsed arguments, do their one job, and raise from the error tree; ``cli.main``
-turns errors into messages and exit codes.
+They take the parsed arguments, do their one job, and raise from the error tree;
+:mod:`as2sync.cli.exits` turns those errors into messages and exit codes. The modules doing
+the work are imported inside each command, so ``as2sync health`` (a Docker HEALTHCHECK every
+few seconds) does not load the daemon.
 """
 
 from __future__ import annotations
@@ -11,19 +13,32 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from as2sync import log as logsetup
-from as2sync.cli import EXIT_OK, EXIT_PROBLEM, load
+from as2sync.cli.exits import ExitCode
+from as2sync.config import Config, find_config, load_config
 from as2sync.layout import survey
 
 
+def _config_path(args: argparse.Namespace) -> Path:
+    return find_config(args.config, os.environ)
+
+
+def _load(args: argparse.Namespace, *, read_only: bool = False) -> Config:
+    """The config for a command. ``read_only`` commands (status, messages, health) need neither
+    the password nor the folders: they only read the state_dir."""
+    return load_config(
+        _config_path(args), check_folders=not read_only, require_password=not read_only
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    from as2sync.config import find_config
     from as2sync.service import Daemon
 
-    config = load(args)
+    config = _load(args)
     logsetup.configure(config.log.level, config.log.format.value)
-    daemon = Daemon(config, find_config(args.config, os.environ), new_ledger=args.new_ledger)
+    daemon = Daemon(config, _config_path(args), new_ledger=args.new_ledger)
     daemon.install_signal_handlers()
     daemon.open()
     try:
@@ -34,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
                 if tty:
                     print(f"as2sync: {message}", file=sys.stderr)
 
-            return daemon.run_once(progress)
-        return daemon.run_forever()
+            return ExitCode.OK if daemon.run_once(progress) else ExitCode.PROBLEM
+        daemon.run_forever()
+        return ExitCode.OK
     finally:
         daemon.close()
 
@@ -44,7 +60,7 @@ def check(args: argparse.Namespace) -> int:
     """Exit 0 when the configuration is usable, even with refused folders: those are problems
     of the folder tree, not of the configuration; the daemon serves every other partnership
     (and lists them in ``status``), so they are warnings that must not fail a deployment."""
-    config = load(args)
+    config = _load(args)
     found = survey(config)
     pairs = found.pairs
     print(f"configuration OK: gateway {config.gateway.url} as {config.gateway.username}")
@@ -54,7 +70,7 @@ def check(args: argparse.Namespace) -> int:
     for refused in found.problems:
         print(f"warning: refused folder {refused}", file=sys.stderr)
     if not args.online:
-        return EXIT_OK
+        return ExitCode.OK
     from as2sync.online_check import check_online
 
     problems = check_online(config, pairs)
@@ -62,15 +78,15 @@ def check(args: argparse.Namespace) -> int:
         print("online check found problems:", file=sys.stderr)
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
-        return EXIT_PROBLEM
+        return ExitCode.PROBLEM
     print("online check OK: logged in; every station and partner exists on the gateway")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def health(args: argparse.Namespace) -> int:
     from as2sync.health import evaluate, read_heartbeat
 
-    config = load(args, read_only=True)
+    config = _load(args, read_only=True)
     problems = evaluate(config, read_heartbeat(config.state_dir), time.time())
     if not args.quiet:
         if problems:
@@ -78,54 +94,55 @@ def health(args: argparse.Namespace) -> int:
                 print(f"unhealthy: {problem}")
         else:
             print("healthy")
-    return EXIT_PROBLEM if problems else EXIT_OK
+    return ExitCode.PROBLEM if problems else ExitCode.OK
 
 
 def status(args: argparse.Namespace) -> int:
     from as2sync.status import collect_status, render_status
 
-    config = load(args, read_only=True)
+    config = _load(args, read_only=True)
     report = collect_status(config)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
         print(render_status(report))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def messages(args: argparse.Namespace) -> int:
     from as2sync.status import collect_messages, render_messages
 
-    config = load(args, read_only=True)
+    config = _load(args, read_only=True)
     direction = "in" if args.inbound else "out" if args.outbound else None
     rows = collect_messages(config, direction, args.partner, args.since, args.limit)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
     else:
         print(render_messages(rows))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def retry(args: argparse.Namespace) -> int:
     from as2sync.operate import retry_target
 
-    config = load(args)
+    config = _load(args)
     logsetup.configure(config.log.level, config.log.format.value)
     print(retry_target(config, args.target))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def send(args: argparse.Namespace) -> int:
     from as2sync.operate import send_now
 
-    config = load(args)
+    config = _load(args)
     logsetup.configure(config.log.level, config.log.format.value)
     message_id = send_now(config, args.file, args.station, args.partner)
     print(f"sent {args.file.name} to {args.partner} as {message_id}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def demo(args: argparse.Namespace) -> int:
     from as2sync.demo import run_demo
 
-    return run_demo(args.dir, args.port)
+    run_demo(args.dir, args.port)
+    return ExitCode.OK
