@@ -2,7 +2,7 @@
 
 Mutable dataclasses guarded by :class:`~as2sync.emulator.state.EmulatorState`'s lock; nothing
 outside the state holds them. ``to_doc``/``from_doc`` convert to the JSON persisted by
-:mod:`as2sync.emulator.store` (attachment bytes are stored as blobs, referenced by SHA-256).
+:mod:`as2sync.emulator.datadir` (attachment bytes are stored as blobs, referenced by SHA-256).
 """
 
 from __future__ import annotations

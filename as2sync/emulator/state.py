@@ -11,7 +11,7 @@ message at ``sent + echo_delay``. Computing transitions from timestamps (instead
 background thread) makes them deterministic with an injected clock, and a restart from a data
 dir simply catches up.
 
-With ``settings.data_dir`` every mutation is written through to the :class:`Store` before the
+With ``settings.data_dir`` every mutation is written through to the :class:`DataDir` before the
 method returns, so whatever the HTTP layer acknowledged survives a SIGKILL of the emulator.
 """
 
@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from as2sync.emulator import entities, ids
 from as2sync.emulator.apierror import not_found
+from as2sync.emulator.datadir import DataDir
 from as2sync.emulator.model import (
     FailedRecord,
     MdnRecord,
@@ -38,14 +39,12 @@ from as2sync.emulator.model import (
 )
 from as2sync.emulator.ratelimit import SlidingWindow
 from as2sync.emulator.settings import EmulatorSettings, Faults, PartnerSpec
-from as2sync.emulator.store import Store
 from as2sync.emulator.tokens import Claims, TokenIssuer
 
 ListFolder = Literal["received", "sent", "failed", "queued"]
 DeleteFolder = Literal["received", "sent", "failed", "queued", "stopped"]
 SortCol = Literal["persistedTimestamp", "receiverId", "senderId", "subject"]
 
-STATE_VERSION = 1
 # The failed record's "HTTP response code received" for a fail partner's attempts.
 FAIL_TRANSPORT_STATUS = 503
 
@@ -115,7 +114,7 @@ class EmulatorState:
         self._tokens = TokenIssuer()
         self._issued: list[str] = []
         self._rate = SlidingWindow(*settings.rate_limit) if settings.rate_limit else None
-        self._store = Store(settings.data_dir) if settings.data_dir else None
+        self._store = DataDir(settings.data_dir) if settings.data_dir else None
         for as2_id in settings.stations:
             self._add_station(as2_id)
         for spec in settings.partners:
@@ -132,13 +131,11 @@ class EmulatorState:
         self._seq += 1
         return self._seq
 
-    def _load(self, store: Store) -> None:
+    def _load(self, store: DataDir) -> None:
         doc = store.load()
         if doc is None:
             self._save()  # persist the signing secret so tokens survive a restart
             return
-        if doc.get("version") != STATE_VERSION:
-            raise ValueError(f"emulator data dir has state version {doc.get('version')}")
         self._tokens = TokenIssuer(bytes.fromhex(doc["secret"]))
         self._tokens.revoked_before_ms = doc["revoked_before_ms"]
         self._seq = doc["seq"]
@@ -164,7 +161,6 @@ class EmulatorState:
         if self._store is None:
             return
         doc: dict[str, Any] = {
-            "version": STATE_VERSION,
             "secret": self._tokens.secret.hex(),
             "revoked_before_ms": self._tokens.revoked_before_ms,
             "seq": self._seq,
@@ -182,10 +178,10 @@ class EmulatorState:
             "submissions": [s.to_doc() for s in self._subs.values()],
             "failed": [f.to_doc() for f in self._failed],
         }
-        self._store.save(doc)
+        self._store.write(doc)
 
     def _put_blobs(self, attachments: Iterable[StoredAttachment]) -> None:
-        # Blobs become durable before the state.json that references them (see store.py).
+        # Blobs become durable before the state.json that references them (see datadir.py).
         if self._store is not None:
             for att in attachments:
                 self._store.put_blob(att.data)
