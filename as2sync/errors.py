@@ -21,13 +21,17 @@ OSError from the filesystem, SQLAlchemy) are translated at exactly one boundary 
         │   ├── NotFound         404: no such message / attachment
         │   └── AuthError        credentials rejected (a renewed token did not help)
         ├── UnknownOutcome       a non-idempotent request may or may not have taken effect
-        └── ProtocolError        the gateway answered something that does not follow the API
+        ├── ProtocolError        the gateway answered something that does not follow the API
+        └── InvalidRequest       refused by the client itself, before any byte was sent
 
 The split between ``TransientError`` and ``UnknownOutcome`` is the heart of exactly-once
 sending: a transient error is raised only when the request provably did not reach the
 gateway (connection refused, DNS failure, 429) or when the request is idempotent. Anything
 else that goes wrong after a submission may have been received becomes ``UnknownOutcome``,
-and the caller reconciles instead of retrying.
+and the caller reconciles instead of retrying. Likewise ``InvalidRequest`` is the only way a
+send is refused without the gateway saying so: the client raises it before it sends anything,
+so any other exception from a send (a ``ValueError`` from a bug mid-upload included) leaves
+the outcome unknown.
 """
 
 from __future__ import annotations
@@ -164,3 +168,9 @@ class ProtocolError(GatewayError):
     Treated like a transient error by callers that retry, because a proxy or an overloaded
     gateway is the usual cause, but logged distinctly so that a persistent one is noticed.
     """
+
+
+class InvalidRequest(GatewayError):
+    """The client refused to make the request (e.g. no files, more than a message can carry,
+    duplicate names): raised before any byte was sent, so for a send this is a refusal that is
+    certain, and repeating the same request will not help."""

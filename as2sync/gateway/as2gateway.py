@@ -45,6 +45,7 @@ from as2sync.errors import (
     ConfigError,
     ConfigProblem,
     GatewayError,
+    InvalidRequest,
     NotFound,
     ProtocolError,
     TransientError,
@@ -190,7 +191,8 @@ class As2GatewayClient:
     ) -> str:
         """Enqueue one message; see :meth:`Gateway.submit` for the error contract.
 
-        Raises ``ValueError`` for no files, more than 10, empty or duplicate names, and
+        Raises ``InvalidRequest`` for no files, more than 10, empty or duplicate names (before
+        anything is sent: the only refusal that does not come from the gateway), and
         ``StorageError`` when a file cannot be opened (nothing was sent then). Exactly each
         file's ``size`` bytes are sent; ``ContentChanged`` when they are not the recorded
         bytes any more: before the request (``partial`` False, nothing sent) or during the
@@ -203,11 +205,11 @@ class As2GatewayClient:
         """
         files = list(files)
         if not 1 <= len(files) <= MAX_FILES:
-            raise ValueError(f"a message carries 1 to {MAX_FILES} files, not {len(files)}")
+            raise InvalidRequest(f"a message carries 1 to {MAX_FILES} files, not {len(files)}")
         if not all(f.name for f in files):
-            raise ValueError("every file needs a name")
+            raise InvalidRequest("every file needs a name")
         if len({f.name for f in files}) != len(files):
-            raise ValueError("file names within one message must be unique")
+            raise InvalidRequest("file names within one message must be unique")
         params = {"partnerType": str(partner_type)}
         if subject:
             params["subject"] = subject
@@ -230,9 +232,9 @@ class As2GatewayClient:
         message ID, partner, station is sent and the others are applied here, so such a page
         may hold fewer records than ``page_length`` while ``total`` is the gateway's count."""
         if not 1 <= query.page_length <= 100:
-            raise ValueError("page_length must be 1..100")
+            raise InvalidRequest("page_length must be 1..100")
         if query.page < 0:
-            raise ValueError("page must be >= 0")
+            raise InvalidRequest("page must be >= 0")
         params = {
             "sortCol": "persistedTimestamp",
             "sortDir": "asc" if query.ascending else "desc",
@@ -289,7 +291,7 @@ class As2GatewayClient:
         """
         ids = list(message_ids)
         if not 1 <= len(ids) <= MAX_BATCH:
-            raise ValueError(f"a batch holds 1 to {MAX_BATCH} message IDs, not {len(ids)}")
+            raise InvalidRequest(f"a batch holds 1 to {MAX_BATCH} message IDs, not {len(ids)}")
         call = _Call(
             "batch",
             "POST",
@@ -321,7 +323,7 @@ class As2GatewayClient:
     ) -> int:
         """Stream attachment ``index`` of a received message into ``dest``; its size."""
         if index < 0:
-            raise ValueError("attachment index must be >= 0")
+            raise InvalidRequest("attachment index must be >= 0")
         call = _Call(
             "attachment",
             "GET",
@@ -335,7 +337,7 @@ class As2GatewayClient:
         """SHA-256 and size of attachment ``index`` of a sent message (spec 7.2), hashed as it
         streams in: reconciliation compares it with what the ledger claimed."""
         if index < 0:
-            raise ValueError("attachment index must be >= 0")
+            raise InvalidRequest("attachment index must be >= 0")
         call = _Call(
             "sent_attachment",
             "GET",
@@ -363,7 +365,7 @@ class As2GatewayClient:
         if not ids:
             return
         if len(ids) > MAX_BATCH:
-            raise ValueError(f"at most {MAX_BATCH} IDs per delete, not {len(ids)}")
+            raise InvalidRequest(f"at most {MAX_BATCH} IDs per delete, not {len(ids)}")
         call = _Call("delete", "DELETE", ("message", str(folder)), json=ids)
         try:
             self._call(call, _drain)

@@ -186,9 +186,11 @@ class Gateway(Protocol):
         """Enqueue one AS2 message with ``files``; return its AS2 message ID.
 
         Never repeated internally once the request may have reached the gateway. Raises
-        ``TransientError`` when it provably did not take effect, ``PermanentError`` when it was
-        refused, ``UnknownOutcome`` when it may have been accepted, and ``ContentChanged``
-        when a file is not the bytes its ``OutboundFile`` records (see there).
+        ``TransientError`` when it provably did not take effect, ``PermanentError`` when the
+        gateway refused it, ``InvalidRequest`` when the client refused it before sending any
+        byte, ``UnknownOutcome`` when it may have been accepted, and ``ContentChanged`` when a
+        file is not the bytes its ``OutboundFile`` records (see there). The caller takes any
+        other exception for an unknown outcome: only these two are refusals.
         """
         ...
 

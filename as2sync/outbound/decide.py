@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from as2sync.errors import (
     AuthError,
     ContentChanged,
+    InvalidRequest,
     PermanentError,
     StorageError,
     TransientError,
@@ -120,8 +121,9 @@ def classify_submit_error(exc: BaseException) -> SubmitOutcome:
     if isinstance(exc, StorageError):
         # The client could not open a processing file: nothing was sent.
         return SubmitOutcome.RETRY
-    if isinstance(exc, ValueError):
-        # The client refused the request before sending it (e.g. too many files).
+    if isinstance(exc, InvalidRequest):
+        # The client refused the request before sending it (e.g. too many files). Nothing else
+        # is taken for a refusal: a ValueError from a bug may come after bytes went out.
         return SubmitOutcome.REJECT
     if isinstance(exc, AuthError):
         # The credentials were refused; the message was not. Fixing the config lets it go.

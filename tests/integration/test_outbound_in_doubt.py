@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from as2sync import failpoints
 from as2sync.emulator.server import RunningEmulator
 from as2sync.emulator.settings import Faults
 from as2sync.outbound import decide, reconcile
@@ -104,3 +105,23 @@ def test_a_reconcile_pass_makes_no_request_once_stop_is_set(rig: Rig) -> None:
     stop.set()
     assert reconcile.reconcile(rig.engine.ctx, rig.rows(), stop) == 0
     assert rig.emu.state.request_log() == []
+
+
+def test_a_value_error_once_the_upload_began_is_in_doubt_never_refused(rig: Rig) -> None:
+    """Only the client's InvalidRequest, raised before any byte is sent, refuses a message. Any
+    other exception once the request may have left (here a ValueError as the body begins to
+    stream) leaves it in doubt: looked up on the gateway, never put in failed/, from where
+    ``as2sync retry`` would send it a second time."""
+
+    def bug(_name: str) -> None:
+        raise ValueError("a bug while the body streams")
+
+    failpoints.arm("outbound.during_upload", bug)
+    try:
+        rig.start()
+        rig.drop("a.edi", X12)
+        rig.run_until(lambda: rig.states() in (["in_doubt"], ["failed"]))
+    finally:
+        failpoints.arm("")
+    assert rig.states() == ["in_doubt"]
+    assert rig.names("failed") == []

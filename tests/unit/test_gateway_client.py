@@ -19,6 +19,7 @@ from structlog.testing import capture_logs
 from as2sync.errors import (
     ConfigError,
     ContentChanged,
+    InvalidRequest,
     NotFound,
     PermanentError,
     ProtocolError,
@@ -293,7 +294,7 @@ def test_a_name_a_header_cannot_carry_goes_as_multipart(tmp_path: Path) -> None:
 def test_invalid_file_sets_are_refused_before_any_request(tmp_path: Path, names: list[str]) -> None:
     gateway = ScriptedGateway()
     files = [OutboundFile(tmp_path / "x", n, "text/plain", 1) for n in names]
-    with make_client(gateway) as client, pytest.raises(ValueError):
+    with make_client(gateway) as client, pytest.raises(InvalidRequest):
         client.submit("ST1", "PA1", files)
     assert gateway.requests == []
     assert gateway.logins == []
@@ -646,7 +647,7 @@ def test_queued_list_prefers_the_message_id_as_query() -> None:
 
 
 def test_page_length_outside_the_api_range_is_refused() -> None:
-    with make_client(ScriptedGateway()) as client, pytest.raises(ValueError):
+    with make_client(ScriptedGateway()) as client, pytest.raises(InvalidRequest):
         client.list_messages(Folder.SENT, ListQuery(page_length=101))
 
 
@@ -768,9 +769,9 @@ def test_short_body_that_stays_short_ends_as_transient_and_leaves_no_file(tmp_pa
 def test_batch_of_more_than_100_ids_is_refused(tmp_path: Path) -> None:
     gateway = ScriptedGateway()
     with make_client(gateway) as client:
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidRequest):
             client.download_batch([f"<{i}@x>" for i in range(101)], tmp_path / "z", mark_read=True)
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidRequest):
             client.download_batch([], tmp_path / "z", mark_read=True)
     assert gateway.requests == []
 
@@ -878,7 +879,7 @@ def test_delete_limits() -> None:
     gateway = ScriptedGateway()
     with make_client(gateway) as client:
         client.delete(Folder.SENT, [])
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidRequest):
             client.delete(Folder.SENT, [f"<{i}@x>" for i in range(101)])
     assert gateway.requests == []
 

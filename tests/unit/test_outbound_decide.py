@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from as2sync.errors import (
     AuthError,
     ContentChanged,
+    InvalidRequest,
     NotFound,
     PermanentError,
     ProtocolError,
@@ -99,7 +102,9 @@ def test_submit_errors_are_classified_by_what_may_have_happened() -> None:
         AuthError("bad password", status=401): SubmitOutcome.RETRY,
         PermanentError("413", status=413): SubmitOutcome.REJECT,
         NotFound("unknown partner", status=404): SubmitOutcome.REJECT,
-        ValueError("too many files"): SubmitOutcome.REJECT,
+        InvalidRequest("too many files"): SubmitOutcome.REJECT,
+        ValueError("a bug after the request may have left"): SubmitOutcome.IN_DOUBT,
+        io.UnsupportedOperation("httpx sought the body mid-upload"): SubmitOutcome.IN_DOUBT,
         UnknownOutcome("5xx", status=502): SubmitOutcome.IN_DOUBT,
         ProtocolError("no Link header"): SubmitOutcome.IN_DOUBT,
         RuntimeError("a bug after the request"): SubmitOutcome.IN_DOUBT,
