@@ -33,10 +33,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from as2sync.emulator.account import Account
 from as2sync.emulator.apierror import ApiError, bad_request
+from as2sync.emulator.faults import FaultInjector
 from as2sync.emulator.httputil import message
+from as2sync.emulator.journal import Journal
 from as2sync.emulator.settings import Faults, PartnerSpec
-from as2sync.emulator.state import EmulatorState
+from as2sync.emulator.store import MessageStore
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -68,7 +71,11 @@ def _guarded(handler: AdminHandler) -> AdminHandler:
     return wrapped
 
 
-def admin_routes(state: EmulatorState) -> list[BaseRoute]:
+def admin_routes(
+    account: Account, store: MessageStore, injector: FaultInjector, journal: Journal
+) -> list[BaseRoute]:
+    """The ``/_admin`` routes over the parts they seed, configure and inspect."""
+
     async def seed(request: Request) -> Response:
         body = await _json_object(request)
         try:
@@ -79,7 +86,7 @@ def admin_routes(state: EmulatorState) -> list[BaseRoute]:
         except (binascii.Error, KeyError, TypeError) as exc:
             raise bad_request(f"attachments: {exc}") from None
         mid = await run_in_threadpool(
-            lambda: state.seed_received(
+            lambda: store.seed_received(
                 body["station"],
                 body["partner"],
                 attachments,
@@ -94,7 +101,7 @@ def admin_routes(state: EmulatorState) -> list[BaseRoute]:
     async def submissions(request: Request) -> Response:
         content = request.query_params.get("content", "").lower() in ("1", "true", "yes")
         rows = []
-        for sub in state.submissions():
+        for sub in journal.submissions():
             row = dataclasses.asdict(sub)
             row["attachments"] = [
                 {"name": name, "size": len(data)}
@@ -106,16 +113,16 @@ def admin_routes(state: EmulatorState) -> list[BaseRoute]:
 
     async def snapshot(request: Request) -> Response:
         del request
-        return JSONResponse(state.snapshot())
+        return JSONResponse(journal.snapshot())
 
     async def requests(request: Request) -> Response:
         if request.query_params.get("times") == "true":
-            return JSONResponse([list(r) for r in state.request_starts()])
-        return JSONResponse([list(r) for r in state.request_log()])
+            return JSONResponse([list(r) for r in journal.request_starts()])
+        return JSONResponse([list(r) for r in journal.request_log()])
 
     async def read(request: Request) -> Response:
         body = await _json_object(request)
-        state.set_read(body["message_id"], bool(body["read"]))
+        store.set_read(body["message_id"], bool(body["read"]))
         return message(200, "ok")
 
     async def faults(request: Request) -> Response:
@@ -124,17 +131,17 @@ def admin_routes(state: EmulatorState) -> list[BaseRoute]:
             body["endpoints"] = tuple(body["endpoints"])
         if "error_statuses" in body:
             body["error_statuses"] = tuple(body["error_statuses"])
-        state.set_faults(Faults(**body))
+        injector.set(Faults(**body))
         return message(200, "faults updated")
 
     async def expire_tokens(request: Request) -> Response:
         del request
-        state.expire_tokens()
+        account.expire_tokens()
         return message(200, "all tokens expired")
 
     async def add_station(request: Request) -> Response:
         body = await _json_object(request)
-        state.add_station(str(body["as2_id"]))
+        account.add_station(str(body["as2_id"]))
         return message(201, f"station {body['as2_id']} added")
 
     async def add_partner(request: Request) -> Response:
@@ -146,7 +153,7 @@ def admin_routes(state: EmulatorState) -> list[BaseRoute]:
             body.get("partner_type", "Production"),
             bool(body.get("pause_outgoing", False)),
         )
-        state.add_partner(spec)
+        account.add_partner(spec)
         return message(201, f"partner {spec.as2_id} added")
 
     table: list[tuple[str, str, AdminHandler]] = [

@@ -22,7 +22,7 @@ Routes follow the spec's sections 2-11 under ``/v1``. Decisions where the spec i
 - MDN downloads (7.4 "same as attachment download") are ``application/octet-stream`` with the
   raw multipart/report MDN and ``Content-Disposition: attachment; filename="mdn.txt"``.
 - Batch: a JSON array of 1..100 distinct IDs (anything else is 400); see
-  :meth:`EmulatorState.batch` for the aggregation rule and the ``(i, -1)`` case.
+  :meth:`Folders.batch` for the aggregation rule and the ``(i, -1)`` case.
 - Delete (9): ``DELETE /v1/message/{type}/{id}`` and ``DELETE /v1/message/{type}`` with a JSON
   array of at most 100 IDs; the spec's literal ``/{type}/{id}`` and ``/{type}`` paths are
   accepted too. Single delete of an unknown ID is 404; bulk delete counts what it deleted.
@@ -43,10 +43,20 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message
 
-from as2sync.emulator import zipbatch
+from as2sync.emulator import entities, zipbatch
+from as2sync.emulator.account import Account
 from as2sync.emulator.admin import admin_routes
 from as2sync.emulator.apierror import ApiError, bad_request
 from as2sync.emulator.endpoint import Endpoint
+from as2sync.emulator.faults import FaultInjector
+from as2sync.emulator.folders import (
+    DeleteFolder,
+    Folders,
+    ListFolder,
+    ListParams,
+    SortCol,
+    contains,
+)
 from as2sync.emulator.httputil import (
     content_disposition,
     decode_header,
@@ -58,7 +68,8 @@ from as2sync.emulator.httputil import (
     read_limited,
 )
 from as2sync.emulator.middleware import GatewayMiddleware
-from as2sync.emulator.state import DeleteFolder, EmulatorState, ListFolder, ListParams, SortCol
+from as2sync.emulator.state import EmulatorState
+from as2sync.emulator.store import MessageStore
 
 LIST_FOLDERS: tuple[ListFolder, ...] = ("received", "sent", "failed", "queued")
 DELETE_FOLDERS: tuple[DeleteFolder, ...] = ("received", "sent", "queued", "stopped", "failed")
@@ -97,9 +108,11 @@ def _octets(data: bytes, filename: str) -> Response:
 class Api:
     """The ``/v1`` handlers; each returns a Response or raises ApiError."""
 
-    def __init__(self, state: EmulatorState) -> None:
-        self.state = state
-        self.settings = state.settings
+    def __init__(self, account: Account, store: MessageStore, folders: Folders) -> None:
+        self.account = account
+        self.store = store
+        self.folders = folders
+        self.settings = store.settings
 
     # -- section 2
     async def authorize(self, request: Request) -> Response:
@@ -109,7 +122,7 @@ class Api:
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
             raise bad_request("username and password are required")
-        issued = self.state.authorize(username, password)
+        issued = self.account.authorize(username, password)
         if issued is None:
             raise ApiError(401, "Invalid username or password")
         token, expiry = issued
@@ -133,7 +146,7 @@ class Api:
             media = content_type.split(";")[0].strip() or guess_content_type(name, data)
             files = [(name, media, data)]
         mid = await run_in_threadpool(
-            lambda: self.state.submit(
+            lambda: self.store.submit(
                 station,
                 partner,
                 files,
@@ -221,7 +234,7 @@ class Api:
 
     def list_handler(self, folder: ListFolder) -> Callable[[Request], Awaitable[Response]]:
         async def handler(request: Request) -> Response:
-            total, records = self.state.list_messages(folder, self._list_params(request, folder))
+            total, records = self.folders.list_messages(folder, self._list_params(request, folder))
             return JSONResponse({"totalRecords": total, "records": records})
 
         return handler
@@ -231,7 +244,7 @@ class Api:
         async def handler(request: Request) -> Response:
             mark = folder == "received" and parse_bool(request, "markAsRead")
             entity = await run_in_threadpool(
-                lambda: self.state.get_message(
+                lambda: self.folders.get_message(
                     folder, request.path_params["message_id"], mark_read=mark
                 )
             )
@@ -241,7 +254,7 @@ class Api:
 
     async def mark_unread(self, request: Request) -> Response:
         mid = request.path_params["message_id"]
-        await run_in_threadpool(self.state.mark_unread, mid)
+        await run_in_threadpool(self.folders.mark_unread, mid)
         return message(200, f"Successfully marked message {mid} as unread")
 
     # -- section 7
@@ -258,7 +271,7 @@ class Api:
                     raise bad_request(f"Invalid attachment index: {raw}") from None
             mark = folder == "received" and parse_bool(request, "markAsRead")
             name, data = await run_in_threadpool(
-                lambda: self.state.attachment(
+                lambda: self.folders.attachment(
                     folder, request.path_params["message_id"], index, mark_read=mark
                 )
             )
@@ -271,7 +284,7 @@ class Api:
             mid = request.path_params["message_id"]
             mark = folder == "received" and parse_bool(request, "markAsRead")
             files = await run_in_threadpool(
-                lambda: self.state.all_attachments(folder, mid, mark_read=mark)
+                lambda: self.folders.all_attachments(folder, mid, mark_read=mark)
             )
             fh, size = await run_in_threadpool(zipbatch.write_flat, files)
             return StreamingResponse(
@@ -290,7 +303,7 @@ class Api:
         ids = _id_list(await request.body())
         if len(set(ids)) != len(ids):
             raise bad_request("Each AS2 message ID may appear only once in a batch")
-        plan = await run_in_threadpool(lambda: self.state.batch(ids, mark_read=mark))
+        plan = await run_in_threadpool(lambda: self.folders.batch(ids, mark_read=mark))
         fh, size = await run_in_threadpool(zipbatch.write_batch, plan)
         headers = {
             "Content-Length": str(size),
@@ -309,7 +322,7 @@ class Api:
 
     def mdn_handler(self, folder: str) -> Callable[[Request], Awaitable[Response]]:
         async def handler(request: Request) -> Response:
-            data = self.state.mdn(folder, request.path_params["message_id"])
+            data = self.folders.mdn(folder, request.path_params["message_id"])
             return _octets(data, "mdn.txt")
 
         return handler
@@ -317,19 +330,19 @@ class Api:
     # -- section 8
     async def stop(self, request: Request) -> Response:
         mid = request.path_params["message_id"]
-        await run_in_threadpool(self.state.stop, mid)
+        await run_in_threadpool(self.folders.stop, mid)
         return message(200, f"Successfully stopped retrying AS2 message with ID {mid}")
 
     async def retry(self, request: Request) -> Response:
         mid = request.path_params["message_id"]
-        await run_in_threadpool(self.state.retry, mid)
+        await run_in_threadpool(self.folders.retry, mid)
         return message(200, f"Successfully started retrying AS2 message with ID {mid}")
 
     # -- section 9
     def delete_one(self, folder: DeleteFolder) -> Callable[[Request], Awaitable[Response]]:
         async def handler(request: Request) -> Response:
             mid = request.path_params["message_id"]
-            count = await run_in_threadpool(self.state.delete, folder, [mid])
+            count = await run_in_threadpool(self.folders.delete, folder, [mid])
             if not count:
                 raise ApiError(404, f"No {folder} AS2 message found with ID {mid}")
             return message(200, "Deleted 1 messages")
@@ -339,25 +352,43 @@ class Api:
     def delete_many(self, folder: DeleteFolder) -> Callable[[Request], Awaitable[Response]]:
         async def handler(request: Request) -> Response:
             ids = _id_list(await request.body())
-            count = await run_in_threadpool(self.state.delete, folder, ids)
+            count = await run_in_threadpool(self.folders.delete, folder, ids)
             return message(200, f"Deleted {count} messages")
 
         return handler
 
     # -- sections 10, 11
     async def partners(self, request: Request) -> Response:
-        return JSONResponse(self.state.partner_entities(request.query_params.get("query")))
+        query = request.query_params.get("query")
+        timeout = self.settings.partner_send_timeout
+        return JSONResponse(
+            [
+                entities.partner(spec, number, timeout)
+                for spec, number in self.account.numbered_partners()
+                if not query or contains(spec.as2_id, query) or contains(spec.name, query)
+            ]
+        )
 
     async def stations(self, request: Request) -> Response:
-        return JSONResponse(self.state.station_entities(request.query_params.get("query")))
+        query = request.query_params.get("query")
+        return JSONResponse(
+            [
+                entities.station(as2_id, number)
+                for as2_id, number in self.account.numbered_stations()
+                if not query or contains(as2_id, query)
+            ]
+        )
 
 
-def v1_routes(state: EmulatorState) -> list[BaseRoute]:
+def v1_routes(
+    account: Account, store: MessageStore, folders: Folders, injector: FaultInjector
+) -> list[BaseRoute]:
     """Every ``/v1`` route, most specific first (``{message_id:path}`` is greedy)."""
-    api = Api(state)
+    api = Api(account, store, folders)
 
     def route(path: str, name: str, handler: Any, method: str, *, auth: bool = True) -> Route:
-        return Route(path, Endpoint(name, handler, state, auth=auth), methods=[method], name=name)
+        endpoint = Endpoint(name, handler, account, injector, auth=auth)
+        return Route(path, endpoint, methods=[method], name=name)
 
     routes: list[BaseRoute] = [
         route("/authorize", "authorize", api.authorize, "POST", auth=False),
@@ -432,12 +463,14 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(state: EmulatorState) -> ASGIApp:
-    """The complete ASGI app: ``/v1`` (behind the gateway middleware) and ``/_admin``."""
+    """The complete ASGI app: ``/v1`` (behind the gateway middleware) and ``/_admin``, each
+    given the parts of ``state`` it uses."""
+    account, store, injector = state.account, state.store, state.fault_injector
     app = Starlette(
         routes=[
-            Mount("/v1", routes=v1_routes(state)),
-            Mount("/_admin", routes=admin_routes(state)),
+            Mount("/v1", routes=v1_routes(account, store, state.folders, injector)),
+            Mount("/_admin", routes=admin_routes(account, store, injector, state.journal)),
         ],
         exception_handlers={HTTPException: _http_error, ApiError: _api_error},
     )
-    return GatewayMiddleware(app, state)
+    return GatewayMiddleware(app, account, injector, state.journal)

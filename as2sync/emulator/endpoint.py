@@ -22,10 +22,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
+from as2sync.emulator.account import Account
 from as2sync.emulator.apierror import ApiError
+from as2sync.emulator.faults import FaultInjector
 from as2sync.emulator.httputil import error_response, message, parse_bool
 from as2sync.emulator.middleware import abort_connection
-from as2sync.emulator.state import EmulatorState
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -49,14 +50,22 @@ def _error_page(status: int) -> Response:
 
 
 class Endpoint:
-    """ASGI app of one route: ``name`` is the fault-targeting endpoint name."""
+    """ASGI app of one route: ``name`` is the fault-targeting endpoint name; ``account`` checks
+    tokens and ``injector`` decides which faults fire."""
 
     def __init__(
-        self, name: str, handler: Handler, state: EmulatorState, *, auth: bool = True
+        self,
+        name: str,
+        handler: Handler,
+        account: Account,
+        injector: FaultInjector,
+        *,
+        auth: bool = True,
     ) -> None:
         self.name = name
         self.handler = handler
-        self.state = state
+        self.account = account
+        self.injector = injector
         self.auth = auth
 
     def _auth_problem(self, request: Request, targeted: bool) -> str | None:
@@ -65,26 +74,26 @@ class Endpoint:
             return "Missing Authorization header"
         if header.lower().startswith(_SCHEMES):
             return "Invalid token: send the token without a scheme (no 'Bearer ')"
-        checked = self.state.check_token(header)
+        checked = self.account.check_token(header)
         if isinstance(checked, str):
             return checked
-        if targeted and self.state.roll(self.state.faults.token_expiry):
-            self.state.count_fault("token_expiry")
+        if targeted and self.injector.roll(self.injector.current.token_expiry):
+            self.injector.count("token_expiry")
             return "Token expired"
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
-        state = self.state
-        faults = state.faults
+        injector = self.injector
+        faults = injector.current
         try:
             marks_read = parse_bool(request, "markAsRead")
         except ApiError:
             marks_read = False  # the handler answers the 400
         targeted = faults.targets(self.name, marks_read=marks_read)
 
-        if targeted and state.roll(faults.rate_limit_burst):
-            state.count_fault("rate_limit_burst")
+        if targeted and injector.roll(faults.rate_limit_burst):
+            injector.count("rate_limit_burst")
             limited = message(429, "Rate limit exceeded", {"Retry-After": "1"})
             await limited(scope, receive, send)
             return
@@ -93,13 +102,13 @@ class Endpoint:
             if problem is not None:
                 await message(401, problem)(scope, receive, send)
                 return
-        if targeted and state.roll(faults.drop):
-            state.count_fault("drop")
+        if targeted and injector.roll(faults.drop):
+            injector.count("drop")
             await abort_connection(scope)
             return
-        if targeted and state.roll(faults.error_before):
-            state.count_fault("error_before")
-            await _error_page(state.choose_error_status())(scope, receive, send)
+        if targeted and injector.roll(faults.error_before):
+            injector.count("error_before")
+            await _error_page(injector.choose_error_status())(scope, receive, send)
             return
 
         try:
@@ -112,18 +121,18 @@ class Endpoint:
             return
 
         ok = 200 <= response.status_code < 300
-        if targeted and ok and state.roll(faults.drop_after):
-            state.count_fault("drop_after")
+        if targeted and ok and injector.roll(faults.drop_after):
+            injector.count("drop_after")
             await abort_connection(scope)
             return
-        if targeted and ok and state.roll(faults.error_after):
-            state.count_fault("error_after")
-            await _error_page(state.choose_error_status())(scope, receive, send)
+        if targeted and ok and injector.roll(faults.error_after):
+            injector.count("error_after")
+            await _error_page(injector.choose_error_status())(scope, receive, send)
             return
         if (
             ok
             and faults.truncates(self.name, marks_read=marks_read)
-            and state.roll(faults.truncate)
+            and injector.roll(faults.truncate)
             and await self._send_truncated(response, scope, receive, send)
         ):
             return
@@ -137,8 +146,8 @@ class Endpoint:
         length = int(response.headers.get("content-length") or 0)
         if length <= 0:
             return False
-        self.state.count_fault("truncate")
-        cut = self.state.fault_randrange(length)
+        self.injector.count("truncate")
+        cut = self.injector.randrange(length)
         sent = 0
 
         async def cutting_send(msg: Message) -> None:

@@ -25,8 +25,10 @@ from typing import Any
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from as2sync.emulator.account import Account
+from as2sync.emulator.faults import FaultInjector
 from as2sync.emulator.httputil import message
-from as2sync.emulator.state import EmulatorState
+from as2sync.emulator.journal import Journal
 
 ABORT_KEY = "as2sync.abort"
 API_PREFIX = "/v1"
@@ -53,9 +55,16 @@ async def abort_connection(scope: Scope) -> None:
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+    """Wraps ``app``: ``/v1`` requests are logged to ``journal``, delayed and counted by
+    ``injector``, and admitted by ``account``'s rate limit."""
+
+    def __init__(
+        self, app: ASGIApp, account: Account, injector: FaultInjector, journal: Journal
+    ) -> None:
         self.app = app
-        self.state = state
+        self.account = account
+        self.injector = injector
+        self.journal = journal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -71,7 +80,7 @@ class GatewayMiddleware:
             nonlocal logged
             if not logged:
                 logged = True
-                self.state.log_request(scope["method"], path, final_status, started_at=arrived)
+                self.journal.log_request(scope["method"], path, final_status, started_at=arrived)
 
         def abort() -> bool:
             # Logged before the connection goes, so a client that sees the drop also sees
@@ -91,13 +100,13 @@ class GatewayMiddleware:
             await send(msg)
 
         try:
-            latency = self.state.faults.latency
+            latency = self.injector.current.latency
             if latency > 0:
                 await anyio.sleep(latency)
-            retry_after = self.state.rate_limit()
+            retry_after = self.account.admit_request()
             if retry_after is not None:
-                self.state.count_fault("rate_limited")
-                limit = self.state.settings.rate_limit
+                self.injector.count("rate_limited")
+                limit = self.account.settings.rate_limit
                 assert limit is not None  # a limiter exists only with a limit
                 response = message(
                     429,

@@ -1,7 +1,7 @@
 """The emulator's records: received messages, outbound queue entries, failed-attempt records.
 
-Mutable dataclasses guarded by :class:`~as2sync.emulator.state.EmulatorState`'s lock; nothing
-outside the state holds them. ``to_doc``/``from_doc`` convert to the JSON persisted by
+Mutable dataclasses guarded by the :class:`~as2sync.emulator.store.MessageStore`'s lock; nothing
+outside a store transaction holds them. ``to_doc``/``from_doc`` convert to the JSON persisted by
 :mod:`as2sync.emulator.datadir` (attachment bytes are stored as blobs, referenced by SHA-256).
 """
 

@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from typing import IO
 
-from as2sync.emulator.state import BatchPlan
+from as2sync.emulator.folders import BatchPlan
 
 SPOOL_MAX = 4 * 1024 * 1024
 CHUNK = 64 * 1024

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
@@ -46,6 +47,25 @@ def test_messages_read_flags_and_submissions_survive_a_restart(tmp_path: Path) -
         with plain_client(emu.base_url, {"Authorization": token}) as api:
             body = api.get("/message/queued").json()
             assert [r["as2MessageId"] for r in body["records"]] == [submitted]
+
+
+def test_account_and_message_changes_made_at_once_all_survive_a_restart(tmp_path: Path) -> None:
+    # The account and the message store write their own parts of one state file, each under its
+    # own lock: neither may overwrite the other's latest records with an older copy.
+    settings = replace(EMULATOR_DEFAULTS, data_dir=tmp_path / "data")
+    with running_emulator(settings) as emu:
+
+        def change(i: int) -> str | None:
+            if i % 2:
+                emu.state.add_station(f"ST{i}")
+                return None
+            return emu.state.seed_received("MYSTATION", "ACME", [(f"{i}.edi", b"x")])
+
+        with ThreadPoolExecutor(4) as pool:
+            seeded = [mid for mid in pool.map(change, range(40)) if mid is not None]
+    with running_emulator(settings) as emu:
+        assert sorted(emu.state.received_ids()) == sorted(seeded)
+        assert set(emu.state.stations()) == {"MYSTATION"} | {f"ST{i}" for i in range(1, 40, 2)}
 
 
 def test_without_data_dir_nothing_is_written(
