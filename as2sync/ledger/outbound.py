@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import (
-    Enum,
     Float,
     ForeignKey,
     Index,
@@ -48,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from as2sync.errors import LedgerError
+from as2sync.ledger.columns import enum_column
 from as2sync.ledger.db import Base
 
 # Longest file name we create in processing/ (<file id>-<name>); NAME_MAX is 255 bytes.
@@ -133,18 +133,6 @@ _DUPLICATE_STATES = frozenset(
 )
 
 
-def _enum(cls: type[enum.StrEnum]) -> Enum:
-    # Stored as the value string, without a CHECK constraint, so adding a state later needs no
-    # table rebuild.
-    return Enum(
-        cls,
-        native_enum=False,
-        create_constraint=False,
-        length=32,
-        values_callable=lambda members: [m.value for m in members],
-    )
-
-
 class SubmissionRow(Base):
     __tablename__ = "outbound_submissions"
 
@@ -153,7 +141,7 @@ class SubmissionRow(Base):
     partner: Mapped[str] = mapped_column(String(255))
     partner_type: Mapped[str] = mapped_column(String(16), default="production")
     subject: Mapped[str | None] = mapped_column(Text, nullable=True)
-    state: Mapped[SubmissionState] = mapped_column(_enum(SubmissionState))
+    state: Mapped[SubmissionState] = mapped_column(enum_column(SubmissionState, length=32))
     message_id: Mapped[str | None] = mapped_column(String(998), nullable=True, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[float] = mapped_column(Float)
@@ -186,7 +174,7 @@ class FileRow(Base):
     station: Mapped[str] = mapped_column(String(255))
     partner: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(Text)
-    state: Mapped[FileState] = mapped_column(_enum(FileState))
+    state: Mapped[FileState] = mapped_column(enum_column(FileState, length=32))
     source_path: Mapped[str] = mapped_column(Text)
     processing_path: Mapped[str] = mapped_column(Text, default="")
     archive_path: Mapped[str | None] = mapped_column(Text, nullable=True)
