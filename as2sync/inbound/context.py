@@ -25,7 +25,7 @@ TMP_DIR = "tmp"
 
 
 def attachment_names(row: InboundMessage) -> str:
-    return ", ".join(str(name) for name, _size in row.attachments)
+    return ", ".join(name for name, _size in row.attachments)
 
 
 @dataclass

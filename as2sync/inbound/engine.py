@@ -27,8 +27,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import update
-
 from as2sync.config.schema import Config, InboundPartnerType
 from as2sync.errors import NotFound, PermanentError
 from as2sync.failpoints import failpoint
@@ -41,7 +39,7 @@ from as2sync.gateway.base import (
     resolve_sides,
 )
 from as2sync.inbound import fetch, recovery, store
-from as2sync.inbound.context import Context, log
+from as2sync.inbound.context import Context, attachment_names, log
 from as2sync.inbound.poller import drain_unread
 from as2sync.inbound.record import Listed, record
 from as2sync.inbound.summary import PollSummary
@@ -104,11 +102,7 @@ class InboundEngine:
         finished = recovery.finish_planned(ctx)
         orphans = recovery.remove_orphans(ctx)
         with ctx.ledger.transaction() as session:
-            session.execute(
-                update(InboundMessage)
-                .where(InboundMessage.state == InboundState.FETCHING)
-                .values(next_attempt_at=0.0)
-            )
+            ledger_in.make_fetching_due(session)
             pending = ledger_in.pending_count(session)
         ctx.storage_errors.clear()  # reported again by the first poll if they persist
         log.info("inbound.started", finished_files=finished, orphans=orphans, pending=pending)
@@ -142,7 +136,6 @@ class InboundEngine:
         with ctx.ledger.read() as session:
             stored_unread = ledger_in.in_state(session, InboundState.STORED)
             due = ledger_in.due_fetching(session, ctx.clock())
-            session.expunge_all()  # keep them usable after read() rolls back
         store.mark_read(ctx, stored_unread)
         fetch.fetch(ctx, due, stop)
         seen: set[str] = set()
@@ -205,7 +198,7 @@ class InboundEngine:
                     station=new.station,
                     partner=new.partner,
                     message_id=new.message_id,
-                    file=", ".join(str(n) for n, _s in new.attachments),
+                    file=attachment_names(new),
                     action="store-again",
                     generation=new.generation,
                 )
@@ -223,7 +216,7 @@ class InboundEngine:
                 station=row.station,
                 partner=row.partner,
                 message_id=row.message_id,
-                file=", ".join(str(n) for n, _s in row.attachments),
+                file=attachment_names(row),
                 action="skip",
             )
 
@@ -232,7 +225,6 @@ class InboundEngine:
         ctx = self._ctx
         with ctx.ledger.read() as session:
             rows = ledger_in.in_state(session, InboundState.READ)
-            session.expunge_all()
         for start in range(0, len(rows), DELETE_CHUNK):
             chunk = rows[start : start + DELETE_CHUNK]
             ctx.gateway.delete(Folder.RECEIVED, [r.message_id for r in chunk])
@@ -245,7 +237,7 @@ class InboundEngine:
                     station=row.station,
                     partner=row.partner,
                     message_id=row.message_id,
-                    file=", ".join(str(n) for n, _s in row.attachments),
+                    file=attachment_names(row),
                 )
 
     # -- operator actions -------------------------------------------------------------------

@@ -23,12 +23,10 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import select
-
 from as2sync.errors import AuthError, PermanentError, StorageError
 from as2sync.failpoints import failpoint
 from as2sync.inbound import store
-from as2sync.inbound.context import Context, log
+from as2sync.inbound.context import Context, attachment_names, log
 from as2sync.inbound.layouts import wanted_names
 from as2sync.inbound.plan import (
     Batch,
@@ -43,11 +41,12 @@ from as2sync.inbound.plan import (
 from as2sync.inbound.truncation import interpret
 from as2sync.inbound.writer import ZIP_PREFIX, StagedMessage, Stager
 from as2sync.inbound.zipread import EntryRefused, NotServed, Refused, examine, folder_names
-from as2sync.ledger.inbound import FileKind, InboundFile, InboundMessage
+from as2sync.ledger import inbound as ledger_in
+from as2sync.ledger.inbound import InboundMessage
 
 
 def _sizes(row: InboundMessage) -> tuple[int, ...]:
-    return tuple(int(size) for _name, size in row.attachments)
+    return tuple(size for _name, size in row.attachments)
 
 
 def _stager(ctx: Context, row: InboundMessage) -> Stager:
@@ -55,7 +54,7 @@ def _stager(ctx: Context, row: InboundMessage) -> Stager:
     names = wanted_names(
         cfg.layout,
         message_id=row.message_id,
-        attachment_names=[str(name) for name, _size in row.attachments],
+        attachment_names=[name for name, _size in row.attachments],
         persisted_ms=row.persisted_ms,
         max_name_length=cfg.max_name_length,
         write_metadata=cfg.write_metadata,
@@ -65,18 +64,8 @@ def _stager(ctx: Context, row: InboundMessage) -> Stager:
 
 def _already_written(ctx: Context, rows: Sequence[InboundMessage]) -> dict[int, set[int]]:
     """Attachment indices that already have a file row (never written twice)."""
-    done: dict[int, set[int]] = {row.id: set() for row in rows}
-    ids = list(done)
     with ctx.ledger.read() as session:
-        for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
-            for message_row, index in session.execute(
-                select(InboundFile.message_row, InboundFile.index).where(
-                    InboundFile.message_row.in_(ids[start : start + 500]),
-                    InboundFile.kind == FileKind.DATA,
-                )
-            ):
-                done[message_row].add(index)
-    return done
+        return ledger_in.data_indices(session, [row.id for row in rows])
 
 
 def fetch(ctx: Context, rows: Sequence[InboundMessage], stop: threading.Event) -> None:
@@ -167,7 +156,7 @@ def _batch(
                 station=cut.station,
                 partner=cut.partner,
                 message_id=cut.message_id,
-                file=str(cut.attachments[j][0]) if 0 <= j < len(cut.attachments) else None,
+                file=cut.attachments[j][0] if 0 <= j < len(cut.attachments) else None,
                 index=f"({download.truncation.message},{j})",
                 complete=len(coverage.complete),
                 leftover=len(coverage.leftover),
@@ -216,7 +205,7 @@ def _stage_zip(
             try:
                 for k, info in enumerate(result.entries):
                     if k not in done[row.id]:
-                        stager.add_zip_entry(k, zf, info, int(row.attachments[k][1]))
+                        stager.add_zip_entry(k, zf, info, row.attachments[k][1])
                 sm = stager.seal(reserved)
             except EntryRefused as exc:
                 stager.discard()
@@ -242,7 +231,7 @@ def _one_by_one(ctx: Context, row: InboundMessage, done: set[int]) -> None:
         station=row.station,
         partner=row.partner,
         message_id=row.message_id,
-        file=", ".join(str(n) for n, _s in row.attachments),
+        file=attachment_names(row),
         size=row.total_size,
     )
     try:

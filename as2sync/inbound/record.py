@@ -25,7 +25,7 @@ from as2sync.gateway.base import MessageInfo
 from as2sync.inbound.context import Context
 from as2sync.inbound.decide import Action, Known, decide
 from as2sync.ledger import inbound as ledger_in
-from as2sync.ledger.inbound import InboundMessage, InboundState
+from as2sync.ledger.inbound import InboundMessage, NewMessage
 
 
 @dataclass(frozen=True)
@@ -77,24 +77,27 @@ def record(ctx: Context, listed: Sequence[Listed]) -> Recorded:
 def _decide_and_record(
     ctx: Context, session: Session, listed: Sequence[Listed], now: float
 ) -> Recorded:
-    result = Recorded()
     known = ledger_in.latest_many(session, [item.info.message_id for item in listed])
+    decided: list[tuple[Action, InboundMessage | None]] = []
+    new: list[NewMessage] = []
     for item in listed:
         row = known.get(item.info.message_id)
         action = decide(
-            None
-            if row is None
-            else Known(InboundState(row.state), row.next_attempt_at, row.id in ctx.tried),
+            None if row is None else Known(row.state, row.next_attempt_at, row.id in ctx.tried),
             now=now,
             on_redelivery=ctx.config.inbound.on_redelivery,
         )
+        decided.append((action, row))
         if action is Action.FETCH_NEW or action is Action.STORE_AGAIN:
-            new = ledger_in.record_fetching(
-                session, item.info, station=item.station, partner=item.partner, now=now,
-                generation=1 if row is None else row.generation + 1, flush=False,
-            )  # fmt: skip
-            result.fetch.append(new)
-            result.created.append(new)
+            generation = 1 if row is None else row.generation + 1
+            new.append(NewMessage(item.info, item.station, item.partner, generation))
+    created = iter(ledger_in.record_fetching_many(session, new, now=now))
+    result = Recorded()
+    for action, row in decided:
+        if action is Action.FETCH_NEW or action is Action.STORE_AGAIN:
+            fresh = next(created)
+            result.fetch.append(fresh)
+            result.created.append(fresh)
         elif action is Action.FETCH and row is not None:
             result.fetch.append(row)
         elif action is Action.MARK_READ and row is not None:

@@ -27,8 +27,6 @@ from collections import defaultdict
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import select
-
 from as2sync.fsutil import exists_at, finish_place_at, sha256_at, storage_error
 from as2sync.inbound.context import Context, log
 from as2sync.inbound.layouts import SIDECAR_SUFFIX
@@ -42,29 +40,36 @@ from as2sync.inbound.writer import (
 )
 from as2sync.layout import PartnerDirs, dirs_for_path, discover, partner_dirs
 from as2sync.ledger import inbound as ledger_in
-from as2sync.ledger.inbound import FileKind, FileState, InboundFile, InboundMessage, InboundState
+from as2sync.ledger.inbound import FileKind, InboundFile
 
 
-def _replan_rows(ctx: Context, rows: list[InboundFile], new_final: dict[int, Path]) -> None:
+def _replan(
+    ctx: Context, group: list[InboundFile], finals: dict[int, Path], new: dict[int, Path]
+) -> None:
+    """Commit new final paths for files of ``group`` (by id), then note them in ``finals``."""
     now = ctx.clock()
     with ctx.ledger.transaction() as session:
-        for row in rows:
-            if row.id in new_final:
-                ledger_in.replan_file(session, row.id, str(new_final[row.id]), now=now)
-                row.final_path = str(new_final[row.id])
+        for row in group:
+            if row.id in new:
+                ledger_in.replan_file(session, row.id, str(new[row.id]), now=now)
+    finals.update((row.id, new[row.id]) for row in group if row.id in new)
 
 
-def _replan_file(ctx: Context, row: InboundFile, group: list[InboundFile], new: Path) -> None:
+def _replan_file(
+    ctx: Context, row: InboundFile, group: list[InboundFile], finals: dict[int, Path], new: Path
+) -> None:
     changes = {row.id: new}
-    if row.kind == FileKind.DATA:
+    if row.kind is FileKind.DATA:
         for other in group:
-            if other.kind == FileKind.METADATA and other.index == row.index:
+            if other.kind is FileKind.METADATA and other.index == row.index:
                 changes[other.id] = new.with_name(new.name + SIDECAR_SUFFIX)
-    _replan_rows(ctx, group, changes)
+    _replan(ctx, group, finals, changes)
 
 
-def _replan_folder(ctx: Context, rows: list[InboundFile], new_dir: Path) -> None:
-    _replan_rows(ctx, rows, {r.id: new_dir / Path(r.final_path).name for r in rows})
+def _replan_folder(
+    ctx: Context, rows: list[InboundFile], finals: dict[int, Path], new_dir: Path
+) -> None:
+    _replan(ctx, rows, finals, {r.id: new_dir / finals[r.id].name for r in rows})
 
 
 def _exists(dirs: PartnerDirs, path: Path) -> bool:
@@ -89,27 +94,33 @@ def _finished(dirs: PartnerDirs, temp: Path, final: Path) -> bool:
 
 
 def _finish_unit(
-    ctx: Context, rows: list[InboundFile], siblings: list[InboundFile], touched: set[Path]
+    ctx: Context,
+    rows: list[InboundFile],
+    siblings: list[InboundFile],
+    finals: dict[int, Path],
+    touched: set[Path],
 ) -> str:
-    """Complete the move of one unit (a file, or a message folder). Returns what was found."""
-    temp, final = Path(rows[0].temp_path), Path(rows[0].final_path)
+    """Complete the move of one unit (a file, or a message folder), keeping ``finals`` (file
+    id -> final path, as committed) up to date. Returns what was found."""
+    temp, final = Path(rows[0].temp_path), finals[rows[0].id]
     dirs = dirs_for_path(ctx.config, final)  # every look and move through verified folders
     temp_unit, final_unit = unit_of(temp, final)
     if temp_unit != temp:  # a message folder
         if not _exists(dirs, temp_unit):
             return "moved"
-        place_folder(temp_unit, final_unit, partial(_replan_folder, ctx, rows), touched, dirs=dirs)
+        replan = partial(_replan_folder, ctx, rows, finals)
+        place_folder(temp_unit, final_unit, replan, touched, dirs=dirs)
         return "finished"
     if not _exists(dirs, temp):
         return "moved"
     if _finished(dirs, temp, final):
         return "finished"
-    place_file(temp, final, partial(_replan_file, ctx, rows[0], siblings), touched, dirs=dirs)
+    replan_one = partial(_replan_file, ctx, rows[0], siblings, finals)
+    place_file(temp, final, replan_one, touched, dirs=dirs)
     return "finished"
 
 
-def _check_moved(ctx: Context, row: InboundFile) -> str:
-    final = Path(row.final_path)
+def _check_moved(ctx: Context, row: InboundFile, final: Path) -> str:
     try:
         with dirs_for_path(ctx.config, final).open(final.parent) as folder:
             digest, _size = sha256_at(folder, final.name)
@@ -128,29 +139,24 @@ def finish_planned(ctx: Context) -> int:
     """
     with ctx.ledger.read() as session:
         planned = ledger_in.planned_files(session)
-        by_message: dict[int, list[InboundFile]] = defaultdict(list)
-        for row in planned:
-            by_message[row.message_row].append(row)
-        messages = {
-            m.id: m
-            for m in session.scalars(
-                select(InboundMessage).where(InboundMessage.id.in_(list(by_message)))
-            )
-        }
-        session.expunge_all()  # keep them usable after read() rolls back
+        messages = ledger_in.messages_by_id(session, {row.message_row for row in planned})
+    by_message: dict[int, list[InboundFile]] = defaultdict(list)
+    for row in planned:
+        by_message[row.message_row].append(row)
     completed = 0
     for message_row, rows in by_message.items():
+        finals = {row.id: Path(row.final_path) for row in rows}  # updated by each replan
         units: dict[Path, list[InboundFile]] = defaultdict(list)
         for row in rows:
-            units[unit_of(Path(row.temp_path), Path(row.final_path))[0]].append(row)
+            units[unit_of(Path(row.temp_path), finals[row.id])[0]].append(row)
         message = messages.get(message_row)
         for unit_rows in units.values():
             touched: set[Path] = set()
             try:
-                found = _finish_unit(ctx, unit_rows, rows, touched)
+                found = _finish_unit(ctx, unit_rows, rows, finals, touched)
                 sync_dirs(touched)
             except OSError as exc:
-                error = storage_error("move a file into", Path(unit_rows[0].final_path).parent, exc)
+                error = storage_error("move a file into", finals[unit_rows[0].id].parent, exc)
                 ctx.storage_errors.append(error)
                 if message is not None:
                     ctx.failed([message], str(error), event="inbound.storage_error", retry_now=True)
@@ -159,13 +165,14 @@ def finish_planned(ctx: Context) -> int:
                 ledger_in.file_written(session, [r.id for r in unit_rows], now=ctx.clock())
             completed += len(unit_rows)
             for row in unit_rows:
+                final = finals[row.id]
                 log.info(
                     "inbound.recovered_file",
                     station=message.station if message else None,
                     partner=message.partner if message else None,
                     message_id=message.message_id if message else None,
-                    file=row.final_path,
-                    found=found if found == "finished" else _check_moved(ctx, row),
+                    file=str(final),
+                    found=found if found == "finished" else _check_moved(ctx, row, final),
                 )
     promote_written(ctx)
     return completed
@@ -173,22 +180,10 @@ def finish_planned(ctx: Context) -> int:
 
 def promote_written(ctx: Context) -> list[int]:
     """FETCHING messages whose every attachment has a WRITTEN file become STORED."""
-    promoted: list[int] = []
     now = ctx.clock()
     with ctx.ledger.transaction() as session:
-        candidates = session.scalars(
-            select(InboundMessage)
-            .where(InboundMessage.state == InboundState.FETCHING)
-            .where(InboundMessage.id.in_(select(InboundFile.message_row)))
-        )
-        for message in list(candidates):
-            files = ledger_in.files_of(session, message.id)
-            if any(f.state == FileState.PLANNED for f in files):
-                continue
-            written = {f.index for f in files if f.kind == FileKind.DATA}
-            if written >= set(range(len(message.attachments))):
-                ledger_in.message_stored(session, [message.id], now=now)
-                promoted.append(message.id)
+        promoted = ledger_in.fully_written(session)
+        ledger_in.message_stored(session, promoted, now=now)
     if promoted:
         ctx.count_stored(len(promoted))
         log.info("inbound.recovered_stored", messages=len(promoted))
@@ -202,14 +197,7 @@ def remove_orphans(ctx: Context) -> int:
             unit_of(Path(r.temp_path), Path(r.final_path))[0]
             for r in ledger_in.planned_files(session)
         }
-        pairs = {
-            (station, partner)
-            for station, partner in session.execute(
-                select(InboundMessage.station, InboundMessage.partner).where(
-                    InboundMessage.state.in_([InboundState.FETCHING, InboundState.STORED])
-                )
-            )
-        }
+        pairs = ledger_in.unfinished_partnerships(session)
     work_dirs = {d.incoming: d for d in discover(ctx.config)}
     work_dirs |= {(d := partner_dirs(ctx.config, s, p)).incoming: d for s, p in pairs}
     removed = 0

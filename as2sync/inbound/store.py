@@ -26,7 +26,7 @@ from pathlib import Path
 
 from as2sync.errors import NotFound
 from as2sync.failpoints import failpoint
-from as2sync.inbound.context import Context, log
+from as2sync.inbound.context import Context, attachment_names, log
 from as2sync.inbound.layouts import SIDECAR_SUFFIX
 from as2sync.inbound.writer import (
     PlannedFile,
@@ -38,7 +38,7 @@ from as2sync.inbound.writer import (
     sync_dirs,
 )
 from as2sync.ledger import inbound as ledger_in
-from as2sync.ledger.inbound import FileKind, InboundFile, InboundMessage
+from as2sync.ledger.inbound import FileKind, FilePlan, InboundMessage
 
 
 def replan_file(ctx: Context, f: PlannedFile, companions: Sequence[PlannedFile], new: Path) -> None:
@@ -100,25 +100,23 @@ def store(ctx: Context, staged: Sequence[StagedMessage]) -> list[StagedMessage]:
             discard(sm)
         return []
     now = ctx.clock()
-    planned: list[tuple[PlannedFile, InboundFile]] = []
+    files = [(sm, f) for sm in staged for f in sm.files]
+    plans = [
+        FilePlan(
+            message_row=sm.row.id,
+            index=f.index,
+            kind=f.kind,
+            name=f.name,
+            temp_path=str(f.temp),
+            final_path=str(f.final),
+            sha256=f.sha256,
+            size=f.size,
+        )
+        for sm, f in files
+    ]
     with ctx.ledger.transaction() as session:
-        for sm in staged:
-            for f in sm.files:
-                file_row = ledger_in.plan_file(
-                    session,
-                    message_row=sm.row.id,
-                    index=f.index,
-                    kind=f.kind,
-                    name=f.name,
-                    temp_path=str(f.temp),
-                    final_path=str(f.final),
-                    sha256=f.sha256,
-                    size=f.size,
-                    now=now,
-                    flush=False,
-                )
-                planned.append((f, file_row))
-    for f, file_row in planned:
+        recorded = ledger_in.plan_files(session, plans, now=now)
+    for (_sm, f), file_row in zip(files, recorded, strict=True):
         f.file_id = file_row.id
     failpoint("inbound.after_planned")
     placed: list[StagedMessage] = []
@@ -174,7 +172,7 @@ def _log_read(row: InboundMessage, via: str) -> None:
         station=row.station,
         partner=row.partner,
         message_id=row.message_id,
-        file=", ".join(str(n) for n, _s in row.attachments),
+        file=attachment_names(row),
         via=via,
     )
 
@@ -195,7 +193,7 @@ def mark_read(ctx: Context, rows: Sequence[InboundMessage]) -> None:
                 station=row.station,
                 partner=row.partner,
                 message_id=row.message_id,
-                file=", ".join(str(n) for n, _s in row.attachments),
+                file=attachment_names(row),
             )
         with ctx.ledger.transaction() as session:
             ledger_in.message_read(session, [row.id], now=ctx.clock())

@@ -8,6 +8,11 @@ metadata sidecars).
 Message states (:class:`InboundState`)::
 
     FETCHING --all files WRITTEN--> STORED --marked read--> READ --deleted on gateway--> DELETED
+       ^  |
+       └──┘ an attempt failed, or an operator asked for one now (attempts, next attempt)
+
+A new generation (a new FETCHING row) may follow a STORED, READ or DELETED one, never a
+FETCHING one: one generation of a message is in flight at a time.
 
 File states (:class:`FileState`)::
 
@@ -30,17 +35,20 @@ Messages are keyed by the exact ID the gateway lists (``message_key``, equal to
 messages, possibly from two partners. Schema version 1 keyed them by the ID without its angle
 brackets, which merged such pairs; :func:`key_by_exact_id` migrates those ledgers.
 
-Every state change is one small function below taking the caller's session; the caller owns
-the transaction (``Ledger.transaction()``), so several changes can be committed atomically.
-Rows returned by the queries belong to the caller's session; ``Ledger.read()`` rolls back on
-exit, which expires them, so a caller that keeps rows beyond the block detaches them first
-(``session.expunge_all()``).
+Every state change is one small named function below taking the caller's session; the caller
+owns the transaction (``Ledger.transaction()``), so several changes can be committed
+atomically. Each checks the state it moves from and raises
+:class:`~as2sync.errors.LedgerError` on any other (the caller's transaction is then rolled
+back), so a logic error shows instead of leaving a silently wrong ledger. Rows are handed out
+as frozen :class:`InboundMessage` / :class:`InboundFile` views, never as session-bound ORM
+objects: they stay valid after the session ends and cannot be changed behind the ledger's back.
+All SQL about received messages is in this module.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,18 +70,25 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from as2sync.errors import LedgerError
 from as2sync.gateway.base import Attachment, MessageInfo, normalise_message_id
+from as2sync.ledger.columns import enum_column
 from as2sync.ledger.db import Base
 
 
 class InboundState(enum.StrEnum):
     FETCHING = "fetching"
+    """Committed before the download: the files are not (all) in the inbox yet."""
     STORED = "stored"
+    """Every file is in its inbox; the gateway has not been told (read flag) yet."""
     READ = "read"
+    """Final unless ``delete_after_store``: stored and marked read on the gateway."""
     DELETED = "deleted"
+    """Final: stored, marked read and deleted on the gateway."""
 
 
 FINISHED_STATES = (InboundState.READ, InboundState.DELETED)
+_NEW_GENERATION_AFTER = (InboundState.STORED, *FINISHED_STATES)
 _CHUNK = 500  # stays below SQLite's bound-parameter limit
 
 
@@ -85,7 +100,9 @@ def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
 
 class FileState(enum.StrEnum):
     PLANNED = "planned"
+    """Durable at its temp path; may or may not have been moved to its final path."""
     WRITTEN = "written"
+    """In its inbox at its final path (the move is durable)."""
 
 
 class FileKind(enum.StrEnum):
@@ -93,7 +110,7 @@ class FileKind(enum.StrEnum):
     METADATA = "metadata"
 
 
-class InboundMessage(Base):
+class InboundMessageRow(Base):
     """One generation of one received message, with the list metadata it was fetched against."""
 
     __tablename__ = "inbound_messages"
@@ -118,7 +135,8 @@ class InboundMessage(Base):
     # [[name, size], ...] in the gateway's order: what every download is verified against.
     attachments: Mapped[list[Any]] = mapped_column(JSON)
     total_size: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(16), index=True)
+    # Enum columns of length 16: what they were created with while they held plain strings.
+    state: Mapped[InboundState] = mapped_column(enum_column(InboundState, length=16), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[float] = mapped_column(Float, default=0.0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -128,11 +146,8 @@ class InboundMessage(Base):
     stored_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     read_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
-    def attachment_list(self) -> tuple[Attachment, ...]:
-        return tuple(Attachment(str(name), int(size)) for name, size in self.attachments)
 
-
-class InboundFile(Base):
+class InboundFileRow(Base):
     """One file written (or about to be written) into an inbox."""
 
     __tablename__ = "inbound_files"
@@ -143,17 +158,228 @@ class InboundFile(Base):
         ForeignKey("inbound_messages.id", ondelete="CASCADE"), index=True
     )
     index: Mapped[int] = mapped_column(Integer)  # attachment index; -1 for a per-message sidecar
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[FileKind] = mapped_column(enum_column(FileKind, length=16))
     name: Mapped[str] = mapped_column(Text)  # the name the partner gave, verbatim
     temp_path: Mapped[str] = mapped_column(Text)
     final_path: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[FileState] = mapped_column(enum_column(FileState, length=16), index=True)
     updated_at: Mapped[float] = mapped_column(Float)
 
 
+# -- views --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One generation of a received message as the ledger recorded it (a snapshot)."""
+
+    id: int
+    message_id: str
+    generation: int
+    station: str
+    partner: str
+    partner_type: str | None
+    sender_id: str
+    receiver_id: str
+    subject: str | None
+    persisted_ms: int
+    signed: bool
+    encrypted: bool
+    compressed: bool
+    mdn_status: str | None
+    attachments: tuple[tuple[str, int], ...]  # (name, size) in the gateway's order
+    total_size: int
+    state: InboundState
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    redeliveries: int
+    created_at: float
+    updated_at: float
+    stored_at: float | None
+    read_at: float | None
+
+    def attachment_list(self) -> tuple[Attachment, ...]:
+        return tuple(Attachment(name, size) for name, size in self.attachments)
+
+
+@dataclass(frozen=True)
+class InboundFile:
+    """One file of a received message as the ledger recorded it (a snapshot)."""
+
+    id: int
+    message_row: int
+    index: int
+    kind: FileKind
+    name: str
+    temp_path: str
+    final_path: str
+    sha256: str
+    size: int
+    state: FileState
+    updated_at: float
+
+
+def _view(row: InboundMessageRow) -> InboundMessage:
+    return InboundMessage(
+        id=row.id,
+        message_id=row.message_id,
+        generation=row.generation,
+        station=row.station,
+        partner=row.partner,
+        partner_type=row.partner_type,
+        sender_id=row.sender_id,
+        receiver_id=row.receiver_id,
+        subject=row.subject,
+        persisted_ms=row.persisted_ms,
+        signed=row.signed,
+        encrypted=row.encrypted,
+        compressed=row.compressed,
+        mdn_status=row.mdn_status,
+        attachments=tuple((str(name), int(size)) for name, size in row.attachments),
+        total_size=row.total_size,
+        state=row.state,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        redeliveries=row.redeliveries,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        stored_at=row.stored_at,
+        read_at=row.read_at,
+    )
+
+
+def _file_view(row: InboundFileRow) -> InboundFile:
+    return InboundFile(
+        id=row.id,
+        message_row=row.message_row,
+        index=row.index,
+        kind=row.kind,
+        name=row.name,
+        temp_path=row.temp_path,
+        final_path=row.final_path,
+        sha256=row.sha256,
+        size=row.size,
+        state=row.state,
+        updated_at=row.updated_at,
+    )
+
+
+# -- checks -------------------------------------------------------------------------------------
+
+
+def _message(session: Session, row_id: int, *expected: InboundState) -> InboundMessageRow:
+    row = session.get(InboundMessageRow, row_id)
+    if row is None:
+        raise LedgerError(f"inbound message {row_id} does not exist")
+    if row.state not in expected:
+        wanted = ", ".join(s.value for s in expected)
+        raise LedgerError(f"inbound message {row_id} is {row.state.value}, expected {wanted}")
+    return row
+
+
+def _require(
+    session: Session,
+    table: type[InboundMessageRow] | type[InboundFileRow],
+    ids: Collection[int],
+    expected: Collection[enum.StrEnum],
+    *,
+    missing_ok: bool = False,
+) -> list[int]:
+    """The ``ids`` of ``table`` that exist; LedgerError if one is in a state not ``expected``
+    (or does not exist, unless ``missing_ok``). One query per chunk of ids."""
+    what = "inbound message" if table is InboundMessageRow else "inbound file"
+    found: dict[int, enum.StrEnum] = {}
+    for chunk in _chunks(ids):
+        query = select(table.id, table.state).where(table.id.in_(chunk))
+        found.update((row_id, state) for row_id, state in session.execute(query))
+    for row_id in ids:
+        state = found.get(row_id)
+        if state is None and not missing_ok:
+            raise LedgerError(f"{what} {row_id} does not exist")
+        if state is not None and state not in expected:
+            wanted = ", ".join(s.value for s in expected)
+            raise LedgerError(f"{what} {row_id} is {state.value}, expected {wanted}")
+    return [row_id for row_id in ids if row_id in found]
+
+
 # -- state changes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A listed message about to be fetched, and the partnership it resolved to."""
+
+    info: MessageInfo
+    station: str
+    partner: str
+    generation: int = 1
+
+
+def record_fetching_many(
+    session: Session, messages: Sequence[NewMessage], *, now: float
+) -> list[InboundMessage]:
+    """New messages (or new generations of them) are about to be downloaded: FETCHING rows, in
+    the order given, written in one flush. Commit before the request: a crash after the
+    gateway marked one read must still leave a row to resume.
+
+    A new generation must follow a STORED, READ or DELETED one (LedgerError otherwise); a
+    generation recorded twice breaks the unique key (LedgerConflict when committed).
+    """
+    if not messages:
+        return []
+    _require_previous_generations(session, [m for m in messages if m.generation > 1])
+    rows = [
+        InboundMessageRow(
+            message_id=m.info.message_id,
+            message_key=m.info.message_id,
+            generation=m.generation,
+            station=m.station,
+            partner=m.partner,
+            partner_type=m.info.partner_type,
+            sender_id=m.info.sender_id,
+            receiver_id=m.info.receiver_id,
+            subject=m.info.subject,
+            persisted_ms=m.info.persisted_ms,
+            signed=m.info.signed,
+            encrypted=m.info.encrypted,
+            compressed=m.info.compressed,
+            mdn_status=m.info.mdn_status,
+            attachments=[[a.name, a.size] for a in m.info.attachments],
+            total_size=m.info.total_size,
+            state=InboundState.FETCHING,
+            attempts=0,
+            next_attempt_at=0.0,
+            redeliveries=0,
+            created_at=now,
+            updated_at=now,
+        )
+        for m in messages
+    ]
+    session.add_all(rows)
+    session.flush()  # assigns the ids; many rows are cheaper flushed at once
+    return [_view(row) for row in rows]
+
+
+def _require_previous_generations(session: Session, messages: Sequence[NewMessage]) -> None:
+    if not messages:
+        return
+    latest = latest_many(session, [m.info.message_id for m in messages])
+    for m in messages:
+        before = latest.get(m.info.message_id)
+        if before is None or before.generation != m.generation - 1:
+            raise LedgerError(
+                f"inbound message {m.info.message_id}: generation {m.generation} does not "
+                "follow the newest one recorded"
+            )
+        if before.state not in _NEW_GENERATION_AFTER:
+            raise LedgerError(
+                f"inbound message {before.id} is {before.state.value}: no new generation of "
+                f"{m.info.message_id} while it is being fetched"
+            )
 
 
 def record_fetching(
@@ -164,62 +390,77 @@ def record_fetching(
     partner: str,
     now: float,
     generation: int = 1,
-    flush: bool = True,
 ) -> InboundMessage:
-    """A new message (or a new generation of one) is about to be downloaded. Commit before
-    the request: a crash after the gateway marked it read must still leave a row to resume."""
-    row = InboundMessage(
-        message_id=info.message_id,
-        message_key=info.message_id,
-        generation=generation,
-        station=station,
-        partner=partner,
-        partner_type=info.partner_type,
-        sender_id=info.sender_id,
-        receiver_id=info.receiver_id,
-        subject=info.subject,
-        persisted_ms=info.persisted_ms,
-        signed=info.signed,
-        encrypted=info.encrypted,
-        compressed=info.compressed,
-        mdn_status=info.mdn_status,
-        attachments=[[a.name, a.size] for a in info.attachments],
-        total_size=info.total_size,
-        state=InboundState.FETCHING,
-        attempts=0,
-        next_attempt_at=0.0,
-        redeliveries=0,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(row)
-    if flush:  # assigns row.id now; many rows are cheaper flushed at once by the caller
-        session.flush()
-    return row
+    """:func:`record_fetching_many` for one message."""
+    new = NewMessage(info, station, partner, generation)
+    return record_fetching_many(session, [new], now=now)[0]
 
 
 def fetch_failed(session: Session, row_id: int, error: str, *, now: float, retry_at: float) -> None:
-    """A fetch attempt did not store the message; it stays FETCHING and is retried at
-    ``retry_at``."""
-    session.execute(
-        update(InboundMessage)
-        .where(InboundMessage.id == row_id, InboundMessage.state == InboundState.FETCHING)
-        .values(
-            attempts=InboundMessage.attempts + 1,
-            last_error=error[:2000],
-            next_attempt_at=retry_at,
-            updated_at=now,
-        )
-    )
+    """FETCHING stays FETCHING: an attempt did not store the message; it is counted and the
+    next one is due at ``retry_at``."""
+    row = _message(session, row_id, InboundState.FETCHING)
+    row.attempts += 1
+    row.last_error = error[:2000]
+    row.next_attempt_at = retry_at
+    row.updated_at = now
 
 
 def retry_requested(session: Session, row_id: int, *, now: float) -> None:
-    """An operator asked for a FETCHING message to be tried again at once."""
+    """FETCHING stays FETCHING: an operator asked for the message to be tried again at once."""
+    row = _message(session, row_id, InboundState.FETCHING)
+    row.next_attempt_at = 0.0
+    row.updated_at = now
+
+
+def make_fetching_due(session: Session) -> None:
+    """Every FETCHING message is due at once (start-up: fetch again by ID whatever the
+    gateway's read flag says). Not a state change."""
     session.execute(
-        update(InboundMessage)
-        .where(InboundMessage.id == row_id, InboundMessage.state == InboundState.FETCHING)
-        .values(next_attempt_at=0.0, updated_at=now)
+        update(InboundMessageRow)
+        .where(InboundMessageRow.state == InboundState.FETCHING)
+        .values(next_attempt_at=0.0)
     )
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    """Where one durable temp file of a FETCHING message is going."""
+
+    message_row: int
+    index: int
+    kind: FileKind
+    name: str
+    temp_path: str
+    final_path: str
+    sha256: str
+    size: int
+
+
+def plan_files(session: Session, plans: Sequence[FilePlan], *, now: float) -> list[InboundFile]:
+    """(temp file durable) -> PLANNED, in the order given, written in one flush: record where
+    each file is going before moving it there. Every message must be FETCHING."""
+    _require(
+        session, InboundMessageRow, sorted({p.message_row for p in plans}), [InboundState.FETCHING]
+    )
+    rows = [
+        InboundFileRow(
+            message_row=p.message_row,
+            index=p.index,
+            kind=p.kind,
+            name=p.name,
+            temp_path=p.temp_path,
+            final_path=p.final_path,
+            sha256=p.sha256,
+            size=p.size,
+            state=FileState.PLANNED,
+            updated_at=now,
+        )
+        for p in plans
+    ]
+    session.add_all(rows)
+    session.flush()
+    return [_file_view(row) for row in rows]
 
 
 def plan_file(
@@ -234,84 +475,80 @@ def plan_file(
     sha256: str,
     size: int,
     now: float,
-    flush: bool = True,
 ) -> InboundFile:
-    """The temp file is durable; record where it is going before moving it there."""
-    row = InboundFile(
-        message_row=message_row,
-        index=index,
-        kind=kind,
-        name=name,
-        temp_path=temp_path,
-        final_path=final_path,
-        sha256=sha256,
-        size=size,
-        state=FileState.PLANNED,
-        updated_at=now,
-    )
-    session.add(row)
-    if flush:
-        session.flush()
-    return row
+    """:func:`plan_files` for one file."""
+    plan = FilePlan(message_row, index, kind, name, temp_path, final_path, sha256, size)
+    return plan_files(session, [plan], now=now)[0]
 
 
 def replan_file(session: Session, file_id: int, final_path: str, *, now: float) -> None:
-    """The planned name was taken by someone else: the file goes to ``final_path`` instead.
-    Committed before the move, so the row always names the place the file may be in."""
-    session.execute(
-        update(InboundFile)
-        .where(InboundFile.id == file_id, InboundFile.state == FileState.PLANNED)
-        .values(final_path=final_path, updated_at=now)
-    )
+    """PLANNED stays PLANNED: the planned name was taken by someone else, the file goes to
+    ``final_path`` instead. Committed before the move, so the row always names the place the
+    file may be in."""
+    row = session.get(InboundFileRow, file_id)
+    if row is None:
+        raise LedgerError(f"inbound file {file_id} does not exist")
+    if row.state is not FileState.PLANNED:
+        raise LedgerError(f"inbound file {file_id} is {row.state.value}, expected planned")
+    row.final_path = final_path
+    row.updated_at = now
 
 
 def file_written(session: Session, file_ids: Iterable[int], *, now: float) -> None:
-    """The files are in their inbox (the move is durable)."""
-    for chunk in _chunks(file_ids):
+    """PLANNED -> WRITTEN: the files are in their inbox (the move is durable)."""
+    ids = _require(session, InboundFileRow, sorted(set(file_ids)), [FileState.PLANNED])
+    for chunk in _chunks(ids):
         session.execute(
-            update(InboundFile)
-            .where(InboundFile.id.in_(chunk))
+            update(InboundFileRow)
+            .where(InboundFileRow.id.in_(chunk))
             .values(state=FileState.WRITTEN, updated_at=now)
         )
 
 
 def message_stored(session: Session, row_ids: Iterable[int], *, now: float) -> None:
-    """Every file of these messages is in its inbox."""
-    for chunk in _chunks(row_ids):
+    """FETCHING -> STORED: every file of these messages is in its inbox."""
+    ids = _require(session, InboundMessageRow, sorted(set(row_ids)), [InboundState.FETCHING])
+    for chunk in _chunks(ids):
         session.execute(
-            update(InboundMessage)
-            .where(InboundMessage.id.in_(chunk), InboundMessage.state == InboundState.FETCHING)
+            update(InboundMessageRow)
+            .where(InboundMessageRow.id.in_(chunk))
             .values(state=InboundState.STORED, stored_at=now, updated_at=now, last_error=None)
         )
 
 
 def message_read(session: Session, row_ids: Iterable[int], *, now: float) -> None:
-    """The gateway has marked these (stored) messages read."""
-    for chunk in _chunks(row_ids):
+    """STORED -> READ: the gateway has marked these messages read."""
+    ids = _require(session, InboundMessageRow, sorted(set(row_ids)), [InboundState.STORED])
+    for chunk in _chunks(ids):
         session.execute(
-            update(InboundMessage)
-            .where(InboundMessage.id.in_(chunk), InboundMessage.state == InboundState.STORED)
+            update(InboundMessageRow)
+            .where(InboundMessageRow.id.in_(chunk))
             .values(state=InboundState.READ, read_at=now, updated_at=now)
         )
 
 
 def message_deleted(session: Session, row_ids: Iterable[int], *, now: float) -> None:
-    """``delete_after_store``: these messages are gone from the gateway."""
-    for chunk in _chunks(row_ids):
+    """READ -> DELETED (``delete_after_store``): these messages are gone from the gateway.
+
+    A row that no longer exists is skipped: retention (its own thread) may have pruned it
+    since the caller read it, and a pruned row has nothing left to record.
+    """
+    wanted = sorted(set(row_ids))
+    ids = _require(session, InboundMessageRow, wanted, [InboundState.READ], missing_ok=True)
+    for chunk in _chunks(ids):
         session.execute(
-            update(InboundMessage)
-            .where(InboundMessage.id.in_(chunk), InboundMessage.state == InboundState.READ)
+            update(InboundMessageRow)
+            .where(InboundMessageRow.id.in_(chunk))
             .values(state=InboundState.DELETED, updated_at=now)
         )
 
 
 def redelivered(session: Session, row_id: int, *, now: float) -> None:
-    """A finished message showed up unread again and was skipped (marked read again)."""
-    session.execute(
-        update(InboundMessage)
-        .where(InboundMessage.id == row_id)
-        .values(redeliveries=InboundMessage.redeliveries + 1, updated_at=now)
-    )
+    """READ/DELETED stays as it is: the finished message showed up unread again and was
+    skipped (marked read again); counted."""
+    row = _message(session, row_id, *FINISHED_STATES)
+    row.redeliveries += 1
+    row.updated_at = now
 
 
 # -- lookups the engine uses --------------------------------------------------------------------
@@ -319,27 +556,30 @@ def redelivered(session: Session, row_id: int, *, now: float) -> None:
 
 def latest(session: Session, message_id: str) -> InboundMessage | None:
     """The newest generation of the message with exactly this ID, if any."""
-    return session.scalar(
-        select(InboundMessage)
-        .where(InboundMessage.message_key == message_id)
-        .order_by(InboundMessage.generation.desc())
+    row = session.scalar(
+        select(InboundMessageRow)
+        .where(InboundMessageRow.message_key == message_id)
+        .order_by(InboundMessageRow.generation.desc())
         .limit(1)
     )
+    return None if row is None else _view(row)
 
 
 def latest_many(session: Session, message_ids: Sequence[str]) -> dict[str, InboundMessage]:
     """:func:`latest` for many IDs at once, keyed by the exact ID."""
     keys = list(set(message_ids))
-    found: dict[str, InboundMessage] = {}
-    for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+    found: dict[str, InboundMessageRow] = {}
+    for start in range(0, len(keys), _CHUNK):
         rows = session.scalars(
-            select(InboundMessage).where(InboundMessage.message_key.in_(keys[start : start + 500]))
+            select(InboundMessageRow).where(
+                InboundMessageRow.message_key.in_(keys[start : start + _CHUNK])
+            )
         )
         for row in rows:
             current = found.get(row.message_key)
             if current is None or row.generation > current.generation:
                 found[row.message_key] = row
-    return found
+    return {key: _view(row) for key, row in found.items()}
 
 
 def ids_like(session: Session, typed: str) -> list[str]:
@@ -349,57 +589,107 @@ def ids_like(session: Session, typed: str) -> list[str]:
     candidates = {typed, bare, f"<{bare}>"}
     found = set(
         session.scalars(
-            select(InboundMessage.message_key).where(InboundMessage.message_key.in_(candidates))
+            select(InboundMessageRow.message_key).where(
+                InboundMessageRow.message_key.in_(candidates)
+            )
         )
     )
     return [typed] if typed in found else sorted(found)
 
 
 def get_message(session: Session, row_id: int) -> InboundMessage | None:
-    return session.get(InboundMessage, row_id)
+    row = session.get(InboundMessageRow, row_id)
+    return None if row is None else _view(row)
+
+
+def messages_by_id(session: Session, row_ids: Iterable[int]) -> dict[int, InboundMessage]:
+    """The messages with these row ids (those that exist)."""
+    found: dict[int, InboundMessage] = {}
+    for chunk in _chunks(set(row_ids)):
+        query = select(InboundMessageRow).where(InboundMessageRow.id.in_(chunk))
+        found.update((row.id, _view(row)) for row in session.scalars(query))
+    return found
 
 
 def due_fetching(session: Session, now: float) -> list[InboundMessage]:
     """FETCHING messages whose next attempt is due, oldest first."""
-    return list(
-        session.scalars(
-            select(InboundMessage)
-            .where(
-                InboundMessage.state == InboundState.FETCHING,
-                InboundMessage.next_attempt_at <= now,
-            )
-            .order_by(InboundMessage.id)
+    query = (
+        select(InboundMessageRow)
+        .where(
+            InboundMessageRow.state == InboundState.FETCHING,
+            InboundMessageRow.next_attempt_at <= now,
         )
+        .order_by(InboundMessageRow.id)
     )
+    return [_view(row) for row in session.scalars(query)]
 
 
 def in_state(session: Session, state: InboundState) -> list[InboundMessage]:
-    return list(
-        session.scalars(
-            select(InboundMessage).where(InboundMessage.state == state).order_by(InboundMessage.id)
-        )
+    query = (
+        select(InboundMessageRow)
+        .where(InboundMessageRow.state == state)
+        .order_by(InboundMessageRow.id)
     )
+    return [_view(row) for row in session.scalars(query)]
 
 
 def files_of(session: Session, row_id: int) -> list[InboundFile]:
-    return list(
-        session.scalars(
-            select(InboundFile)
-            .where(InboundFile.message_row == row_id)
-            .order_by(InboundFile.index, InboundFile.kind)
-        )
+    query = (
+        select(InboundFileRow)
+        .where(InboundFileRow.message_row == row_id)
+        .order_by(InboundFileRow.index, InboundFileRow.kind)
     )
+    return [_file_view(row) for row in session.scalars(query)]
 
 
 def planned_files(session: Session) -> list[InboundFile]:
     """Files whose move into the inbox may not have happened (crash recovery)."""
-    return list(
-        session.scalars(
-            select(InboundFile)
-            .where(InboundFile.state == FileState.PLANNED)
-            .order_by(InboundFile.id)
-        )
+    query = (
+        select(InboundFileRow)
+        .where(InboundFileRow.state == FileState.PLANNED)
+        .order_by(InboundFileRow.id)
     )
+    return [_file_view(row) for row in session.scalars(query)]
+
+
+def data_indices(session: Session, row_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Per message, the attachment indices that have a file row (planned or written): such an
+    attachment is never written a second time."""
+    done: dict[int, set[int]] = {row_id: set() for row_id in row_ids}
+    for chunk in _chunks(done):
+        query = select(InboundFileRow.message_row, InboundFileRow.index).where(
+            InboundFileRow.message_row.in_(chunk), InboundFileRow.kind == FileKind.DATA
+        )
+        for message_row, index in session.execute(query):
+            done[message_row].add(index)
+    return done
+
+
+def fully_written(session: Session) -> list[int]:
+    """FETCHING messages that have files, none of them PLANNED, and a written data file for
+    every attachment: their files are all in the inbox, only STORED is missing."""
+    query = (
+        select(InboundMessageRow)
+        .where(InboundMessageRow.state == InboundState.FETCHING)
+        .where(InboundMessageRow.id.in_(select(InboundFileRow.message_row)))
+    )
+    ready: list[int] = []
+    for message in list(session.scalars(query)):
+        files = files_of(session, message.id)
+        if any(f.state is FileState.PLANNED for f in files):
+            continue
+        written = {f.index for f in files if f.kind is FileKind.DATA}
+        if written >= set(range(len(message.attachments))):
+            ready.append(message.id)
+    return ready
+
+
+def unfinished_partnerships(session: Session) -> set[tuple[str, str]]:
+    """(station, partner) of every message not yet stored and read (FETCHING or STORED)."""
+    query = select(InboundMessageRow.station, InboundMessageRow.partner).where(
+        InboundMessageRow.state.in_([InboundState.FETCHING, InboundState.STORED])
+    )
+    return {(station, partner) for station, partner in session.execute(query)}
 
 
 def pending_count(session: Session) -> int:
@@ -407,8 +697,8 @@ def pending_count(session: Session) -> int:
     return int(
         session.scalar(
             select(func.count())
-            .select_from(InboundMessage)
-            .where(InboundMessage.state.in_([InboundState.FETCHING, InboundState.STORED]))
+            .select_from(InboundMessageRow)
+            .where(InboundMessageRow.state.in_([InboundState.FETCHING, InboundState.STORED]))
         )
         or 0
     )
@@ -429,15 +719,15 @@ def counts_by_state(session: Session) -> list[StateCount]:
     """How many messages are in each state, per station/partner."""
     rows = session.execute(
         select(
-            InboundMessage.station,
-            InboundMessage.partner,
-            InboundMessage.state,
+            InboundMessageRow.station,
+            InboundMessageRow.partner,
+            InboundMessageRow.state,
             func.count(),
         )
-        .group_by(InboundMessage.station, InboundMessage.partner, InboundMessage.state)
-        .order_by(InboundMessage.station, InboundMessage.partner, InboundMessage.state)
+        .group_by(InboundMessageRow.station, InboundMessageRow.partner, InboundMessageRow.state)
+        .order_by(InboundMessageRow.station, InboundMessageRow.partner, InboundMessageRow.state)
     )
-    return [StateCount(s, p, st, int(n)) for s, p, st, n in rows]
+    return [StateCount(s, p, InboundState(st).value, int(n)) for s, p, st, n in rows]
 
 
 @dataclass(frozen=True)
@@ -460,17 +750,14 @@ class MessageSummary:
     read_at: float | None
 
 
-def _summaries(session: Session, rows: Sequence[InboundMessage]) -> list[MessageSummary]:
+def _summaries(session: Session, rows: Sequence[InboundMessageRow]) -> list[MessageSummary]:
     ids = [r.id for r in rows]
     files: dict[int, list[str]] = {i: [] for i in ids}
-    for start in range(0, len(ids), 500):
+    for chunk in _chunks(ids):
         for f in session.scalars(
-            select(InboundFile)
-            .where(
-                InboundFile.message_row.in_(ids[start : start + 500]),
-                InboundFile.kind == FileKind.DATA,
-            )
-            .order_by(InboundFile.index)
+            select(InboundFileRow)
+            .where(InboundFileRow.message_row.in_(chunk), InboundFileRow.kind == FileKind.DATA)
+            .order_by(InboundFileRow.index)
         ):
             files[f.message_row].append(f.final_path)
     return [
@@ -480,7 +767,7 @@ def _summaries(session: Session, rows: Sequence[InboundMessage]) -> list[Message
             station=r.station,
             partner=r.partner,
             subject=r.subject,
-            state=r.state,
+            state=r.state.value,
             files=tuple(files[r.id]),
             attempts=r.attempts,
             last_error=r.last_error,
@@ -502,23 +789,23 @@ def recent(
     partner: str | None = None,
 ) -> list[MessageSummary]:
     """The most recently changed messages, newest first."""
-    query = select(InboundMessage).order_by(InboundMessage.updated_at.desc()).limit(limit)
+    query = select(InboundMessageRow).order_by(InboundMessageRow.updated_at.desc()).limit(limit)
     if since is not None:
-        query = query.where(InboundMessage.updated_at >= since)
+        query = query.where(InboundMessageRow.updated_at >= since)
     if partner is not None:
-        query = query.where(InboundMessage.partner == partner)
+        query = query.where(InboundMessageRow.partner == partner)
     return _summaries(session, list(session.scalars(query)))
 
 
 def recent_failures(session: Session, *, limit: int = 20) -> list[MessageSummary]:
     """Messages still being fetched after at least one failed attempt, newest failure first."""
     query = (
-        select(InboundMessage)
+        select(InboundMessageRow)
         .where(
-            InboundMessage.state == InboundState.FETCHING,
-            InboundMessage.last_error.is_not(None),
+            InboundMessageRow.state == InboundState.FETCHING,
+            InboundMessageRow.last_error.is_not(None),
         )
-        .order_by(InboundMessage.updated_at.desc())
+        .order_by(InboundMessageRow.updated_at.desc())
         .limit(limit)
     )
     return _summaries(session, list(session.scalars(query)))
@@ -529,14 +816,13 @@ def prune(session: Session, older_than: float) -> int:
 
     Unfinished rows are never pruned whatever their age: they are work still to do.
     """
-    old = select(InboundMessage.id).where(
-        InboundMessage.state.in_(FINISHED_STATES), InboundMessage.updated_at < older_than
+    old = select(InboundMessageRow.id).where(
+        InboundMessageRow.state.in_(FINISHED_STATES), InboundMessageRow.updated_at < older_than
     )
     ids = list(session.scalars(old))
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        session.execute(delete(InboundFile).where(InboundFile.message_row.in_(chunk)))
-        session.execute(delete(InboundMessage).where(InboundMessage.id.in_(chunk)))
+    for chunk in _chunks(ids):
+        session.execute(delete(InboundFileRow).where(InboundFileRow.message_row.in_(chunk)))
+        session.execute(delete(InboundMessageRow).where(InboundMessageRow.id.in_(chunk)))
     return len(ids)
 
 
@@ -561,8 +847,8 @@ def key_by_exact_id(session: Session) -> None:
     exact ID and generation would have had the same old key too.
     """
     session.execute(
-        update(InboundMessage).values(
-            message_key=literal(" schema 1 row ") + cast(InboundMessage.id, String)
+        update(InboundMessageRow).values(
+            message_key=literal(" schema 1 row ") + cast(InboundMessageRow.id, String)
         )
     )
-    session.execute(update(InboundMessage).values(message_key=InboundMessage.message_id))
+    session.execute(update(InboundMessageRow).values(message_key=InboundMessageRow.message_id))

@@ -144,7 +144,7 @@ def test_sigkill_at_any_point_loses_nothing_and_duplicates_nothing(
             wait_until(ledger_done, 30, interval=0.2, what="the ledger has nothing pending")
             with ledger.read() as s:
                 read = li.in_state(s, InboundState.READ)
-                assert len({r.message_key for r in read}) == len(seeder.ids)
+                assert len({r.message_id for r in read}) == len(seeder.ids)
         finally:
             ledger.close()
         assert daemon.terminate() == 0

@@ -18,7 +18,7 @@ from as2sync.emulator.server import RunningEmulator
 from as2sync.emulator.settings import PartnerSpec
 from as2sync.errors import PermanentError
 from as2sync.ledger.db import LEDGER_FILE
-from as2sync.ledger.inbound import InboundMessage
+from as2sync.ledger.inbound import InboundMessageRow
 from tests.conftest import MakeEmulator
 from tests.integration.inbound_support import ManualClock, Rig, Rigs
 
@@ -56,7 +56,7 @@ def seed(emu: RunningEmulator, partner: str, message_id: str, name: str, data: b
 
 def rows_by_id(rig: Rig) -> dict[str, tuple[str, str]]:
     with rig.ledger.read() as s:
-        return {r.message_id: (r.partner, r.state) for r in s.scalars(select(InboundMessage))}
+        return {r.message_id: (r.partner, r.state) for r in s.scalars(select(InboundMessageRow))}
 
 
 BOTH_STORED = {

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
+from as2sync.errors import LedgerError
 from as2sync.gateway.base import Attachment, MessageInfo
 from as2sync.ledger import inbound as li
-from as2sync.ledger.db import LEDGER_FILE, SCHEMA_VERSION, Ledger, Meta, open_ledger
-from as2sync.ledger.inbound import FileKind, FileState, InboundMessage, InboundState
+from as2sync.ledger.db import (
+    LEDGER_FILE,
+    SCHEMA_VERSION,
+    Ledger,
+    Meta,
+    open_ledger,
+    open_ledger_read_only,
+)
+from as2sync.ledger.inbound import FileKind, FileState, InboundMessageRow, InboundState
 
 
 @pytest.fixture
@@ -79,13 +88,144 @@ def test_a_message_goes_from_fetching_to_stored_to_read_to_deleted(ledger: Ledge
         assert li.get_message(s, row_id).state == InboundState.DELETED  # type: ignore[union-attr]
 
 
-def test_state_changes_only_apply_from_the_state_they_expect(ledger: Ledger) -> None:
-    row_id = fetching(ledger)
-    with ledger.transaction() as s:
-        li.message_read(s, [row_id], now=1)  # not STORED yet: no effect
-        li.message_deleted(s, [row_id], now=1)  # not READ: no effect
+def state_of(ledger: Ledger, row_id: int) -> InboundState:
     with ledger.read() as s:
-        assert li.get_message(s, row_id).state == InboundState.FETCHING  # type: ignore[union-attr]
+        row = li.get_message(s, row_id)
+        assert row is not None
+        return row.state
+
+
+def test_views_are_snapshots_that_cannot_be_changed(ledger: Ledger) -> None:
+    row_id = fetching(ledger)
+    with ledger.read() as s:
+        row = li.get_message(s, row_id)
+    assert row is not None  # still readable after the session ended
+    with pytest.raises(AttributeError):
+        row.state = InboundState.STORED  # type: ignore[misc]
+    assert state_of(ledger, row_id) is InboundState.FETCHING
+
+
+ILLEGAL_FROM_FETCHING = [
+    pytest.param(lambda s, i: li.message_read(s, [i], now=1), "stored", id="read"),
+    pytest.param(lambda s, i: li.message_deleted(s, [i], now=1), "read", id="deleted"),
+    pytest.param(lambda s, i: li.redelivered(s, i, now=1), "read, deleted", id="redelivered"),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), ILLEGAL_FROM_FETCHING)
+def test_an_illegal_state_change_raises_and_changes_nothing(
+    ledger: Ledger, change: Callable[[Session, int], None], expected: str
+) -> None:
+    row_id = fetching(ledger)
+    with (
+        pytest.raises(LedgerError, match=f"is fetching, expected {expected}"),
+        ledger.transaction() as s,
+    ):
+        change(s, row_id)
+    assert state_of(ledger, row_id) is InboundState.FETCHING
+
+
+def test_a_finished_message_cannot_be_fetched_stored_or_read_again(ledger: Ledger) -> None:
+    row_id = fetching(ledger)
+    store_fully(ledger, row_id)
+    with ledger.transaction() as s:
+        li.message_read(s, [row_id], now=120)
+    for change in (
+        lambda s: li.fetch_failed(s, row_id, "late", now=130, retry_at=190),
+        lambda s: li.retry_requested(s, row_id, now=130),
+        lambda s: li.message_stored(s, [row_id], now=130),
+        lambda s: li.message_read(s, [row_id], now=130),
+    ):
+        with pytest.raises(LedgerError, match="is read, expected"), ledger.transaction() as s:
+            change(s)
+    with ledger.read() as s:
+        row = li.get_message(s, row_id)
+        assert row is not None
+        assert (row.state, row.attempts, row.read_at) == (InboundState.READ, 0, 120)
+
+
+def test_one_illegal_row_refuses_the_whole_bulk_change(ledger: Ledger) -> None:
+    stored = fetching(ledger, "<a@x>")
+    store_fully(ledger, stored)
+    unstored = fetching(ledger, "<b@x>")
+    with (
+        pytest.raises(LedgerError, match=f"inbound message {unstored} is fetching"),
+        ledger.transaction() as s,
+    ):
+        li.message_read(s, [stored, unstored], now=120)
+    assert state_of(ledger, stored) is InboundState.STORED
+    with (
+        pytest.raises(LedgerError, match="inbound message 999 does not exist"),
+        ledger.transaction() as s,
+    ):
+        li.message_stored(s, [999], now=120)
+
+
+def test_files_are_planned_only_for_a_message_being_fetched_and_written_once(
+    ledger: Ledger,
+) -> None:
+    row_id = fetching(ledger)
+    store_fully(ledger, row_id)
+    with ledger.read() as s:
+        before = li.files_of(s, row_id)
+    written = before[0]
+    with (
+        pytest.raises(LedgerError, match=f"inbound message {row_id} is stored"),
+        ledger.transaction() as s,
+    ):
+        li.plan_file(
+            s, message_row=row_id, index=-1, kind=FileKind.METADATA, name="m.as2.json",
+            temp_path="/t/x", final_path="/inbox/x", sha256="0" * 64, size=3, now=1,
+        )  # fmt: skip
+    with (
+        pytest.raises(LedgerError, match=f"inbound file {written.id} is written"),
+        ledger.transaction() as s,
+    ):
+        li.file_written(s, [written.id], now=2)
+    with (
+        pytest.raises(LedgerError, match=f"inbound file {written.id} is written"),
+        ledger.transaction() as s,
+    ):
+        li.replan_file(s, written.id, "/inbox/elsewhere", now=2)
+    with ledger.read() as s:
+        assert li.files_of(s, row_id) == before
+
+
+def test_a_new_generation_follows_only_a_stored_or_finished_one(ledger: Ledger) -> None:
+    row_id = fetching(ledger)
+    with pytest.raises(LedgerError, match="while it is being fetched"), ledger.transaction() as s:
+        li.record_fetching(s, info(), station="ME", partner="ACME", now=1, generation=2)
+    with (
+        pytest.raises(LedgerError, match="generation 3 does not follow"),
+        ledger.transaction() as s,
+    ):
+        li.record_fetching(s, info(), station="ME", partner="ACME", now=1, generation=3)
+    with (
+        pytest.raises(LedgerError, match="generation 2 does not follow"),
+        ledger.transaction() as s,
+    ):
+        li.record_fetching(s, info("<new@x>"), station="ME", partner="ACME", now=1, generation=2)
+    store_fully(ledger, row_id)
+    with ledger.transaction() as s:
+        second = li.record_fetching(s, info(), station="ME", partner="ACME", now=1, generation=2)
+    assert (second.generation, second.state) == (2, InboundState.FETCHING)
+
+
+def test_deleting_a_message_retention_pruned_meanwhile_records_nothing(ledger: Ledger) -> None:
+    """The delete loop reads READ rows, deletes them on the gateway, then records DELETED;
+    retention runs in its own thread and may prune an old READ row in between."""
+    pruned = fetching(ledger, "<old@x>", now=10)
+    store_fully(ledger, pruned, now=10)
+    kept = fetching(ledger, "<new@x>", now=1000)
+    store_fully(ledger, kept, now=1000)
+    with ledger.transaction() as s:
+        li.message_read(s, [pruned], now=10)
+        li.message_read(s, [kept], now=1000)
+    with ledger.transaction() as s:
+        assert li.prune(s, older_than=500) == 1
+    with ledger.transaction() as s:
+        li.message_deleted(s, [pruned, kept], now=1100)
+    assert state_of(ledger, kept) is InboundState.DELETED
 
 
 def test_a_failed_fetch_counts_attempts_and_schedules_the_next(ledger: Ledger) -> None:
@@ -221,9 +361,12 @@ def test_a_schema_1_ledger_is_migrated_to_exact_keys_and_keeps_every_row(tmp_pat
         # one step, the first row's new key would collide with the second row's old one.
         inner = li.record_fetching(s, info("<a@x>"), station="ME", partner="ACME", now=1).id
         nested = li.record_fetching(s, info("<<a@x>>"), station="ME", partner="ACME", now=1).id
-        again = li.record_fetching(
-            s, info("m1@x"), station="ME", partner="GLOBEX", now=1, generation=2
-        ).id  # schema 1 took "m1@x" for generation 2 of "<m1@x>" (store-again)
+        # Schema 1 took "m1@x" for generation 2 of "<m1@x>" (store-again); the ledger no
+        # longer records a generation without its predecessor, so the row is made by hand.
+        again = li.record_fetching(s, info("m1@x"), station="ME", partner="GLOBEX", now=1).id
+        s.execute(
+            update(InboundMessageRow).where(InboundMessageRow.id == again).values(generation=2)
+        )
     ledger.close()
     downgrade_to_schema_1(state)
 
@@ -234,7 +377,7 @@ def test_a_schema_1_ledger_is_migrated_to_exact_keys_and_keeps_every_row(tmp_pat
             assert version == str(SCHEMA_VERSION)
             rows = {
                 r.id: (r.message_key, r.generation, r.state)
-                for r in s.scalars(select(InboundMessage))
+                for r in s.scalars(select(InboundMessageRow))
             }
         assert rows == {
             stored: ("<m1@x>", 1, "read"),
@@ -248,3 +391,101 @@ def test_a_schema_1_ledger_is_migrated_to_exact_keys_and_keeps_every_row(tmp_pat
             assert len(li.files_of(s, stored)) == 2
     finally:
         ledger.close()
+
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "ledger_schema3_inbound.sql"
+
+
+def ledger_from_fixture(state: Path) -> None:
+    """A ledger as the code before states were Enum columns wrote it (schema 3, at 5eabfd3):
+    one message in each state, a PLANNED file, metadata sidecars, a second generation."""
+    state.mkdir()
+    db = sqlite3.connect(state / LEDGER_FILE)
+    db.executescript(FIXTURE.read_text(encoding="utf-8"))
+    db.close()
+
+
+def stored_states(state: Path) -> tuple[dict[int, str], dict[int, tuple[str, str]]]:
+    db = sqlite3.connect(state / LEDGER_FILE)
+    try:
+        messages = dict(db.execute("SELECT id, state FROM inbound_messages"))
+        files = {i: (k, st) for i, k, st in db.execute("SELECT id, kind, state FROM inbound_files")}
+    finally:
+        db.close()
+    return messages, files
+
+
+def test_a_ledger_written_before_states_were_enums_reads_and_moves_on_unchanged(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    ledger_from_fixture(state)
+    ledger = open_ledger(state)
+    try:
+        with ledger.read() as s:
+            got = {
+                (r.id, r.message_id, r.generation): (r.state, r.attempts, r.redeliveries)
+                for st in InboundState
+                for r in li.in_state(s, st)
+            }
+            assert all(type(st) is InboundState for st, _a, _r in got.values())
+            assert got == {
+                (1, "<fetching@x>", 1): (InboundState.FETCHING, 1, 0),
+                (2, "<planned@x>", 1): (InboundState.FETCHING, 0, 0),
+                (3, "<stored@x>", 1): (InboundState.STORED, 0, 0),
+                (4, "<read@x>", 1): (InboundState.READ, 0, 0),
+                (5, "deleted@x", 1): (InboundState.DELETED, 0, 1),
+                (6, "<read@x>", 2): (InboundState.FETCHING, 0, 0),
+                (7, "<empty@x>", 1): (InboundState.FETCHING, 0, 0),
+            }
+            assert li.latest(s, "<read@x>").id == 6  # type: ignore[union-attr]
+            assert [r.id for r in li.due_fetching(s, 70)] == [2, 6, 7]
+            assert li.get_message(s, 1).attachment_list() == (  # type: ignore[union-attr]
+                Attachment("f0.edi", 3),
+                Attachment("f1.edi", 4),
+            )
+            assert [(f.kind, f.state) for f in li.files_of(s, 3)] == [
+                (FileKind.METADATA, FileState.WRITTEN),
+                (FileKind.DATA, FileState.WRITTEN),
+                (FileKind.DATA, FileState.WRITTEN),
+            ]
+            (planned,) = li.planned_files(s)
+            assert (planned.id, planned.kind, planned.state) == (
+                1,
+                FileKind.DATA,
+                FileState.PLANNED,
+            )
+            counts = {(c.partner, c.state): c.count for c in li.counts_by_state(s)}
+            assert counts == {
+                ("ACME", "fetching"): 3,
+                ("ACME", "stored"): 1,
+                ("GLOBEX", "deleted"): 1,
+                ("GLOBEX", "fetching"): 1,
+                ("GLOBEX", "read"): 1,
+            }
+            assert li.pending_count(s) == 5
+        with ledger.transaction() as s:
+            li.file_written(s, [1], now=80)
+            li.message_stored(s, [2], now=80)
+            li.message_read(s, [3], now=80)
+    finally:
+        ledger.close()
+    # What this code writes is what the code before it wrote and reads.
+    messages, files = stored_states(state)
+    assert messages == {
+        1: "fetching",
+        2: "stored",
+        3: "read",
+        4: "read",
+        5: "deleted",
+        6: "fetching",
+        7: "fetching",
+    }
+    assert files[1] == ("data", "written")
+    assert files[4] == ("metadata", "written")
+    read_only = open_ledger_read_only(state)
+    try:
+        with read_only.read() as s:
+            assert li.pending_count(s) == 4
+    finally:
+        read_only.close()
