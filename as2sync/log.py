@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from as2sync.metrics import metrics_processor
+from as2sync.daemon.metrics import metrics_processor
 
 _SECRET_KEYS = frozenset({"password", "token", "authorization", "secret"})
 _MASK = "***"

@@ -34,7 +34,7 @@ def _load(args: argparse.Namespace, *, read_only: bool = False) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
-    from as2sync.service import Daemon
+    from as2sync.daemon.service import Daemon
 
     config = _load(args)
     logsetup.configure(config.log.level, config.log.format.value)
@@ -71,7 +71,7 @@ def check(args: argparse.Namespace) -> int:
         print(f"warning: refused folder {refused}", file=sys.stderr)
     if not args.online:
         return ExitCode.OK
-    from as2sync.online_check import check_online
+    from as2sync.ops.online_check import check_online
 
     problems = check_online(config, pairs)
     if problems:
@@ -84,7 +84,7 @@ def check(args: argparse.Namespace) -> int:
 
 
 def health(args: argparse.Namespace) -> int:
-    from as2sync.health import evaluate, read_heartbeat
+    from as2sync.daemon.health import evaluate, read_heartbeat
 
     config = _load(args, read_only=True)
     problems = evaluate(config, read_heartbeat(config.state_dir), time.time())
@@ -98,7 +98,7 @@ def health(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    from as2sync.status import collect_status, render_status
+    from as2sync.ops.status import collect_status, render_status
 
     config = _load(args, read_only=True)
     report = collect_status(config)
@@ -110,7 +110,7 @@ def status(args: argparse.Namespace) -> int:
 
 
 def messages(args: argparse.Namespace) -> int:
-    from as2sync.status import collect_messages, render_messages
+    from as2sync.ops.status import collect_messages, render_messages
 
     config = _load(args, read_only=True)
     direction = "in" if args.inbound else "out" if args.outbound else None
@@ -123,7 +123,7 @@ def messages(args: argparse.Namespace) -> int:
 
 
 def retry(args: argparse.Namespace) -> int:
-    from as2sync.operate import retry_target
+    from as2sync.ops.operate import retry_target
 
     config = _load(args)
     logsetup.configure(config.log.level, config.log.format.value)
@@ -132,7 +132,7 @@ def retry(args: argparse.Namespace) -> int:
 
 
 def send(args: argparse.Namespace) -> int:
-    from as2sync.operate import send_now
+    from as2sync.ops.operate import send_now
 
     config = _load(args)
     logsetup.configure(config.log.level, config.log.format.value)
@@ -142,7 +142,7 @@ def send(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from as2sync.demo import run_demo
+    from as2sync.ops.demo import run_demo
 
     run_demo(args.dir, args.port)
     return ExitCode.OK

@@ -1,6 +1,6 @@
 """``as2sync emulator``: serve the AS2 Gateway v1 emulator until SIGINT/SIGTERM.
 
-Wired into ``as2sync/cli.py`` through :func:`add_arguments` and :func:`main`; also runnable as
+Wired into :mod:`as2sync.cli` through :func:`add_arguments` and :func:`main`; also runnable as
 ``python -m as2sync.emulator``. On start it prints the base URL and the credentials it accepts
 (these are demo credentials, printing them is the point). Exit codes: 0 after a clean stop
 (signal), 2 when it cannot start (bad option, port in use, unreadable data dir).

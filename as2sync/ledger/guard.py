@@ -17,8 +17,8 @@ from pathlib import Path
 import structlog
 
 from as2sync.config import Config
+from as2sync.daemon.health import HEALTH_FILE
 from as2sync.errors import LedgerError
-from as2sync.health import HEALTH_FILE
 from as2sync.layout import WORK_DIR, discover
 from as2sync.ledger.db import LEDGER_FILE, Ledger, ledger_absent, open_ledger
 

@@ -116,7 +116,7 @@ class DaemonProcess:
             os.chmod(notify_path, 0o777)  # noqa: S103 - a test socket in a private dir
         self._notify.settimeout(0.1)
         # Read notifications as they come, as systemd does: a supervisor that stops reading
-        # would fill the socket's queue (the daemon then drops them; see as2sync/notify.py).
+        # would fill the socket's queue (the daemon then drops them; see as2sync/daemon/notify.py).
         threading.Thread(
             target=_read_notifications, args=(self._notify, self.notifications), daemon=True
         ).start()

@@ -47,7 +47,7 @@ def _unprivileged_prefix() -> list[str]:
     if shutil.which("setpriv") is None:
         pytest.skip("running as root (permissions not enforced) and setpriv is not installed")
     probe = subprocess.run(
-        [*NOBODY, sys.executable, "-c", "import as2sync.service"],
+        [*NOBODY, sys.executable, "-c", "import as2sync.daemon.service"],
         capture_output=True,
         text=True,
         check=False,

@@ -18,8 +18,8 @@ from as2sync.gateway.transfer import CHUNK
 from as2sync.layout import survey
 from as2sync.ledger import inbound as li
 from as2sync.ledger.outbound import SubmissionState
+from as2sync.ops.status import collect_status, render_status
 from as2sync.outbound import claim
-from as2sync.status import collect_status, render_status
 from tests.integration.inbound_support import Rigs
 from tests.integration.outbound_support import STATION, Rig
 

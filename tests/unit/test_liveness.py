@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 
 from as2sync.config.schema import Config
-from as2sync.health import Heartbeat, evaluate, read_heartbeat, write_heartbeat
-from as2sync.liveness import ErrorKind, LoopBeat, Loops, problems, restart_needed
+from as2sync.daemon.health import Heartbeat, evaluate, read_heartbeat, write_heartbeat
+from as2sync.daemon.liveness import ErrorKind, LoopBeat, Loops, problems, restart_needed
 
 AGE = 300.0
 UNREACHABLE = 900.0

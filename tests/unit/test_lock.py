@@ -115,7 +115,7 @@ def test_a_symlink_planted_as_the_folder_lock_is_not_followed(tmp_path: Path) ->
 
 def test_status_reads_while_a_daemon_holds_every_lock(tmp_path: Path) -> None:
     from as2sync.ledger.db import open_ledger
-    from as2sync.status import collect_status
+    from as2sync.ops.status import collect_status
 
     config = folders_config(tmp_path, "state")
     with InstanceLock.for_config(config):

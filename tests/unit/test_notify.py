@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from as2sync.notify import Notifier, watchdog_interval
+from as2sync.daemon.notify import Notifier, watchdog_interval
 
 
 @pytest.fixture

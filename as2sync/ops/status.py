@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from as2sync.config import Config
+from as2sync.daemon.health import evaluate, process_alive, read_heartbeat
 from as2sync.errors import ConfigError, ConfigProblem
-from as2sync.health import evaluate, process_alive, read_heartbeat
 from as2sync.layout import discover, survey
 from as2sync.ledger import inbound as inbound_ledger
 from as2sync.ledger import outbound as outbound_ledger

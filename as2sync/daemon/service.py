@@ -8,9 +8,9 @@ Threads:
 * the main thread handles signals, systemd notify (READY, WATCHDOG, STATUS) and the heartbeat.
 
 Every loop survives every error: a gateway that is down for hours means back-off and a visible
-state in ``status``/``health``, never an exit. Each loop tells :class:`~as2sync.liveness.Loops`
+state in ``status``/``health``, never an exit. Each loop tells :class:`~.liveness.Loops`
 when its next pass is due and how its last pass ended; ``health`` and the watchdog judge that
-(see :mod:`as2sync.liveness` for what counts as stuck or failing, and why a gateway outage
+(see :mod:`.liveness` for what counts as stuck or failing, and why a gateway outage
 never stops WATCHDOG=1 while a loop failing on a bug does).
 
 Shutdown (SIGTERM/SIGINT) is one stop event, set by the signal handler and passed down: the
@@ -42,6 +42,10 @@ import structlog
 
 from as2sync import log as logsetup
 from as2sync.config import Config, load_config
+from as2sync.daemon.health import Heartbeat, write_heartbeat
+from as2sync.daemon.liveness import ErrorKind, Loops, restart_needed
+from as2sync.daemon.metrics import Metrics
+from as2sync.daemon.notify import Notifier, watchdog_interval
 from as2sync.errors import (
     As2SyncError,
     ConfigError,
@@ -54,14 +58,10 @@ from as2sync.failpoints import failpoint
 from as2sync.gateway.base import Gateway
 from as2sync.gateway.factory import make_gateway
 from as2sync.gateway.ratelimit import shared_limiter
-from as2sync.health import Heartbeat, write_heartbeat
 from as2sync.inbound.engine import InboundEngine
 from as2sync.ledger.db import Ledger
 from as2sync.ledger.guard import open_for_work
-from as2sync.liveness import ErrorKind, Loops, restart_needed
 from as2sync.lock import InstanceLock
-from as2sync.metrics import Metrics
-from as2sync.notify import Notifier, watchdog_interval
 from as2sync.outbound.engine import OutboundEngine
 
 log = structlog.get_logger(__name__)

@@ -28,7 +28,7 @@ from as2sync.ledger import outbound as outbound_ledger
 from as2sync.ledger.db import open_ledger_read_only
 from as2sync.ledger.guard import open_for_work
 from as2sync.lock import StateLock
-from as2sync.online_check import sendable_problems
+from as2sync.ops.online_check import sendable_problems
 from as2sync.outbound.archive import SIDECAR_SUFFIX
 
 log = structlog.get_logger(__name__)

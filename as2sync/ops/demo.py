@@ -66,7 +66,7 @@ def write_demo_config(base: Path, url: str) -> Path:
 
 
 def run_demo(base: Path, port: int) -> None:
-    from as2sync.service import Daemon
+    from as2sync.daemon.service import Daemon
 
     base = base.resolve()
     base.mkdir(parents=True, exist_ok=True)

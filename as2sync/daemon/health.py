@@ -1,7 +1,7 @@
 """The daemon's heartbeat file and the health verdict computed from it.
 
 The running daemon rewrites ``state_dir/health.json`` (atomically: temp file + rename) every
-few seconds with what each loop says about itself (:mod:`as2sync.liveness`: when it is next
+few seconds with what each loop says about itself (:mod:`as2sync.daemon.liveness`: when it is next
 due, whether its passes fail and with what) and when the gateway last answered.
 ``as2sync health`` and ``as2sync status`` read it from another process; no socket or port is
 needed, which keeps the Docker HEALTHCHECK and monitoring scripts trivial.
@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from as2sync.config.schema import Config
+from as2sync.daemon.liveness import LoopBeat
+from as2sync.daemon.liveness import problems as loop_problems
 from as2sync.inbound.unrecorded import UnrecordedMessage
-from as2sync.liveness import LoopBeat
-from as2sync.liveness import problems as loop_problems
 
 HEALTH_FILE = "health.json"
 
