@@ -4,10 +4,12 @@ The rules every caller relies on:
 
 * ``fsync_file`` + ``fsync_dir`` make a write and a rename durable; a rename is not durable
   until the directory holding it is fsynced.
-* ``place`` never overwrites: it hard-links the source to the target name (which fails if the
-  name exists) and then unlinks the source. A crash between the two leaves both names pointing
-  at one inode, which :func:`finish_place` recognises and completes. Where hard links are not
-  supported (some network filesystems) it falls back to an existence check plus ``rename``.
+* :func:`place_at` is the one move, and it never overwrites: it hard-links the source to the
+  target name (which fails if the name exists) and then unlinks the source. A crash between
+  the two leaves both names pointing at one inode, which :func:`finish_place_at` recognises
+  and completes. Where hard links are not supported (some network filesystems) it falls back
+  to an existence check plus ``rename``. Claim, archive, give-back and the inbound writer all
+  move files with it.
 * ``unique_name`` keeps names readable: ``invoice.edi`` -> ``invoice (2).edi``.
 * Folders that users or partners can write are opened with :func:`open_dir`: from a trusted
   *anchor* (``folders.root`` or a route folder, taken as the operator configured it, symlinks
@@ -27,7 +29,7 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -126,8 +128,29 @@ def _same_folder(a: int, b: int) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def place_at(src_fd: int, src: str, dst_fd: int, dst: str) -> bool:
-    """:func:`place` relative to folder descriptors. False if ``dst`` exists."""
+def place_at(
+    src_fd: int,
+    src: str,
+    dst_fd: int,
+    dst: str,
+    *,
+    sync: bool = True,
+    after_link: Callable[[], None] | None = None,
+) -> bool:
+    """Move ``src`` (in the folder ``src_fd``) to the new name ``dst`` (in ``dst_fd``), never
+    replacing anything there: False, and nothing moved, if ``dst`` exists (a symlink too).
+
+    The one crash-safe move every mover uses (claim, archive, give-back, inbound writer): a hard
+    link to the new name, then the old name unlinked. Killed between the two, both names are
+    the same inode, which :func:`finish_place_at` recognises and completes; ``after_link`` runs
+    exactly there (a crash point for tests). Where the filesystem has no hard links (some
+    network filesystems) it falls back to an existence check plus ``rename``.
+
+    ``sync``: the target folder is fsynced once the new name exists (before the old one goes,
+    so no power cut can leave neither) and the source folder after the unlink: durable on
+    return. ``sync=False`` leaves the folder fsyncs to a caller that moves many files and syncs
+    each folder once (the inbound writer). Raises OSError as the filesystem does.
+    """
     try:
         os.link(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
     except FileExistsError:
@@ -139,20 +162,33 @@ def place_at(src_fd: int, src: str, dst_fd: int, dst: str) -> bool:
         if exists_at(dst_fd, dst):
             return False
         os.rename(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
-        os.fsync(dst_fd)
-        if not _same_folder(src_fd, dst_fd):
-            os.fsync(src_fd)
+        if sync:
+            _sync_both(src_fd, dst_fd)
         return True
-    # Crash here: both names exist and are the same inode; finish_place completes it.
+    if sync:
+        os.fsync(dst_fd)
+    if after_link is not None:
+        after_link()
+    # Killed here: both names exist and are the same inode; finish_place_at completes it.
     os.unlink(src, dir_fd=src_fd)
-    os.fsync(dst_fd)
-    if not _same_folder(src_fd, dst_fd):
+    if sync:
         os.fsync(src_fd)
     return True
 
 
+def _sync_both(src_fd: int, dst_fd: int) -> None:
+    os.fsync(dst_fd)
+    if not _same_folder(src_fd, dst_fd):
+        os.fsync(src_fd)
+
+
 def finish_place_at(src_fd: int, src: str, dst_fd: int, dst: str) -> bool:
-    """:func:`finish_place` relative to folder descriptors."""
+    """Complete an interrupted :func:`place_at`. True if ``dst`` now holds the file.
+
+    * ``src`` gone, ``dst`` present: it was done.
+    * both present and the same inode: the link was made, the unlink was not; unlink now.
+    * ``src`` present, ``dst`` absent or another file: not done; the caller places it again.
+    """
     try:
         s = os.stat(src, dir_fd=src_fd, follow_symlinks=False)
     except FileNotFoundError:
@@ -224,12 +260,6 @@ def _digest(fh: IO[bytes]) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def sha256_file(path: Path) -> tuple[str, int]:
-    """SHA-256 hex digest and size of a file, read in chunks."""
-    with open(path, "rb") as fh:
-        return _digest(fh)
-
-
 def unique_basename(name: str, attempt: int) -> str:
     """The ``attempt``-th candidate for ``name``: name, name (2), name (3)..."""
     if attempt <= 1:
@@ -243,16 +273,6 @@ def unique_basename(name: str, attempt: int) -> str:
 def unique_name(directory: Path, name: str, attempt: int) -> Path:
     """The ``attempt``-th candidate for ``name`` in ``directory`` (see :func:`unique_basename`)."""
     return directory / unique_basename(name, attempt)
-
-
-def free_path(directory: Path, name: str) -> Path:
-    """The first candidate name not taken in ``directory`` (taken names may race; see place)."""
-    attempt = 1
-    while True:
-        candidate = unique_name(directory, name, attempt)
-        if not os.path.lexists(candidate):
-            return candidate
-        attempt += 1
 
 
 @contextlib.contextmanager
@@ -276,20 +296,6 @@ def place(source: Path, target: Path) -> bool:
     """
     with _parents(source, target) as (src_fd, dst_fd):
         return place_at(src_fd, source.name, dst_fd, target.name)
-
-
-def finish_place(source: Path, target: Path) -> bool:
-    """Complete an interrupted :func:`place`. True if ``target`` now holds the file.
-
-    * source gone, target present: it was done.
-    * both present and the same inode: the link was made, the unlink was not; unlink now.
-    * source present, target absent or another file: not done; the caller places it again.
-    """
-    try:
-        with _parents(source, target) as (src_fd, dst_fd):
-            return finish_place_at(src_fd, source.name, dst_fd, target.name)
-    except FileNotFoundError:  # a folder is gone: the file cannot be there either
-        return os.path.lexists(target)
 
 
 def place_unique(source: Path, directory: Path, name: str) -> Path:

@@ -6,9 +6,9 @@ overwritten. Every file is therefore first written in full to the partnership's 
 only then moved into the inbox:
 
 * file layouts (``flat``, ``timestamp-prefix``): each file is a temp file
-  ``incoming/<row id>-<index>`` moved like :func:`fsutil.place` (hard link + unlink: an existing
-  name is never replaced; a crash between the two leaves both names on one inode, which
-  :func:`fsutil.finish_place` completes). Sidecars ``incoming/<row id>-<index>.as2.json``
+  ``incoming/<row id>-<index>`` moved by :func:`fsutil.place_at` (hard link + unlink: an
+  existing name is never replaced; a crash between the two leaves both names on one inode,
+  which :func:`fsutil.finish_place_at` completes). Sidecars ``incoming/<row id>-<index>.as2.json``
   follow their data file, so in these layouts a consumer can see a data file a moment before
   its sidecar; consumers that need both at once should use ``message-folder``.
 * ``message-folder``: the whole message -- every attachment and the sidecar -- is written into
@@ -53,7 +53,14 @@ from typing import Any
 
 from as2sync.config.schema import Layout
 from as2sync.errors import UnsafeFolder
-from as2sync.fsutil import exists_at, fsync_dir, open_file_at, sha256_at, unique_basename
+from as2sync.fsutil import (
+    exists_at,
+    fsync_dir,
+    open_file_at,
+    place_at,
+    sha256_at,
+    unique_basename,
+)
 from as2sync.inbound.layouts import SIDECAR_SUFFIX, WantedNames
 from as2sync.inbound.zipread import copy_entry
 from as2sync.layout import PartnerDirs
@@ -390,26 +397,6 @@ def sync_dirs(dirs: Iterable[Path]) -> None:
         fsync_dir(directory)
 
 
-def _move_no_replace(src_fd: int, source: str, dst_fd: int, target: str) -> bool:
-    """:func:`fsutil.place_at` without its fsyncs (the caller syncs every folder touched once
-    per batch, before committing WRITTEN). False if ``target`` exists."""
-    try:
-        os.link(source, target, src_dir_fd=src_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
-            raise
-        # No hard links here: check-then-rename leaves a tiny race window, the best possible.
-        if exists_at(dst_fd, target):
-            return False
-        os.rename(source, target, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
-        return True
-    # SIGKILL here: both names, one inode; recovery's finish_place completes it.
-    os.unlink(source, dir_fd=src_fd)
-    return True
-
-
 def _free_name(dir_fd: int, directory: Path, name: str) -> Path:
     attempt = 1
     while exists_at(dir_fd, unique_basename(name, attempt)):
@@ -433,7 +420,9 @@ def place_file(
     with dirs.open(temp.parent) as src, dirs.open(target.parent, create=True) as dst:
         touched.update((temp.parent, target.parent))
         while True:
-            if _move_no_replace(src, temp.name, dst, target.name):
+            # No fsync per file: the caller syncs every folder touched once per batch, before
+            # it commits WRITTEN (killed before that, recovery finishes or redoes the move).
+            if place_at(src, temp.name, dst, target.name, sync=False):
                 return target
             new = _free_name(dst, target.parent, target.name)
             replan(new)

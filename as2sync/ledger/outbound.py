@@ -329,10 +329,16 @@ def allow_returning(session: Session) -> None:
 
 
 def get(session: Session, submission_id: int) -> Submission:
-    row = session.get(SubmissionRow, submission_id)
-    if row is None:
+    found = find(session, submission_id)
+    if found is None:
         raise LedgerError(f"outbound submission {submission_id} does not exist")
-    return _views(session, [row])[0]
+    return found
+
+
+def find(session: Session, submission_id: int) -> Submission | None:
+    """The submission, or None if there is none (e.g. a withdrawn claim)."""
+    row = session.get(SubmissionRow, submission_id)
+    return None if row is None else _views(session, [row])[0]
 
 
 def in_states(

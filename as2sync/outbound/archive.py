@@ -5,14 +5,15 @@ Never overwrites, never loses a file, whatever moment a crash picks. The pattern
 1. choose a free name and **commit it** as the file's target (``set_target``; for sent/ this
    rides in the same commit as the message ID, see :func:`plan_sent_targets`);
 2. hard-link processing -> target and fsync the target folder;
-3. unlink the processing name and fsync its folder;
+3. unlink the processing name and fsync its folder (2 and 3: :func:`as2sync.fsutil.place_at`);
 4. commit the file's new place (``file_moved``), with the last file also the new state.
 
 Killed after 1: the target is recorded but absent; the move is made again (to a new free name
 if someone took that one meanwhile). Killed after 2: both names are the same inode;
-:func:`as2sync.fsutil.finish_place` sees that and only unlinks. Killed after 3: the source is
-gone and the target present; ``finish_place`` reports it done. So recovery is always "finish
-the move to the recorded target, else choose again" — the same code as the first attempt.
+:func:`as2sync.fsutil.finish_place_at` sees that and only unlinks. Killed after 3: the source
+is gone and the target present; ``finish_place_at`` reports it done. So recovery is always
+"finish the move to the recorded target, else choose again" — the same code as the first
+attempt.
 
 A storage error (permission denied on sent/, disk full) raises :class:`StorageError` with
 :func:`as2sync.fsutil.storage_error`'s text; the file stays where it is, the ledger row stays
@@ -22,7 +23,6 @@ in its state, and the engine tries again later.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import time
@@ -44,24 +44,10 @@ from as2sync.outbound.context import Context
 log = structlog.get_logger(__name__)
 
 SIDECAR_SUFFIX = ".error.json"
-_NO_HARDLINKS = (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK)
 
 
-def _link_then_unlink(src_fd: int, source: str, dst_fd: int, target: str) -> bool:
-    """:func:`fsutil.place_at` with a crash point between the link and the unlink."""
-    try:
-        os.link(source, target, src_dir_fd=src_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        if exc.errno not in _NO_HARDLINKS:
-            raise
-        return fsutil.place_at(src_fd, source, dst_fd, target)  # its rename fallback
-    os.fsync(dst_fd)
+def _after_link() -> None:
     failpoint("outbound.after_archive_link")
-    # Crash here: two names, one inode; finish_place unlinks the source on the next attempt.
-    fsutil.finish_place_at(src_fd, source, dst_fd, target)
-    return True
 
 
 def _sidecar_name(name: str) -> str:
@@ -81,7 +67,7 @@ def _recorded(path: Path | None) -> Path | None:
 
 
 def _finish_recorded(dirs: PartnerDirs, src_fd: int | None, source: Path, recorded: Path) -> bool:
-    """:func:`fsutil.finish_place` for the recorded target, through verified folders."""
+    """:func:`fsutil.finish_place_at` for the recorded target, through verified folders."""
     try:
         with dirs.open(recorded.parent) as dst:
             if src_fd is None:  # the source's folder is gone, so is the source
@@ -166,7 +152,7 @@ def _move(
                         lo.set_target(s, f.id, ctx.clock(), failed=to_ledger(target))
             if sidecar is not None:
                 sidecar(dst, name)
-            if _link_then_unlink(src, source.name, dst, name):
+            if fsutil.place_at(src, source.name, dst, name, after_link=_after_link):
                 with ctx.ledger.transaction() as s:
                     lo.file_moved(s, f.id, state, ctx.clock())
                     if finish is not None:

@@ -7,23 +7,31 @@ The steps, and what a SIGKILL after each leaves behind:
    keeps two instances' paths apart even if the folder lock failed, see :mod:`as2sync.lock`).
    *Killed here:* the row exists, the file is still in the outbox; recovery renames it
    (``ClaimStep.RENAME``).
-2. ``rename(outbox/name, processing/<instance>-<id>-name)`` — one atomic rename on one
-   filesystem (the processing folder lives beside the outbox by construction, see
-   :mod:`as2sync.layout`) — and fsync both folders. *Killed here:* the file is in
-   processing, the row says CLAIMING; recovery finishes from step 3 (``ClaimStep.HASH``). If
-   the user removed the outbox file before the rename, neither exists and the row is ABANDONED.
+2. Move ``outbox/name`` to ``processing/<instance>-<id>-name`` with the one no-replace move
+   (:func:`as2sync.fsutil.place_at`: hard link, fsync, unlink, fsync; the processing folder
+   lives beside the outbox by construction, see :mod:`as2sync.layout`). *Killed before the
+   unlink:* the file has both names (one inode); recovery removes the outbox name
+   (:func:`as2sync.fsutil.finish_place_at`) before anything else, so the scanner never sees
+   it as a new file. *Killed after it:* the file is in processing, the row says CLAIMING;
+   recovery finishes from step 3 (``ClaimStep.HASH``). If the user removed the outbox file
+   before the move, neither exists and the row is ABANDONED.
 3. Hash the processing copy (the bytes that will be sent, and only those: a writer that
    still holds the file open and changes it is caught by :mod:`.returning`), check size and
    the duplicate window, and commit CLAIMED, or REJECTING and move the file to failed/.
    *Killed here:* step 3 is simply done again.
 
-A file can therefore never be in the outbox and claimed at once, nor claimed twice: the rename
-moves it out of sight of the scanner, and a row for it exists before the rename.
+A file can therefore never be in the outbox and claimed at once, nor claimed twice: the move
+takes it out of sight of the scanner, and a row for it exists before the move.
+
+Every function here raises :class:`StorageError` (never a bare OSError) when the filesystem
+refuses; the engine decides what then (it postpones the row, see
+:mod:`as2sync.outbound.storage`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from pathlib import Path
 
@@ -38,7 +46,6 @@ from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import FileState, Submission, SubmissionState
 from as2sync.outbound import archive, decide, mime
 from as2sync.outbound.context import Context
-from as2sync.outbound.storage import postpone_after_storage_error
 
 log = structlog.get_logger(__name__)
 
@@ -76,13 +83,32 @@ def discard(ctx: Context, sub: Submission) -> None:
         lo.discard_claim(s, sub.id)
 
 
-def rename_into_processing(ctx: Context, sub: Submission) -> bool:
-    """Step 2. False if the source is gone (the row is then ABANDONED). Raises OSError, or
-    UnsafeFolder when a folder on the way is a symbolic link, with the file where it was.
+def move_into_processing(ctx: Context, sub: Submission) -> bool:
+    """Step 2. False if the source is gone (the row is then ABANDONED). Raises StorageError
+    (UnsafeFolder when a folder on the way is a symbolic link) with the file where it was,
+    also when something is at the processing name: it is never replaced.
 
-    Both folders are opened as verified descriptors (:meth:`PartnerDirs.open`) and the rename
+    Both folders are opened as verified descriptors (:meth:`PartnerDirs.open`) and the move
     is made relative to them: an outbox swapped for a symlink after they were opened cannot
     make as2sync take a file from anywhere else."""
+    source = from_ledger(sub.files[0].source_path)
+    try:
+        moved = _move(ctx, sub)
+    except OSError as exc:
+        raise fsutil.storage_error("claim", source, exc) from exc
+    if not moved:
+        _abandon(ctx, sub)
+    return moved
+
+
+def _abandon(ctx: Context, sub: Submission) -> None:
+    with ctx.ledger.transaction() as s:
+        lo.mark_abandoned(s, sub.id, ctx.clock(), "the file disappeared before it was claimed")
+    log.info("outbound.abandoned", station=sub.station, partner=sub.partner, file=sub.names)
+
+
+def _move(ctx: Context, sub: Submission) -> bool:
+    """:func:`move_into_processing` raising OSError; False if the source is gone."""
     f = sub.files[0]
     dirs = ctx.dirs(sub.station, sub.partner)
     source, target = from_ledger(f.source_path), f.processing_path
@@ -90,22 +116,37 @@ def rename_into_processing(ctx: Context, sub: Submission) -> bool:
         try:
             with dirs.open(source.parent) as src:
                 failpoint("outbound.before_rename")
-                # os.rename would replace an existing target; the target name carries the
-                # file row's unique id and the instance id, so nothing can be there unless the
-                # ledger was deleted.
-                os.rename(source.name, target.name, src_dir_fd=src, dst_dir_fd=dst)
-                os.fsync(dst)
-                os.fsync(src)
+                try:
+                    placed = fsutil.place_at(src, source.name, dst, target.name, after_link=_linked)
+                except OSError:
+                    # Linked, but the outbox name could not go (a folder not writable): take the
+                    # link back, so the file is the user's alone and nothing else claims it.
+                    fsutil.finish_place_at(dst, target.name, src, source.name)
+                    raise
+                if not placed:
+                    # The name carries the file row's id and the instance id: only a lost
+                    # ledger leaves something there, somebody's claimed file. It is kept.
+                    raise FileExistsError(errno.EEXIST, "a file exists at the claim's name")
                 failpoint("outbound.after_rename")
                 _remove_done_file(ctx, src, source.name)
                 return True
         except FileNotFoundError:
-            if fsutil.exists_at(dst, target.name):
-                return True
-    with ctx.ledger.transaction() as s:
-        lo.mark_abandoned(s, sub.id, ctx.clock(), "the file disappeared before it was claimed")
-    log.info("outbound.abandoned", station=sub.station, partner=sub.partner, file=f.name)
-    return False
+            return fsutil.exists_at(dst, target.name)
+
+
+def _linked() -> None:
+    failpoint("outbound.after_claim_link")
+
+
+def _finish_interrupted_move(dirs: PartnerDirs, source: Path, target: Path) -> None:
+    """A claim killed between the link and the unlink left the file under both names (one
+    inode): remove the outbox name. Anything else (a new file of the same name dropped since,
+    or either name missing) is left as it is."""
+    try:
+        with dirs.open(target.parent) as dst, dirs.open(source.parent) as src:
+            fsutil.finish_place_at(src, source.name, dst, target.name)
+    except FileNotFoundError:
+        return
 
 
 def _remove_done_file(ctx: Context, outbox_fd: int, name: str) -> None:
@@ -127,9 +168,14 @@ def _exists(dirs: PartnerDirs, path: Path) -> bool:
         return False
 
 
-def complete(ctx: Context, sub: Submission) -> Submission:
-    """Step 3: hash the processing copy, decide, commit CLAIMED or REJECTING (then failed/)."""
-    digests: dict[int, tuple[str, int, str]] = {}
+Digests = dict[int, tuple[str, int, str]]
+"""file id -> (SHA-256, size, content type)"""
+
+
+def _hash(ctx: Context, sub: Submission) -> tuple[Digests, str | None]:
+    """The digests of the processing copies, and why one cannot be read (None: all can).
+    Raises OSError."""
+    digests: Digests = {}
     unreadable: str | None = None
     dirs = ctx.dirs(sub.station, sub.partner)
     for f in sub.files:
@@ -143,6 +189,17 @@ def complete(ctx: Context, sub: Submission) -> Submission:
                 unreadable = f"as2sync cannot read the file: {exc.strerror}"
                 st = os.stat(path.name, dir_fd=fd, follow_symlinks=False)
                 digests[f.id] = ("", st.st_size, mime.OCTET_STREAM)
+    return digests, unreadable
+
+
+def complete(ctx: Context, sub: Submission) -> Submission:
+    """Step 3: hash the processing copy, decide, commit CLAIMED or REJECTING (then failed/).
+    Raises StorageError: the row stays CLAIMING (or REJECTING, when failed/ refused it)."""
+    try:
+        digests, unreadable = _hash(ctx, sub)
+    except OSError as exc:
+        path = sub.files[0].processing_path
+        raise fsutil.storage_error("read the claimed file", path, exc) from exc
     now = ctx.clock()
     window = ctx.outbound.duplicate_window
     total = sum(size for _sha, size, _ct in digests.values())
@@ -189,21 +246,44 @@ def complete(ctx: Context, sub: Submission) -> Submission:
 
 
 def resume(ctx: Context, sub: Submission) -> Submission | None:
-    """Finish a CLAIMING row found after a crash (or after an error mid-claim)."""
+    """Finish a CLAIMING row found after a crash (or after an error mid-claim). Raises
+    StorageError (the row stays CLAIMING)."""
     f = sub.files[0]
     if f.state != FileState.CLAIMING:
         return complete(ctx, sub)
     dirs = ctx.dirs(sub.station, sub.partner)
-    step = decide.claim_step(
-        source_exists=_exists(dirs, from_ledger(f.source_path)),
-        processing_exists=_exists(dirs, f.processing_path),
-    )
+    source = from_ledger(f.source_path)
+    try:
+        _finish_interrupted_move(dirs, source, f.processing_path)
+        step = decide.claim_step(
+            source_exists=_exists(dirs, source),
+            processing_exists=_exists(dirs, f.processing_path),
+        )
+    except OSError as exc:
+        raise fsutil.storage_error("claim", source, exc) from exc
     if step == decide.ClaimStep.ABANDON:
-        with ctx.ledger.transaction() as s:
-            lo.mark_abandoned(s, sub.id, ctx.clock(), "the file disappeared before it was claimed")
-        log.info("outbound.abandoned", station=sub.station, partner=sub.partner, file=f.name)
+        _abandon(ctx, sub)
         return None
-    if step == decide.ClaimStep.RENAME and not rename_into_processing(ctx, sub):
+    if step == decide.ClaimStep.RENAME and not move_into_processing(ctx, sub):
+        return None
+    return complete(ctx, sub)
+
+
+def take(ctx: Context, sub: Submission) -> Submission | None:
+    """Steps 2-3 for a planned row. Returns the CLAIMED (or FAILED) submission, or None when
+    the file vanished first.
+
+    Raises StorageError when the filesystem refuses: if the move was refused the planned row
+    is discarded and the file is still in the outbox (to be claimed later, under a new name);
+    if a later step was, the row is kept (CLAIMING or REJECTING) for the engine to postpone
+    and resume.
+    """
+    try:
+        moved = move_into_processing(ctx, sub)
+    except StorageError:
+        discard(ctx, sub)
+        raise
+    if not moved:
         return None
     return complete(ctx, sub)
 
@@ -211,27 +291,5 @@ def resume(ctx: Context, sub: Submission) -> Submission | None:
 def claim(
     ctx: Context, station: str, partner: str, source: Path, name: str | None = None
 ) -> Submission | None:
-    """Steps 1-3 for one file. Returns the CLAIMED (or FAILED) submission, or None when the
-    file vanished first.
-
-    Raises StorageError when the filesystem refuses: if the rename was refused the planned row
-    is discarded and the file is still in the outbox; if a later step was, the row is kept
-    (CLAIMING or REJECTING, postponed) and the engine's resume pass finishes it later.
-    """
-    sub = plan(ctx, station, partner, source, name)
-    try:
-        moved = rename_into_processing(ctx, sub)
-    except OSError as exc:  # an UnsafeFolder too
-        discard(ctx, sub)
-        raise fsutil.storage_error("claim", source, exc) from exc
-    if not moved:
-        return None
-    try:
-        return complete(ctx, sub)
-    except OSError as exc:
-        error = fsutil.storage_error("read the claimed file", sub.files[0].processing_path, exc)
-        postpone_after_storage_error(ctx, sub, error)
-        raise error from exc
-    except StorageError as exc:
-        postpone_after_storage_error(ctx, sub, exc)
-        raise
+    """Steps 1-3 for one file (:func:`plan`, then :func:`take`); raises StorageError."""
+    return take(ctx, plan(ctx, station, partner, source, name))

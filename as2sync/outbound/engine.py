@@ -299,9 +299,13 @@ class OutboundEngine:
             if not self._readiness.confirm(entry, obs, now):
                 continue
             self._readiness.forget(entry.path)
+            planned = claim.plan(self.ctx, entry.station, entry.partner, Path(entry.path))
             try:
-                sub = claim.claim(self.ctx, entry.station, entry.partner, Path(entry.path))
+                sub = claim.take(self.ctx, planned)
             except StorageError as exc:
+                if postpone_after_storage_error(self.ctx, planned.id, exc):
+                    continue  # claimed, then refused: the resume pass finishes it
+                # The claim was withdrawn, the file is still in the outbox: try it again later.
                 log.error(
                     "outbound.storage_error",
                     station=entry.station,
@@ -428,8 +432,9 @@ class OutboundEngine:
             else:
                 self._outage.succeeded()
                 reported = True
-        except StorageError:
-            pass  # logged and postponed by submit; the resume pass finishes the move
+        except StorageError as exc:
+            # The row kept its state (the files are where the ledger says): look again later.
+            postpone_after_storage_error(self.ctx, sub.id, exc)
         except LedgerUnavailable as exc:
             # The ledger could not record the outcome (its disk is full, ...). Nothing is lost:
             # the row is SUBMITTING or earlier, which a restart would also find and settle.
@@ -498,10 +503,7 @@ class OutboundEngine:
             action = decide.recovery_for(sub.state)
             try:
                 if action == decide.Recovery.CLAIM:
-                    try:
-                        claim.resume(self.ctx, sub)
-                    except OSError as exc:
-                        raise fsutil.storage_error("claim", sub.files[0].source_path, exc) from exc
+                    claim.resume(self.ctx, sub)
                 elif action == decide.Recovery.ARCHIVE:
                     submit.archive_checked(self.ctx, sub)
                 elif action == decide.Recovery.RETURN:
@@ -513,10 +515,7 @@ class OutboundEngine:
                     archive.move_to_failed(self.ctx, sub, stage=stage)
                 moved += 1
             except StorageError as exc:
-                with self.ctx.ledger.read() as s:
-                    current = lo.get(s, sub.id)
-                if current.state in UNFINISHED_STATES:
-                    postpone_after_storage_error(self.ctx, current, exc)
+                postpone_after_storage_error(self.ctx, sub.id, exc)
         return moved
 
     def _reconcile(self, stop: threading.Event) -> int:
@@ -567,13 +566,14 @@ class OutboundEngine:
             self._busy.add(sub.id)
         try:
             try:
-                if not claim.rename_into_processing(self.ctx, sub):
+                if not claim.move_into_processing(self.ctx, sub):
                     raise StorageError(f"cannot send {path}: the copy disappeared")
                 sub = claim.complete(self.ctx, sub)
-            except OSError as exc:
-                raise fsutil.storage_error("claim", temp, exc) from exc
-            if sub.state == SubmissionState.CLAIMED:
-                sub = submit.submit(self.ctx, sub)
+                if sub.state == SubmissionState.CLAIMED:
+                    sub = submit.submit(self.ctx, sub)
+            except StorageError as exc:
+                postpone_after_storage_error(self.ctx, sub.id, exc)
+                raise
         finally:
             with self._lock:
                 self._busy.discard(sub.id)

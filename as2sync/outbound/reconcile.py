@@ -20,8 +20,8 @@ So we look, one partnership at a time, for all its rows of unknown outcome toget
    bytes (queued and failed messages), when no other row with other bytes could own it;
 5. act on each decision:
 
-* found -> the ID is recorded (SUBMITTED) and the files are archived as usual; if it was found
-  in the failed list, delivery tracking takes it from there;
+* found -> the ID is recorded (SUBMITTED) and the engine's resume pass archives the files as
+  usual; if it was found in the failed list, delivery tracking takes it from there;
 * not found anywhere once the grace period has passed since the submit began -> back to
   CLAIMED and submitted again. The grace period exists because the spec says the queued list
   omits messages being processed at that moment, and a message whose send fails leaves the
@@ -30,7 +30,8 @@ So we look, one partnership at a time, for all its rows of unknown outcome toget
   (:func:`as2sync.outbound.decide.resend_grace`; :mod:`as2sync.outbound.partners` asks the
   gateway, only once a row has outlived ``reconcile_grace_seconds``);
 * a message that may be this row's or another's, and can never be told apart (only in the
-  failed list) -> failed/ with a reason saying so, for a person to decide;
+  failed list) -> REJECTING with a reason saying so (the resume pass moves the files to
+  failed/), for a person to decide;
 * otherwise -> look again later.
 
 When to look is :func:`as2sync.outbound.decide.first_look` and ``next_look``: first about 5 s
@@ -44,26 +45,27 @@ but a message one of them could own is never given to another row.
 With ``outbound.in_doubt: hold`` nothing is looked up: the files go to failed/ with a reason
 saying they may have been sent, for a person to decide.
 
+Nothing here moves a file: a pass only records decisions in the ledger, and the engine's
+resume pass makes the moves (and alone decides what a refused filesystem means).
+
 Requests run at LOW priority so sends keep their share of the rate limit.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Iterable, Sequence
 
 import structlog
 
 from as2sync.config.schema import InDoubt
-from as2sync.errors import GatewayError, StorageError
+from as2sync.errors import GatewayError
 from as2sync.gateway.base import Folder, Gateway, ListQuery, PartnerType, normalise_message_id
 from as2sync.gateway.ratelimit import Priority, priority
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import Submission, SubmissionState
 from as2sync.outbound import decide
 from as2sync.outbound.context import Context
-from as2sync.outbound.submit import archive_or_postpone, to_failed
 
 log = structlog.get_logger(__name__)
 
@@ -127,12 +129,11 @@ def _fields(sub: Submission) -> dict[str, object]:
     return {"station": sub.station, "partner": sub.partner, "file": sub.names, "submission": sub.id}
 
 
-def hold(ctx: Context, sub: Submission) -> Submission:
-    """``in_doubt: hold``: to failed/ with a reason saying it may have been sent."""
+def hold(ctx: Context, sub: Submission) -> None:
+    """``in_doubt: hold``: REJECTING, with a reason saying it may have been sent (the engine's
+    resume pass moves the files to failed/)."""
     with ctx.ledger.transaction() as s:
         lo.mark_rejecting(s, sub.id, ctx.clock(), decide.HOLD_REASON, http_status=sub.http_status)
-        sub = lo.get(s, sub.id)
-    return to_failed(ctx, sub, stage="hold")
 
 
 def reconcile(ctx: Context, subs: Sequence[Submission], stop: threading.Event | None = None) -> int:
@@ -140,9 +141,8 @@ def reconcile(ctx: Context, subs: Sequence[Submission], stop: threading.Event | 
     how many rows changed state. Every row of unknown outcome of such a partnership is decided
     in the same pass (they compete for the same messages).
 
-    Gateway errors postpone the affected rows (they stay IN_DOUBT); StorageError from
-    archiving a found message is logged and the row stays SUBMITTED for a later pass. A set
-    ``stop`` ends the pass before its next request.
+    Gateway errors postpone the affected rows (they stay IN_DOUBT). A set ``stop`` ends the
+    pass before its next request.
     """
     changed = 0
     pairs = sorted({(sub.station, sub.partner, sub.partner_type) for sub in subs})
@@ -154,9 +154,7 @@ def reconcile(ctx: Context, subs: Sequence[Submission], stop: threading.Event | 
             for sub in subs:
                 if (sub.station, sub.partner, sub.partner_type) != (station, partner, partner_type):
                     continue
-                # A StorageError is logged and postponed: the row is REJECTING, moved later.
-                with contextlib.suppress(StorageError):
-                    hold(ctx, sub)
+                hold(ctx, sub)
                 changed += 1
             continue
         changed += _reconcile_pair(ctx, station, partner, PartnerType(partner_type), contents, stop)
@@ -247,7 +245,6 @@ def _act(ctx: Context, sub: Submission, decision: decide.ReconcileDecision, grac
         assert decision.message_id is not None
         with ctx.ledger.transaction() as s:
             lo.mark_submitted(s, sub.id, now, decision.message_id)
-            found = lo.get(s, sub.id)
         log.info(
             "outbound.reconciled",
             message_id=decision.message_id,
@@ -255,10 +252,7 @@ def _act(ctx: Context, sub: Submission, decision: decide.ReconcileDecision, grac
             reason=decision.why,
             **_fields(sub),
         )
-        # A StorageError is logged and postponed: the row is SUBMITTED, archived later.
-        with contextlib.suppress(StorageError):
-            archive_or_postpone(ctx, found)
-        return 1
+        return 1  # SUBMITTED: the resume pass archives it
     if decision.kind == decide.ReconcileKind.RESUBMIT:
         with ctx.ledger.transaction() as s:
             lo.resubmit(s, sub.id, now)
@@ -267,12 +261,8 @@ def _act(ctx: Context, sub: Submission, decision: decide.ReconcileDecision, grac
     if decision.kind == decide.ReconcileKind.AMBIGUOUS:
         with ctx.ledger.transaction() as s:
             lo.mark_rejecting(s, sub.id, now, decide.ambiguous_reason(decision.why))
-            rejected = lo.get(s, sub.id)
         log.error("outbound.reconcile_ambiguous", reason=decision.why, **_fields(sub))
-        # A StorageError is logged and postponed: the row is REJECTING, moved later.
-        with contextlib.suppress(StorageError):
-            to_failed(ctx, rejected, stage="reconcile")
-        return 1
+        return 1  # REJECTING: the resume pass moves the files to failed/
     started = sub.submit_started_at or sub.created_at
     look_at = decide.next_look(started, now, grace)
     with ctx.ledger.transaction() as s:

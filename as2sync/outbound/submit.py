@@ -32,7 +32,7 @@ from typing import IO
 import structlog
 
 from as2sync import fsutil
-from as2sync.errors import GatewayError, RateLimited, StorageError
+from as2sync.errors import GatewayError, RateLimited
 from as2sync.failpoints import failpoint
 from as2sync.gateway.base import Opener, OutboundFile, PartnerType
 from as2sync.layout import PartnerDirs
@@ -40,7 +40,6 @@ from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import FileState, Submission, SubmissionState
 from as2sync.outbound import archive, decide, returning
 from as2sync.outbound.context import Context
-from as2sync.outbound.storage import postpone_after_storage_error
 
 log = structlog.get_logger(__name__)
 
@@ -99,17 +98,18 @@ def _fields(sub: Submission) -> dict[str, object]:
 
 
 def submit(ctx: Context, sub: Submission) -> Submission:
-    """CLAIMED -> SUBMITTED (and archived), CLAIMED again (retry), IN_DOUBT or FAILED.
+    """CLAIMED -> SUBMITTED (and archived), CLAIMED again (retry), IN_DOUBT, FAILED or
+    RETURNED.
 
-    Returns the row as it ends. Raises StorageError when moving the files afterwards fails
-    (logged; the row is then SUBMITTED or REJECTING and the engine finishes the move later).
+    Returns the row as it ends. Raises StorageError when the filesystem refuses: before the
+    request (the row stays CLAIMED) or when moving the files afterwards (the row is then
+    SUBMITTED, REJECTING or RETURNING); the engine postpones it and finishes the move later.
     """
     try:
         missing = _missing(ctx, sub)
     except OSError as exc:
-        error = fsutil.storage_error("read the claimed file", sub.files[0].processing_path, exc)
-        postpone_after_storage_error(ctx, sub, error)
-        raise error from exc
+        path = sub.files[0].processing_path
+        raise fsutil.storage_error("read the claimed file", path, exc) from exc
     if missing:
         with ctx.ledger.transaction() as s:
             lo.mark_rejecting(
@@ -119,11 +119,11 @@ def submit(ctx: Context, sub: Submission) -> Submission:
                 f"the claimed copy of {', '.join(missing)} was removed from the processing folder",
             )
             sub = lo.get(s, sub.id)
-        return to_failed(ctx, sub, stage="submit")
+        return archive.move_to_failed(ctx, sub, stage="submit")
     changed = returning.changes(ctx, sub)
     if changed:
         # A writer changed it after the claim: never send other bytes than those recorded.
-        return give_back(ctx, sub, "; ".join(changed.values()))
+        return returning.give_back(ctx, sub, "; ".join(changed.values()))
 
     with ctx.ledger.transaction() as s:
         lo.begin_submit(s, sub.id, ctx.clock())
@@ -148,16 +148,7 @@ def submit(ctx: Context, sub: Submission) -> Submission:
             lo.set_target(s, file_id, now, sent=target)
         sub = lo.get(s, sub.id)
     log.info("outbound.submitted", message_id=message_id, attempt=sub.attempts, **_fields(sub))
-    return archive_or_postpone(ctx, sub)
-
-
-def archive_or_postpone(ctx: Context, sub: Submission) -> Submission:
-    """Archive a SUBMITTED row; on a storage error log it and retry later (file kept)."""
-    try:
-        return archive_checked(ctx, sub)
-    except StorageError as exc:
-        postpone_after_storage_error(ctx, sub, exc)
-        raise
+    return archive_checked(ctx, sub)
 
 
 def archive_checked(ctx: Context, sub: Submission) -> Submission:
@@ -170,26 +161,6 @@ def archive_checked(ctx: Context, sub: Submission) -> Submission:
     elif any(f.state == FileState.RETURNING for f in sub.files):
         sub = returning.resume(ctx, sub)  # a give-back a crash or storage error interrupted
     return archive.archive_sent(ctx, sub)
-
-
-def give_back(ctx: Context, sub: Submission, reason: str) -> Submission:
-    """Nothing was sent and a file changed after its claim: every file back to the outbox;
-    on a storage error log it and finish later (the row is RETURNING)."""
-    try:
-        return returning.give_back(ctx, sub, reason)
-    except StorageError as exc:
-        with ctx.ledger.read() as s:
-            postpone_after_storage_error(ctx, lo.get(s, sub.id), exc)
-        raise
-
-
-def to_failed(ctx: Context, sub: Submission, *, stage: str) -> Submission:
-    """Move a REJECTING row's files to failed/; on a storage error log it and retry later."""
-    try:
-        return archive.move_to_failed(ctx, sub, stage=stage)
-    except StorageError as exc:
-        postpone_after_storage_error(ctx, sub, exc)
-        raise
 
 
 def _after_error(ctx: Context, sub: Submission, exc: Exception) -> Submission:
@@ -207,12 +178,12 @@ def _after_error(ctx: Context, sub: Submission, exc: Exception) -> Submission:
         )
         return sub
     if outcome == decide.SubmitOutcome.RETURN:
-        return give_back(ctx, sub, str(exc))
+        return returning.give_back(ctx, sub, str(exc))
     if outcome == decide.SubmitOutcome.REJECT:
         with ctx.ledger.transaction() as s:
             lo.mark_rejecting(s, sub.id, now, decide.rejection_reason(exc), http_status=status)
             sub = lo.get(s, sub.id)
-        return to_failed(ctx, sub, stage="submit")
+        return archive.move_to_failed(ctx, sub, stage="submit")
     if not isinstance(exc, GatewayError):
         log.exception("outbound.submit_unexpected_error", **_fields(sub))
     look_at = _first_look(ctx, sub, now)

@@ -8,9 +8,10 @@ flight to one partner cost one to three requests per pass, never one request per
 
 Outcomes (:func:`as2sync.outbound.decide.track_decision`): Delivered -> DELIVERED; a failed or
 stopped message (or Not Delivered) -> its archived copy moves from sent/ to failed/ with the
-gateway's reason in a ``.error.json`` sidecar, and the row is DELIVERY_FAILED, which
-``as2sync status`` lists. Rows archived more than ``track_max_age_seconds`` ago are no longer
-followed (they stay ARCHIVED: sent, final status unknown).
+gateway's reason in a ``.error.json`` sidecar (moved by the engine's resume pass: a pass only
+records decisions), and the row is DELIVERY_FAILED, which ``as2sync status`` lists. Rows
+archived more than ``track_max_age_seconds`` ago are no longer followed (they stay ARCHIVED:
+sent, final status unknown).
 
 Requests run at LOW priority so sends keep their share of the rate limit.
 """
@@ -21,15 +22,14 @@ from collections.abc import Sequence
 
 import structlog
 
-from as2sync.errors import GatewayError, StorageError
+from as2sync.errors import GatewayError
 from as2sync.gateway.base import Folder, MessageInfo, PartnerType, normalise_message_id
 from as2sync.gateway.ratelimit import Priority, priority
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import Submission
-from as2sync.outbound import archive, decide
+from as2sync.outbound import decide
 from as2sync.outbound.context import Context
 from as2sync.outbound.reconcile import list_since
-from as2sync.outbound.storage import postpone_after_storage_error
 
 log = structlog.get_logger(__name__)
 
@@ -134,14 +134,8 @@ def _apply(ctx: Context, sub: Submission, action: decide.TrackAction) -> int:
                 delivery_status=action.delivery_status,
                 mdn_status=action.mdn_status,
             )
-            failing = lo.get(s, sub.id)
         log.warning("outbound.delivery_failed", reason=reason, **fields)
-        try:
-            archive.move_to_failed(ctx, failing, stage="delivery")
-        except StorageError as exc:
-            # The row stays DELIVERY_FAILING; the engine's resume pass moves the files later.
-            postpone_after_storage_error(ctx, failing, exc)
-        return 1
+        return 1  # DELIVERY_FAILING: the engine's resume pass moves the files to failed/
     changed = (
         (action.delivery_status and action.delivery_status != sub.delivery_status)
         or (action.mdn_status and action.mdn_status != sub.mdn_status)

@@ -208,7 +208,7 @@ def test_restart_with_a_claim_planned_but_not_renamed_sends_it_once(rig: Rig) ->
 def test_restart_with_a_claim_renamed_but_not_hashed_sends_it_once(rig: Rig) -> None:
     source = rig.drop("a.edi", X12)
     sub = claim.plan(rig.engine.ctx, STATION, "ACME", source)
-    assert claim.rename_into_processing(rig.engine.ctx, sub)  # killed after the rename
+    assert claim.move_into_processing(rig.engine.ctx, sub)  # killed after the move
     rig.restart()
     rig.run_until(lambda: archived(rig))
     assert [s.attachments for s in rig.submissions()] == [[("a.edi", X12)]]

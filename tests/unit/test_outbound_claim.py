@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
+from as2sync import failpoints
 from as2sync.config.schema import Config, OutboundConfig
+from as2sync.errors import StorageError
+from as2sync.ledger import outbound as lo
 from as2sync.ledger.db import open_ledger
 from as2sync.ledger.outbound import SubmissionState
 from as2sync.outbound import claim
@@ -72,9 +75,9 @@ def test_the_second_instance_cannot_take_over_the_first_ones_claim(
     (outbox / "inv.edi").write_bytes(b"ISA*1")
     a = claim.plan(first, "ST", "ACME", outbox / "inv.edi")
     b = claim.plan(second, "ST", "ACME", outbox / "inv.edi")
-    assert claim.rename_into_processing(first, a)
+    assert claim.move_into_processing(first, a)
     # The second finds the file gone and its own planned path empty: abandoned, not claimed.
-    assert not claim.rename_into_processing(second, b)
+    assert not claim.move_into_processing(second, b)
     assert a.files[0].processing_path.read_bytes() == b"ISA*1"
 
 
@@ -141,3 +144,69 @@ def test_a_refused_non_utf8_file_goes_to_failed_under_its_own_name_with_a_reason
 
 def small_outbound(ctx: Context) -> OutboundConfig:
     return ctx.config.outbound.model_copy(update={"max_file_bytes": 10})
+
+
+# -- the move into processing ------------------------------------------------------------------
+
+
+class Crash(Exception):
+    """Stands for a SIGKILL at a failpoint: nothing after it runs."""
+
+
+def drop(ctx: Context, name: str, data: bytes) -> Path:
+    outbox = ctx.dirs("ST", "ACME").outbox
+    outbox.mkdir(parents=True, exist_ok=True)
+    (outbox / name).write_bytes(data)
+    return outbox / name
+
+
+def test_a_claim_never_replaces_a_file_already_at_its_processing_name(ctx: Context) -> None:
+    """Only a lost ledger can leave a file there; it is somebody's claimed file, kept. The
+    claim is withdrawn and the outbox file stays for a later claim under a new name."""
+    source = drop(ctx, "inv.edi", b"mine")
+    sub = claim.plan(ctx, "ST", "ACME", source)
+    held = sub.files[0].processing_path
+    held.parent.mkdir(parents=True)
+    held.write_bytes(b"claimed before the ledger was lost")
+    with pytest.raises(StorageError, match="exists"):
+        claim.take(ctx, sub)
+    assert held.read_bytes() == b"claimed before the ledger was lost"
+    assert source.read_bytes() == b"mine"
+    with ctx.ledger.read() as s:
+        assert lo.in_states(s, list(SubmissionState)) == []
+
+
+def test_a_claim_killed_between_link_and_unlink_is_finished_by_resume(ctx: Context) -> None:
+    """Killed there, the file has two names (outbox and processing, one inode): the resume
+    removes the outbox name, so the scanner cannot take it for a new file."""
+    source = drop(ctx, "inv.edi", b"ISA*1")
+    sub = claim.plan(ctx, "ST", "ACME", source)
+    held = sub.files[0].processing_path
+
+    def crash(_name: str) -> None:
+        raise Crash
+
+    failpoints.arm("outbound.after_claim_link", crash)
+    try:
+        with pytest.raises(Crash):
+            claim.take(ctx, sub)
+    finally:
+        failpoints.arm("")
+    assert os.path.samefile(source, held)
+    resumed = claim.resume(ctx, sub)
+    assert resumed is not None and resumed.state == SubmissionState.CLAIMED
+    assert os.listdir(source.parent) == []
+    assert held.read_bytes() == b"ISA*1"
+
+
+def test_a_new_file_dropped_under_the_claimed_name_is_left_for_its_own_claim(
+    ctx: Context,
+) -> None:
+    source = drop(ctx, "inv.edi", b"first")
+    sub = claim.plan(ctx, "ST", "ACME", source)
+    assert claim.move_into_processing(ctx, sub)  # killed after the move, before the hash
+    source.write_bytes(b"second")
+    resumed = claim.resume(ctx, sub)
+    assert resumed is not None and resumed.state == SubmissionState.CLAIMED
+    assert resumed.files[0].processing_path.read_bytes() == b"first"
+    assert source.read_bytes() == b"second"
