@@ -8,16 +8,18 @@ The service's outbound thread calls :meth:`OutboundEngine.step` in a loop and
    paths the watcher hinted at; observations feed the in-memory settle tracker;
 3. resumes rows a crash or a storage error left mid-way (CLAIMING, SUBMITTED, REJECTING,
    DELIVERY_FAILING) once they are due;
-4. pumps sends for up to :data:`STEP_BUDGET_SECONDS`: keeps ``max_in_flight`` submissions
-   running on a small thread pool, claiming settled files oldest first just before they are
-   needed (so a file stays in the outbox, visible and removable, until it is its turn) and
-   bundling them when ``bundle_max_files > 1``; in-flight sends always finish. While the
-   gateway is unreachable, sending pauses and single probes test it (:mod:`.outage`);
+4. pumps sends for up to :data:`~.sender.STEP_BUDGET_SECONDS` through the :class:`Sender`
+   (``max_in_flight`` submissions on a small thread pool), claiming settled files oldest first
+   just before they are needed (so a file stays in the outbox, visible and removable, until
+   it is its turn) and bundling them when ``bundle_max_files > 1``; in-flight sends always
+   finish. While the gateway is unreachable, sending pauses and single probes test it
+   (:mod:`.outage`);
 5. reconciles due in-doubt submissions;
 6. tracks delivery every ``track_seconds``.
 
 Only the step thread claims, scans and reconciles; worker threads submit and archive one
-submission each. A submission being worked on is in ``_busy`` so no two threads touch it.
+submission each. A submission being worked on is busy in the :class:`Sender`, so no two
+threads touch it.
 Everything the engine keeps in memory (settle clocks, hints) may be lost at any moment: the
 ledger and the folders are the state, and :meth:`start` rebuilds the rest.
 """
@@ -30,7 +32,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,6 @@ import structlog
 from as2sync import fsutil
 from as2sync.config.schema import Config, OutboundConfig
 from as2sync.errors import (
-    LedgerUnavailable,
     PermanentError,
     StorageError,
     TransientError,
@@ -52,17 +52,14 @@ from as2sync.ledger.db import Ledger
 from as2sync.ledger.outbound import UNFINISHED_STATES, Submission, SubmissionState
 from as2sync.outbound import archive, claim, decide, reconcile, returning, submit, tracking
 from as2sync.outbound.context import Context
-from as2sync.outbound.outage import Outage
 from as2sync.outbound.readiness import Readiness
 from as2sync.outbound.scanner import Filter, observe_path, scan_outbox
+from as2sync.outbound.sender import Sender
 from as2sync.outbound.storage import STORAGE_RETRY_SECONDS, postpone_after_storage_error
 from as2sync.outbound.watcher import Hints, Watcher
 
 log = structlog.get_logger(__name__)
 
-STEP_BUDGET_SECONDS = 5.0
-"""How long one step keeps starting sends before it returns (scans, reconciliation and
-tracking get their turn between steps)."""
 MIN_WAIT_SECONDS = 0.01
 SEND_TEMP_PREFIX = ".send-"
 
@@ -101,22 +98,12 @@ class OutboundEngine:
         self._readiness = Readiness(cfg.settle_seconds)
         self._hints = Hints()
         self._watcher = Watcher(cfg.observer, self._hints)
-        self._pool = ThreadPoolExecutor(
-            max_workers=cfg.max_in_flight, thread_name_prefix="outbound-send"
-        )
-        self._lock = threading.Lock()  # guards _busy (step thread, workers, send_file)
-        self._busy: set[int] = set()
-        # Rows a worker left SUBMITTING because the ledger itself failed (disk full) or a bug;
-        # each step retries settling them as IN_DOUBT (reconciliation then finds out).
-        self._unsettled: set[int] = set()
-        self._settle_lock = threading.Lock()
+        self._sender = Sender(self.ctx)
         self._outboxes: dict[str, PartnerDirs] = {}
         self._next_scan = 0.0
         self._next_track = 0.0
-        self._outage = Outage()
         self._folder_problems = ProblemLog()
         self.full_scans = 0  # how many times every outbox was scanned (start-up, scan_seconds)
-        self._stopping = threading.Event()
 
     @property
     def _cfg(self) -> OutboundConfig:
@@ -140,9 +127,8 @@ class OutboundEngine:
 
     def stop(self) -> None:
         """Stop watching; sends in flight finish first, no new one starts."""
-        self._stopping.set()
         self._watcher.stop()
-        self._pool.shutdown(wait=True)
+        self._sender.close()
 
     # -- one step ---------------------------------------------------------------------------
 
@@ -162,7 +148,7 @@ class OutboundEngine:
         progressed = self._resume() > 0
         if stop.is_set():
             return progressed
-        progressed = self._pump(stop) > 0 or progressed
+        progressed = self._sender.pump(self._next_batch, self._probe, stop) > 0 or progressed
         if stop.is_set():
             return progressed
         progressed = self._reconcile(stop) > 0 or progressed
@@ -176,7 +162,7 @@ class OutboundEngine:
         now = self.ctx.clock()
         moments = [now + timeout, self._next_scan]
         states = [SubmissionState.IN_DOUBT, *_RESUMABLE]
-        resume = self._outage.resume_at()
+        resume = self._sender.outage.resume_at()
         if resume is None:
             states.append(SubmissionState.CLAIMED)
             ready_at = self._readiness.next_ready_at()
@@ -198,11 +184,8 @@ class OutboundEngine:
 
     def idle(self) -> bool:
         """Nothing waiting, settling, claimed or in doubt (delivery tracking not included)."""
-        if self._hints.pending() or len(self._readiness):
+        if self._hints.pending() or len(self._readiness) or self._sender.working():
             return False
-        with self._lock:
-            if self._busy:
-                return False
         with self.ctx.ledger.read() as s:
             return lo.count_in_states(s, UNFINISHED_STATES) == 0
 
@@ -327,20 +310,13 @@ class OutboundEngine:
         now = self.ctx.clock()
         with self.ctx.ledger.read() as s:
             rows = lo.in_states(s, [SubmissionState.CLAIMED], due_before=now, limit=limit)
-        with self._lock:
-            return [r for r in rows if r.id not in self._busy]
+        return self._sender.idle_rows(rows)
 
     def _next_batch(self, free: int, stop: threading.Event) -> tuple[list[Submission], int]:
         """Up to ``free`` submissions to start now (bundled), and how many claims moved on."""
-        free = self._outage.allowance(self.ctx.clock(), free)
-        if free == 0:
-            return [], 0
-        if self._outage.active():
-            return self._probe(stop)
         per_message = self._cfg.bundle_max_files
         want = free * per_message
-        with self._lock:
-            busy = len(self._busy)
+        busy = self._sender.busy_count()
         due = self._due_claimed(want + busy)
         claimed = 0
         if sum(len(d.files) for d in due) < want:
@@ -368,136 +344,27 @@ class OutboundEngine:
                 if len(group) > 1:
                     lo.merge_into(s, group[0].id, [u.id for u in group[1:]], self.ctx.clock())
                 batch.append(lo.get(s, group[0].id))
-        with self._lock:
-            self._busy.update(sub.id for sub in batch)
         return batch, claimed
 
-    def _probe(self, stop: threading.Event) -> tuple[list[Submission], int]:
+    def _probe(self, stop: threading.Event) -> tuple[Submission | None, int]:
         """During an outage: the oldest claimed message, whatever its own back-off, else one
         newly claimed file; nothing else is claimed until the gateway answers."""
         with self.ctx.ledger.read() as s:
-            rows = lo.in_states(s, [SubmissionState.CLAIMED], limit=8)
-        with self._lock:
-            rows = [r for r in rows if r.id not in self._busy]
+            rows = self._sender.idle_rows(lo.in_states(s, [SubmissionState.CLAIMED], limit=8))
         claimed = 0
         if not rows:
             claimed = self._claim_ready(1, stop)
             rows = self._due_claimed(1)
-        if not rows:
-            self._outage.no_probe()  # nothing to send: the next file that appears probes
-            return [], claimed
-        with self._lock:
-            self._busy.add(rows[0].id)
-        return [rows[0]], claimed
-
-    def _pump(self, stop: threading.Event) -> int:
-        deadline = time.monotonic() + STEP_BUDGET_SECONDS
-        running: dict[Future[None], int] = {}
-        moved = 0
-        while True:
-            starting = not (stop.is_set() or self._stopping.is_set())
-            if starting and time.monotonic() < deadline:
-                free = self._cfg.max_in_flight - len(running)
-                if free > 0:
-                    batch, claimed = self._next_batch(free, stop)
-                    moved += claimed
-                    for sub in batch:
-                        running[self._pool.submit(self._send, sub)] = sub.id
-            if not running:
-                return moved
-            done, _pending = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in done:
-                sub_id = running.pop(future)
-                with self._lock:
-                    self._busy.discard(sub_id)
-                moved += 1
-
-    def _send(self, sub: Submission) -> None:
-        """Worker thread: submit and archive one submission; every outcome is in the ledger."""
-        # Every path must settle the outage's probe slot, or sending would stop for good.
-        reported = False
-        try:
-            result = submit.submit(self.ctx, sub)
-            if result.state == SubmissionState.CLAIMED:  # provably not sent: retry later
-                self._outage.failed(self.ctx.clock(), result.next_attempt_at, result.error)
-                reported = True
-            elif result.state == SubmissionState.RETURNED:
-                pass  # given back before any request: proves nothing about the gateway
-            elif result.state == SubmissionState.IN_DOUBT:
-                # Unknown outcome proves nothing about the gateway: during an outage it counts
-                # as a failed probe (back off, probe again later); otherwise nothing changes.
-                if self._outage.active():
-                    self._outage.failed(self.ctx.clock(), None, result.error)
-                    reported = True
-            else:
-                self._outage.succeeded()
-                reported = True
-        except StorageError as exc:
-            # The row kept its state (the files are where the ledger says): look again later.
-            postpone_after_storage_error(self.ctx, sub.id, exc)
-        except LedgerUnavailable as exc:
-            # The ledger could not record the outcome (its disk is full, ...). Nothing is lost:
-            # the row is SUBMITTING or earlier, which a restart would also find and settle.
-            log.error(
-                "outbound.storage_error",
-                error=str(exc),
-                station=sub.station,
-                partner=sub.partner,
-                file=sub.names,
-                submission=sub.id,
-            )
-            self._settle_as_in_doubt(sub.id)
-        except Exception:
-            log.exception(
-                "outbound.unexpected_error",
-                station=sub.station,
-                partner=sub.partner,
-                file=sub.names,
-                submission=sub.id,
-            )
-            self._settle_as_in_doubt(sub.id)
-        finally:
-            if not reported:
-                self._outage.no_probe()
-
-    def _settle_as_in_doubt(self, sub_id: int) -> None:
-        """After an unexpected or ledger error a row must not stay SUBMITTING while we run
-        (only a restart would recover it): it may have been sent, so it is in doubt. Until
-        that is recorded, every step tries again (:meth:`_settle_unsettled`)."""
-        with self._lock:
-            self._unsettled.add(sub_id)
-        self._settle_unsettled()
-
-    def _settle_unsettled(self) -> None:
-        with self._settle_lock:  # one settler at a time (step thread, workers): no double work
-            with self._lock:
-                pending = sorted(self._unsettled)
-            for sub_id in pending:
-                try:
-                    with self.ctx.ledger.read() as s:
-                        row = lo.get(s, sub_id)
-                    if row.state == SubmissionState.SUBMITTING:
-                        submit.interrupted(self.ctx, row)
-                except LedgerUnavailable as exc:
-                    log.error("outbound.storage_error", error=str(exc), submission=sub_id)
-                    continue
-                except Exception:
-                    log.exception("outbound.unexpected_error", submission=sub_id)
-                    continue
-                with self._lock:
-                    self._unsettled.discard(sub_id)
+        return (rows[0] if rows else None), claimed
 
     # -- resuming, reconciling --------------------------------------------------------------
 
     def _resume(self) -> int:
         """Finish rows left mid-way by a crash or a storage error, when they are due."""
-        if self._unsettled:
-            self._settle_unsettled()
+        self._sender.settle_unsettled()
         now = self.ctx.clock()
-        with self._lock, self.ctx.ledger.read() as s:
-            rows = [
-                r for r in lo.in_states(s, _RESUMABLE, due_before=now) if r.id not in self._busy
-            ]
+        with self.ctx.ledger.read() as s:
+            rows = self._sender.idle_rows(lo.in_states(s, _RESUMABLE, due_before=now))
         moved = 0
         for sub in rows:
             action = decide.recovery_for(sub.state)
@@ -521,9 +388,9 @@ class OutboundEngine:
     def _reconcile(self, stop: threading.Event) -> int:
         now = self.ctx.clock()
         with self.ctx.ledger.read() as s:
-            rows = lo.in_states(s, [SubmissionState.IN_DOUBT], due_before=now)
-        with self._lock:
-            rows = [r for r in rows if r.id not in self._busy]
+            rows = self._sender.idle_rows(
+                lo.in_states(s, [SubmissionState.IN_DOUBT], due_before=now)
+            )
         if not rows:
             return 0
         return reconcile.reconcile(self.ctx, rows, stop)
@@ -561,10 +428,10 @@ class OutboundEngine:
         except OSError as exc:
             raise fsutil.storage_error("copy", path, exc) from exc
         # Killed before the plan commits: the temp file is an orphan removed at start-up.
-        with self._lock:
-            sub = claim.plan(self.ctx, station, partner, temp, name=path.name)
-            self._busy.add(sub.id)
-        try:
+        planned = self._sender.holding(
+            lambda: claim.plan(self.ctx, station, partner, temp, name=path.name)
+        )
+        with planned as sub:
             try:
                 if not claim.move_into_processing(self.ctx, sub):
                     raise StorageError(f"cannot send {path}: the copy disappeared")
@@ -574,9 +441,6 @@ class OutboundEngine:
             except StorageError as exc:
                 postpone_after_storage_error(self.ctx, sub.id, exc)
                 raise
-        finally:
-            with self._lock:
-                self._busy.discard(sub.id)
         return _outcome(sub, path)
 
 

@@ -12,7 +12,9 @@ the gateway answers ends the outage; sending resumes at full concurrency.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 
 import structlog
 
@@ -22,7 +24,8 @@ log = structlog.get_logger(__name__)
 
 
 class Outage:
-    """Thread-safe: workers report outcomes, the step thread asks whether it may send."""
+    """Thread-safe; the step thread asks whether it may send and records each send's outcome
+    (see :class:`as2sync.outbound.sender.Sender`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -34,7 +37,6 @@ class Outage:
         """A send provably did not reach the gateway (or was refused for the rate limit)."""
         with self._lock:
             self.failures += 1
-            self._probing = False
             pause = now + decide.retry_delay(self.failures)
             self.paused_until = max(pause, not_before or 0.0)
             first = self.failures == 1
@@ -47,26 +49,27 @@ class Outage:
         with self._lock:
             was_down = self.failures > 0
             self.failures = 0
-            self._probing = False
             self.paused_until = 0.0
         if was_down:
             log.info("outbound.resumed")
 
-    def allowance(self, now: float, free: int) -> int:
-        """How many messages may be started now: ``free`` normally; during an outage one probe
-        once the pause is over and no probe is in flight, else none."""
+    @contextlib.contextmanager
+    def probe(self, now: float) -> Iterator[bool]:
+        """During an outage, whether one probe may go now: the pause is over and no probe is
+        in flight. If so the probe's turn is held until the block ends and given back then,
+        whatever happened inside it (nothing to send, an error while choosing the probe, a
+        send that proved nothing): the block sends the probe and records its outcome with
+        :meth:`failed` or :meth:`succeeded` before it ends."""
         with self._lock:
-            if self.failures == 0:
-                return free
-            if self._probing or now < self.paused_until:
-                return 0
-            self._probing = True
-            return min(1, free)
-
-    def no_probe(self) -> None:
-        """The probe allowance was not used (nothing to send)."""
-        with self._lock:
-            self._probing = False
+            granted = self.failures > 0 and not self._probing and now >= self.paused_until
+            if granted:
+                self._probing = True
+        try:
+            yield granted
+        finally:
+            if granted:
+                with self._lock:
+                    self._probing = False
 
     def active(self) -> bool:
         with self._lock:

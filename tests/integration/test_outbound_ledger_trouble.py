@@ -20,6 +20,9 @@ from structlog.testing import capture_logs
 
 from as2sync import failpoints
 from as2sync.emulator.server import RunningEmulator
+from as2sync.emulator.settings import Faults
+from as2sync.errors import LedgerUnavailable
+from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import SubmissionState
 from tests.integration.outbound_support import Rig
 
@@ -73,3 +76,31 @@ def test_a_send_the_ledger_could_not_record_is_reconciled_once_it_can(rig: Rig) 
     ]
     assert len(rig.submissions()) == 1  # found on the gateway, not sent again
     assert (rig.dirs().sent / "invoice.edi").read_bytes() == b"ISA*00*...~"
+
+
+def test_a_ledger_failure_while_choosing_the_probe_does_not_stop_sending_for_good(
+    rig: Rig,
+) -> None:
+    """During an outage one probe goes at a time. If choosing it fails (the ledger refuses
+    the claim of a new file), the probe's turn is given back: once the ledger works again,
+    the probe goes and sending resumes (before, nothing was sent again until a restart)."""
+    rig.emu.state.set_faults(Faults(rate_limit_burst=1.0, endpoints=("send",)))
+    rig.drop("a.edi", b"ISA*a~")
+    rig.run_until(lambda: bool(rig.rows()) and rig.rows()[0].error is not None)
+    [a] = rig.rows()
+    assert a.state == SubmissionState.CLAIMED  # 429: sending is paused
+    with rig.ledger.transaction() as s:  # a row that is no probe candidate (looked up later)
+        lo.begin_submit(s, a.id, rig.clock())
+        lo.mark_in_doubt(s, a.id, rig.clock(), "in doubt", look_at=rig.clock() + 10**6)
+    rig.emu.state.set_faults(Faults())
+    rig.drop("b.edi", b"ISA*b~")
+    rig.run_for(0.5)  # settled, but the pause is not over: not claimed
+    assert rig.names("outbox") == ["b.edi"]
+    ledger = LedgerSwitch(rig)
+    ledger.broken = True
+    rig.offset += 3600  # the pause is over: the next step probes with b.edi
+    with pytest.raises(LedgerUnavailable):
+        rig.run_for(1.0)
+    ledger.broken = False
+    rig.run_until(lambda: rig.names("sent") == ["b.edi"])
+    assert [s.attachments for s in rig.submissions()] == [[("b.edi", b"ISA*b~")]]
