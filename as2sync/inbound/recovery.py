@@ -83,7 +83,7 @@ def _exists(dirs: PartnerDirs, path: Path) -> bool:
 
 
 def _finished(dirs: PartnerDirs, temp: Path, final: Path) -> bool:
-    """:func:`fsutil.finish_place` through verified folders: True if ``final`` holds the file
+    """:func:`fsutil.finish_place_at` on verified folders: True if ``final`` holds the file
     (an interrupted link-then-unlink is completed)."""
     with dirs.open(temp.parent) as src:
         try:
