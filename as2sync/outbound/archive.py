@@ -117,18 +117,7 @@ def _move(
                     finish(s)
             return recorded
         if src is None or not fsutil.exists_at(src, source.name):
-            log.error(
-                "outbound.file_missing",
-                station=f.station,
-                partner=f.partner,
-                file=f.name,
-                path=str(source),
-                hint="the file was removed by hand from where as2sync keeps it",
-            )
-            with ctx.ledger.transaction() as s:
-                lo.file_lost(s, f.id, ctx.clock())
-                if finish is not None:
-                    finish(s)
+            record_lost(ctx, f, source, finish)
             return None
         dst = stack.enter_context(dirs.open(directory, create=True))
         attempt = 1
@@ -162,6 +151,25 @@ def _move(
             if sidecar is not None:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(_sidecar_name(name), dir_fd=dst)
+
+
+def record_lost(
+    ctx: Context, f: OutFile, path: Path, finish: Callable[[Session], None] | None = None
+) -> None:
+    """The file is gone from ``path``, where as2sync keeps it (removed by hand): say so and
+    record it, with the caller's ``finish(session)`` in the same transaction."""
+    log.error(
+        "outbound.file_missing",
+        station=f.station,
+        partner=f.partner,
+        file=f.name,
+        path=str(path),
+        hint="the file was removed by hand from where as2sync keeps it",
+    )
+    with ctx.ledger.transaction() as s:
+        lo.file_lost(s, f.id, ctx.clock())
+        if finish is not None:
+            finish(s)
 
 
 def _sent_dir(ctx: Context, sub: Submission, when: float) -> Path:

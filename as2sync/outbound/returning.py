@@ -38,6 +38,7 @@ from as2sync import fsutil
 from as2sync.filenames import from_ledger, to_ledger
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import FileState, OutFile, Submission, SubmissionState
+from as2sync.outbound.archive import record_lost
 from as2sync.outbound.context import Context
 
 log = structlog.get_logger(__name__)
@@ -142,16 +143,7 @@ def _give_back_file(ctx: Context, f: OutFile) -> None:
         if fsutil.finish_place_at(src, held.name, dst, source.name):
             done = True  # linked there before a crash, or moved there by the fallback
         elif not fsutil.exists_at(src, held.name):
-            log.error(
-                "outbound.file_missing",
-                station=f.station,
-                partner=f.partner,
-                file=f.name,
-                path=str(held),
-                hint="the file was removed by hand from where as2sync keeps it",
-            )
-            with ctx.ledger.transaction() as s:
-                lo.file_lost(s, f.id, ctx.clock())
+            record_lost(ctx, f, held)
             return
         else:
             done = False

@@ -99,6 +99,19 @@ class DaemonProcess:
         self._notify: socket.socket | None = None
         self.notifications: list[str] = []
 
+    def watchdog_pings(self) -> int:
+        """How many WATCHDOG=1 notifications have arrived since the last start."""
+        return sum(1 for n in list(self.notifications) if "WATCHDOG=1" in n.splitlines())
+
+    def keeps_pinging(self, within: float) -> bool:
+        """Whether WATCHDOG=1 arrives again (after any before this call) within ``within`` s."""
+        seen = self.watchdog_pings()
+        try:
+            wait_until(lambda: self.watchdog_pings() > seen, within, what="WATCHDOG=1")
+        except AssertionError:
+            return False
+        return True
+
     @property
     def log_path(self) -> Path:
         return self.log_dir / f"run-{self.starts}.log"

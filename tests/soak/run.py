@@ -98,7 +98,7 @@ class Liveness:
         self.silent: list[str] = []
 
     def pings(self) -> int:
-        return sum(1 for n in list(self.daemon.notifications) if "WATCHDOG=1" in n.splitlines())
+        return self.daemon.watchdog_pings()
 
     def check(self, t: float) -> None:
         self.checks += 1
