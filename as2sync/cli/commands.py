@@ -18,7 +18,7 @@ from pathlib import Path
 from as2sync import log as logsetup
 from as2sync.cli.exits import ExitCode
 from as2sync.config import Config, find_config, load_config
-from as2sync.layout import survey
+from as2sync.folders.layout import survey
 
 
 def _config_path(args: argparse.Namespace) -> Path:

@@ -13,8 +13,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from as2sync.as2id import check_as2_id
-from as2sync.gateway.base import PartnerType
+from as2sync.backends.as2gateway.model import PartnerType
+from as2sync.config.as2id import check_as2_id
 
 Seconds = Annotated[float, Field(ge=0)]
 PositiveSeconds = Annotated[float, Field(gt=0)]

@@ -41,6 +41,9 @@ from types import FrameType
 import structlog
 
 from as2sync import log as logsetup
+from as2sync.backends.as2gateway.factory import make_gateway
+from as2sync.backends.as2gateway.model import Gateway
+from as2sync.backends.http.ratelimit import shared_limiter
 from as2sync.config import Config, load_config
 from as2sync.daemon.health import Heartbeat, write_heartbeat
 from as2sync.daemon.liveness import ErrorKind, Loops, restart_needed
@@ -55,13 +58,10 @@ from as2sync.errors import (
     StorageError,
 )
 from as2sync.failpoints import failpoint
-from as2sync.gateway.base import Gateway
-from as2sync.gateway.factory import make_gateway
-from as2sync.gateway.ratelimit import shared_limiter
+from as2sync.folders.lock import InstanceLock
 from as2sync.inbound.engine import InboundEngine
 from as2sync.ledger.db import Ledger
 from as2sync.ledger.guard import open_for_work
-from as2sync.lock import InstanceLock
 from as2sync.outbound.engine import OutboundEngine
 
 log = structlog.get_logger(__name__)

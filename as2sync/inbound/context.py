@@ -9,12 +9,12 @@ from pathlib import Path
 
 import structlog
 
+from as2sync.backends.as2gateway.model import Gateway
 from as2sync.config.schema import Config
 from as2sync.errors import StorageError
-from as2sync.fsutil import storage_error
-from as2sync.gateway.base import Gateway
+from as2sync.folders.fsutil import storage_error
+from as2sync.folders.layout import PartnerDirs, partner_dirs
 from as2sync.inbound.decide import retry_delay
-from as2sync.layout import PartnerDirs, partner_dirs
 from as2sync.ledger import inbound as ledger_in
 from as2sync.ledger.db import Ledger
 from as2sync.ledger.inbound import InboundMessage

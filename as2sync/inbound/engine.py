@@ -27,10 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from as2sync.config.schema import Config, InboundPartnerType
-from as2sync.errors import NotFound, PermanentError
-from as2sync.failpoints import failpoint
-from as2sync.gateway.base import (
+from as2sync.backends.as2gateway.model import (
     Folder,
     Gateway,
     MessageInfo,
@@ -38,6 +35,9 @@ from as2sync.gateway.base import (
     normalise_message_id,
     resolve_sides,
 )
+from as2sync.config.schema import Config, InboundPartnerType
+from as2sync.errors import NotFound, PermanentError
+from as2sync.failpoints import failpoint
 from as2sync.inbound import fetch, recovery, store
 from as2sync.inbound.context import Context, attachment_names, log
 from as2sync.inbound.poller import drain_unread

@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from as2sync.backends.as2gateway.model import normalise_message_id
 from as2sync.config.schema import Layout
-from as2sync.fsutil import unique_name
-from as2sync.gateway.base import normalise_message_id
+from as2sync.folders.fsutil import unique_name
 from as2sync.inbound.names import sanitise_name
 
 SIDECAR_SUFFIX = ".as2.json"

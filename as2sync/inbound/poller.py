@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-from as2sync.gateway.base import Folder, Gateway, ListQuery, MessageInfo, PartnerType
+from as2sync.backends.as2gateway.model import Folder, Gateway, ListQuery, MessageInfo, PartnerType
 from as2sync.inbound.context import log
 
 PAGE_LENGTH = 100

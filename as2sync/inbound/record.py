@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from as2sync.backends.as2gateway.model import MessageInfo
 from as2sync.errors import LedgerConflict
-from as2sync.gateway.base import MessageInfo
 from as2sync.inbound.context import Context
 from as2sync.inbound.decide import Action, Known, decide
 from as2sync.ledger import inbound as ledger_in

@@ -14,7 +14,7 @@ Orphan removal runs only at start, when nothing else is writing; finishing PLANN
 runs at the start of each poll, to complete moves an earlier storage error interrupted.
 
 Every look and every change goes through the partnership's verified folder descriptors
-(:meth:`~as2sync.layout.PartnerDirs.open`), as :mod:`.store` does: a work folder or inbox that
+(:meth:`~.layout.PartnerDirs.open`), as :mod:`.store` does: a work folder or inbox that
 became a symbolic link since the crash is refused (UnsafeFolder, a storage error; the rows stay
 PLANNED until it is a real folder again), never followed to finish, check or delete a file of
 the same name somewhere else.
@@ -27,7 +27,8 @@ from collections import defaultdict
 from functools import partial
 from pathlib import Path
 
-from as2sync.fsutil import exists_at, finish_place_at, sha256_at, storage_error
+from as2sync.folders.fsutil import exists_at, finish_place_at, sha256_at, storage_error
+from as2sync.folders.layout import PartnerDirs, dirs_for_path, discover, partner_dirs
 from as2sync.inbound.context import Context, log
 from as2sync.inbound.layouts import SIDECAR_SUFFIX
 from as2sync.inbound.writer import (
@@ -38,7 +39,6 @@ from as2sync.inbound.writer import (
     sync_dirs,
     unit_of,
 )
-from as2sync.layout import PartnerDirs, dirs_for_path, discover, partner_dirs
 from as2sync.ledger import inbound as ledger_in
 from as2sync.ledger.inbound import FileKind, InboundFile
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from as2sync.backends.as2gateway.model import Truncation
 from as2sync.errors import ProtocolError
-from as2sync.gateway.base import Truncation
 
 
 @dataclass(frozen=True)

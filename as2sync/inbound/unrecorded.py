@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import structlog
 
+from as2sync.backends.as2gateway.model import MessageInfo
 from as2sync.errors import LedgerConflict
-from as2sync.gateway.base import MessageInfo
 
 log = structlog.get_logger("as2sync.inbound")
 

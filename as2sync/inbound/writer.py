@@ -25,7 +25,7 @@ The unit that moves (a temp file, or a temp folder) is derived from the temp pat
 :func:`unit_of`), so crash recovery needs nothing but the ledger's file rows.
 
 Every write, link and rename is made relative to folder descriptors opened through the
-partnership's :meth:`~as2sync.layout.PartnerDirs.open`, which refuses a station, partner,
+partnership's :meth:`~as2sync.folders.layout.PartnerDirs.open`, which refuses a station, partner,
 inbox or work folder that is a symbolic link (UnsafeFolder, an OSError: the message waits like
 after any storage error), so an inbox pointed elsewhere never receives a partner's files.
 
@@ -53,7 +53,7 @@ from typing import Any
 
 from as2sync.config.schema import Layout
 from as2sync.errors import UnsafeFolder
-from as2sync.fsutil import (
+from as2sync.folders.fsutil import (
     exists_at,
     fsync_dir,
     open_file_at,
@@ -61,9 +61,9 @@ from as2sync.fsutil import (
     sha256_at,
     unique_basename,
 )
+from as2sync.folders.layout import PartnerDirs
 from as2sync.inbound.layouts import SIDECAR_SUFFIX, WantedNames
 from as2sync.inbound.zipread import copy_entry
-from as2sync.layout import PartnerDirs
 from as2sync.ledger.inbound import FileKind, InboundMessage
 
 FOLDER_SUFFIX = ".d"

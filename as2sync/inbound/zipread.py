@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from as2sync.gateway.base import Attachment, normalise_message_id
+from as2sync.backends.as2gateway.model import Attachment, normalise_message_id
 
 ERROR_ENTRY = ".error"
 _CHUNK = 256 * 1024

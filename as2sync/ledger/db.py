@@ -33,7 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from as2sync.errors import LedgerConflict, LedgerError, LedgerUnavailable
 
-SCHEMA_VERSION = 3  # 2: received messages keyed by their exact ID (ledger/migrations.py)
+SCHEMA_VERSION = 4  # see ledger/migrations.py for what each version changed
 # 3: outbound rows may be RETURNING/RETURNED (a file changed after its claim)
 LEDGER_FILE = "ledger.sqlite3"
 

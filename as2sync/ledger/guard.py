@@ -19,7 +19,7 @@ import structlog
 from as2sync.config import Config
 from as2sync.daemon.health import HEALTH_FILE
 from as2sync.errors import LedgerError
-from as2sync.layout import WORK_DIR, discover
+from as2sync.folders.layout import WORK_DIR, discover
 from as2sync.ledger.db import LEDGER_FILE, Ledger, ledger_absent, open_ledger
 
 log = structlog.get_logger(__name__)

@@ -70,8 +70,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from as2sync.backends.as2gateway.model import Attachment, MessageInfo, normalise_message_id
 from as2sync.errors import LedgerError
-from as2sync.gateway.base import Attachment, MessageInfo, normalise_message_id
 from as2sync.ledger.columns import enum_column
 from as2sync.ledger.db import Base
 
@@ -852,3 +852,10 @@ def key_by_exact_id(session: Session) -> None:
         )
     )
     session.execute(update(InboundMessageRow).values(message_key=InboundMessageRow.message_id))
+
+
+def backend_neutral(session: Session) -> None:
+    """Schema 4 (received rows): backend-only columns into ``remote`` (see ledger/migrations.py).
+
+    Filled in by the backend-seam work; until then a ledger at 4 has the schema-3 columns.
+    """

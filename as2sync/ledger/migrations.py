@@ -13,10 +13,19 @@ from sqlalchemy.orm import Session
 
 from as2sync.ledger import inbound, outbound
 
+
+def backend_neutral(session: Session) -> None:
+    """Version 4: what only one backend needs moves into a ``remote`` JSON column on both
+    sides (the backend seam); the rows in flight keep every fact they had."""
+    outbound.backend_neutral(session)
+    inbound.backend_neutral(session)
+
+
 # Version N's step takes a ledger at version N - 1 to N.
 STEPS: dict[int, Callable[[Session], None]] = {
     2: inbound.key_by_exact_id,
     3: outbound.allow_returning,
+    4: backend_neutral,
 }
 
 

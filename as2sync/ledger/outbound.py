@@ -578,7 +578,7 @@ def plan_claim(
     instance: str = "",
 ) -> Submission:
     """New submission CLAIMING one file; its processing path is
-    ``<dir>/<instance>-<file id>-<name>`` (see :mod:`as2sync.instance`).
+    ``<dir>/<instance>-<file id>-<name>`` (see :mod:`as2sync.folders.instance`).
 
     The path is decided and committed before the rename, so recovery knows where to look.
     """
@@ -1064,3 +1064,10 @@ def prune(session: Session, older_than: float, *, keep_since: float | None = Non
         session.execute(delete(FileRow).where(FileRow.submission_id.in_(chunk)))
         session.execute(delete(SubmissionRow).where(SubmissionRow.id.in_(chunk)))
     return len(ids)
+
+
+def backend_neutral(session: Session) -> None:
+    """Schema 4 (submission rows): backend-only columns into ``remote`` (see ledger/migrations.py).
+
+    Filled in by the backend-seam work; until then a ledger at 4 has the schema-3 columns.
+    """

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Set
 
+from as2sync.backends.as2gateway.factory import make_gateway
+from as2sync.backends.as2gateway.model import Gateway, Partner
 from as2sync.config import Config
-from as2sync.gateway.base import Gateway, Partner
-from as2sync.gateway.factory import make_gateway
-from as2sync.layout import PartnerDirs
+from as2sync.folders.layout import PartnerDirs
 
 
 def pair_problems(

@@ -16,18 +16,18 @@ from pathlib import Path
 
 import structlog
 
-from as2sync.as2id import as2_id_problem
+from as2sync.backends.as2gateway.factory import make_gateway
+from as2sync.backends.as2gateway.model import Gateway
 from as2sync.config import Config
+from as2sync.config.as2id import as2_id_problem
 from as2sync.errors import As2SyncError, ConfigError, ConfigProblem, LockError, StorageError
-from as2sync.filenames import to_ledger, wire_name
-from as2sync.fsutil import fsync_file, place_unique, storage_error
-from as2sync.gateway.base import Gateway
-from as2sync.gateway.factory import make_gateway
-from as2sync.layout import discover, partner_dirs
+from as2sync.folders.filenames import to_ledger, wire_name
+from as2sync.folders.fsutil import fsync_file, place_unique, storage_error
+from as2sync.folders.layout import discover, partner_dirs
+from as2sync.folders.lock import StateLock
 from as2sync.ledger import outbound as outbound_ledger
 from as2sync.ledger.db import open_ledger_read_only
 from as2sync.ledger.guard import open_for_work
-from as2sync.lock import StateLock
 from as2sync.ops.online_check import sendable_problems
 from as2sync.outbound.archive import SIDECAR_SUFFIX
 

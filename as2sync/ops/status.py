@@ -17,7 +17,7 @@ from typing import Any
 from as2sync.config import Config
 from as2sync.daemon.health import evaluate, process_alive, read_heartbeat
 from as2sync.errors import ConfigError, ConfigProblem
-from as2sync.layout import discover, survey
+from as2sync.folders.layout import discover, survey
 from as2sync.ledger import inbound as inbound_ledger
 from as2sync.ledger import outbound as outbound_ledger
 from as2sync.ledger.db import open_ledger_read_only

@@ -5,18 +5,18 @@ Never overwrites, never loses a file, whatever moment a crash picks. The pattern
 1. choose a free name and **commit it** as the file's target (``set_target``; for sent/ this
    rides in the same commit as the message ID, see :func:`plan_sent_targets`);
 2. hard-link processing -> target and fsync the target folder;
-3. unlink the processing name and fsync its folder (2 and 3: :func:`as2sync.fsutil.place_at`);
+3. unlink the processing name and fsync its folder (2 and 3: :func:`~.fsutil.place_at`);
 4. commit the file's new place (``file_moved``), with the last file also the new state.
 
 Killed after 1: the target is recorded but absent; the move is made again (to a new free name
 if someone took that one meanwhile). Killed after 2: both names are the same inode;
-:func:`as2sync.fsutil.finish_place_at` sees that and only unlinks. Killed after 3: the source
+:func:`~.fsutil.finish_place_at` sees that and only unlinks. Killed after 3: the source
 is gone and the target present; ``finish_place_at`` reports it done. So recovery is always
 "finish the move to the recorded target, else choose again" — the same code as the first
 attempt.
 
 A storage error (permission denied on sent/, disk full) raises :class:`StorageError` with
-:func:`as2sync.fsutil.storage_error`'s text; the file stays where it is, the ledger row stays
+:func:`~.fsutil.storage_error`'s text; the file stays where it is, the ledger row stays
 in its state, and the engine tries again later.
 """
 
@@ -33,10 +33,10 @@ from pathlib import Path
 import structlog
 from sqlalchemy.orm import Session
 
-from as2sync import fsutil
 from as2sync.failpoints import failpoint
-from as2sync.filenames import from_ledger, to_ledger
-from as2sync.layout import PartnerDirs
+from as2sync.folders import fsutil
+from as2sync.folders.filenames import from_ledger, to_ledger
+from as2sync.folders.layout import PartnerDirs
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import FileState, OutFile, Submission, SubmissionState
 from as2sync.outbound.context import Context
@@ -57,7 +57,7 @@ def _sidecar_name(name: str) -> str:
 def _own_name(f: OutFile) -> str:
     """The name a file keeps in sent/ and failed/: its original bytes name when that was not
     UTF-8 (``f.name`` is then the escaped name it was sent under, see
-    :mod:`as2sync.filenames`), else ``f.name``."""
+    :mod:`as2sync.folders.filenames`), else ``f.name``."""
     source = from_ledger(f.source_path)
     return source.name if source != f.source_path else f.name
 
@@ -183,7 +183,7 @@ def _sent_dir(ctx: Context, sub: Submission, when: float) -> Path:
 def plan_sent_targets(ctx: Context, sub: Submission, now: float) -> dict[int, Path]:
     """Free names in sent/ for the files of a just-accepted submission, to be committed with
     the message ID (one commit instead of two), as the ledger records paths
-    (:func:`as2sync.filenames.to_ledger`). Best effort: a name taken meanwhile, or a folder that
+    (:func:`~.filenames.to_ledger`). Best effort: a name taken meanwhile, or a folder that
     cannot be read, is dealt with by :func:`archive_sent` choosing again."""
     directory = _sent_dir(ctx, sub, now)
     chosen: dict[int, Path] = {}

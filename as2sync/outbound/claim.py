@@ -4,14 +4,14 @@ The steps, and what a SIGKILL after each leaves behind:
 
 1. Insert a CLAIMING row with the planned path
    ``<partner>/.as2sync/processing/<instance>-<file id>-<name>`` and commit (the instance id
-   keeps two instances' paths apart even if the folder lock failed, see :mod:`as2sync.lock`).
+   keeps two instances' paths apart even if the folder lock failed, see :mod:`~.folders.lock`).
    *Killed here:* the row exists, the file is still in the outbox; recovery renames it
    (``ClaimStep.RENAME``).
 2. Move ``outbox/name`` to ``processing/<instance>-<id>-name`` with the one no-replace move
-   (:func:`as2sync.fsutil.place_at`: hard link, fsync, unlink, fsync; the processing folder
-   lives beside the outbox by construction, see :mod:`as2sync.layout`). *Killed before the
+   (:func:`as2sync.folders.fsutil.place_at`: hard link, fsync, unlink, fsync; the processing folder
+   lives beside the outbox by construction, see :mod:`as2sync.folders.layout`). *Killed before the
    unlink:* the file has both names (one inode); recovery removes the outbox name
-   (:func:`as2sync.fsutil.finish_place_at`) before anything else, so the scanner never sees
+   (:func:`as2sync.folders.fsutil.finish_place_at`) before anything else, so the scanner never sees
    it as a new file. *Killed after it:* the file is in processing, the row says CLAIMING;
    recovery finishes from step 3 (``ClaimStep.HASH``). If the user removed the outbox file
    before the move, neither exists and the row is ABANDONED.
@@ -37,11 +37,11 @@ from pathlib import Path
 
 import structlog
 
-from as2sync import fsutil
 from as2sync.errors import StorageError
 from as2sync.failpoints import failpoint
-from as2sync.filenames import from_ledger, to_ledger, wire_name
-from as2sync.layout import PartnerDirs
+from as2sync.folders import fsutil
+from as2sync.folders.filenames import from_ledger, to_ledger, wire_name
+from as2sync.folders.layout import PartnerDirs
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import FileState, Submission, SubmissionState
 from as2sync.outbound import archive, decide, mime
@@ -56,7 +56,7 @@ def plan(
     """Step 1: the CLAIMING row, committed (durable) before anything moves.
 
     A name that is not UTF-8 is recorded (and sent) as its escaped wire name, and its source
-    path as a ``file:`` URI; the file keeps its own bytes name (see :mod:`as2sync.filenames`).
+    path as a ``file:`` URI; the file keeps its own bytes name (see :mod:`~.filenames`).
     """
     dirs = ctx.dirs(station, partner)
     partnership = ctx.config.partnership(station, partner)

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from as2sync.backends.as2gateway.model import Gateway
 from as2sync.config.schema import Config, OutboundConfig
-from as2sync.gateway.base import Gateway
-from as2sync.instance import instance_id
-from as2sync.layout import PartnerDirs, partner_dirs
+from as2sync.folders.instance import instance_id
+from as2sync.folders.layout import PartnerDirs, partner_dirs
 from as2sync.ledger.db import Ledger
 from as2sync.outbound.partners import SendTimeouts
 
@@ -50,7 +50,7 @@ class Context:
 
     @cached_property
     def instance(self) -> str:
-        """This instance's id, part of every processing name it plans (see as2sync.instance)."""
+        """This instance's id, part of every processing name it plans (see folders.instance)."""
         return instance_id(self.config.state_dir)
 
     def dirs(self, station: str, partner: str) -> PartnerDirs:

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from as2sync.backends.as2gateway.model import Attachment, Folder, MessageInfo, normalise_message_id
 from as2sync.errors import (
     AuthError,
     ContentChanged,
@@ -22,7 +23,6 @@ from as2sync.errors import (
     TransientError,
     UnknownOutcome,
 )
-from as2sync.gateway.base import Attachment, Folder, MessageInfo, normalise_message_id
 from as2sync.ledger.outbound import Duplicate, SubmissionState
 
 # -- claim ------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import structlog
 
-from as2sync import fsutil
+from as2sync.backends.as2gateway.model import Gateway
 from as2sync.config.schema import Config, OutboundConfig
 from as2sync.errors import (
     PermanentError,
@@ -45,8 +45,8 @@ from as2sync.errors import (
     TransientError,
     UnknownOutcome,
 )
-from as2sync.gateway.base import Gateway
-from as2sync.layout import PartnerDirs, ProblemLog, discover, survey
+from as2sync.folders import fsutil
+from as2sync.folders.layout import PartnerDirs, ProblemLog, discover, survey
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.db import Ledger
 from as2sync.ledger.outbound import UNFINISHED_STATES, Submission, SubmissionState

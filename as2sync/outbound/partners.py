@@ -15,9 +15,9 @@ import threading
 
 import structlog
 
+from as2sync.backends.as2gateway.model import Gateway
+from as2sync.backends.http.ratelimit import Priority, priority
 from as2sync.errors import GatewayError
-from as2sync.gateway.base import Gateway
-from as2sync.gateway.ratelimit import Priority, priority
 
 log = structlog.get_logger(__name__)
 

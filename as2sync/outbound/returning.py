@@ -4,7 +4,7 @@ A file is claimed (renamed into processing/ and hashed) once it has been unchang
 ``settle_seconds``; a writer that still holds it open can change it afterwards. Its bytes are
 then not the ones recorded, and they are never sent as they are: the processing copy is
 checked against the claim before every submit, and the upload itself checks the bytes on the
-way and is cut off before its last byte if they differ (:mod:`as2sync.gateway.transfer`).
+way and is cut off before its last byte if they differ (:mod:`as2sync.backends.http.transfer`).
 Such a file goes back where it came from, to settle and be claimed again as a new file, so
 the partner gets it once it is complete:
 
@@ -23,7 +23,7 @@ Each file goes back under its own name; if a new file took that name meanwhile, 
 ``name (2)``. Crash safety is that of :mod:`as2sync.outbound.archive`: the target is committed
 (the file's ``source_path``), the file is linked there (never overwriting) and unlinked from
 processing (a crash between the two leaves one inode under two names, which
-:func:`as2sync.fsutil.finish_place_at` recognises), then its new state is committed. Resuming
+:func:`~.fsutil.finish_place_at` recognises), then its new state is committed. Resuming
 finishes the recorded move.
 """
 
@@ -34,8 +34,8 @@ import os
 
 import structlog
 
-from as2sync import fsutil
-from as2sync.filenames import from_ledger, to_ledger
+from as2sync.folders import fsutil
+from as2sync.folders.filenames import from_ledger, to_ledger
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import FileState, OutFile, Submission, SubmissionState
 from as2sync.outbound.archive import record_lost

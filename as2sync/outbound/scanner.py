@@ -21,8 +21,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from as2sync.fsutil import exists_at
-from as2sync.layout import PartnerDirs
+from as2sync.folders.fsutil import exists_at
+from as2sync.folders.layout import PartnerDirs
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +103,7 @@ def _scan(dirs: PartnerDirs, outbox_fd: int, flt: Filter) -> Iterator[Observatio
 def scan_outbox(dirs: PartnerDirs, flt: Filter) -> Iterator[Observation]:
     """Every candidate file in one outbox. A missing, unreadable or refused outbox yields
     nothing (the folder may simply not have been created yet; a refused one is reported by
-    :func:`as2sync.layout.survey`)."""
+    :func:`as2sync.folders.layout.survey`)."""
     try:
         with dirs.open(dirs.outbox) as fd:
             yield from _scan(dirs, fd, flt)

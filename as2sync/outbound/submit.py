@@ -9,7 +9,7 @@ The order, and what a SIGKILL at each point means:
    SUBMITTING and the POST may or may not have been made; it becomes IN_DOUBT and is
    reconciled (looked up on the gateway), never resent blindly.
 2. POST the message, the recorded bytes checked again as they stream
-   (:class:`as2sync.gateway.transfer.ClaimedBytes`). *Killed during it:* same as 1.
+   (:class:`as2sync.backends.http.transfer.ClaimedBytes`). *Killed during it:* same as 1.
 3. On 202, commit SUBMITTED with the message ID. *Killed between the 202 and this commit:*
    SUBMITTING at restart -> IN_DOUBT -> reconciliation finds the message (in the sent list
    by its bytes, or in the queued or failed list where no other row could own it; see
@@ -31,11 +31,11 @@ from typing import IO
 
 import structlog
 
-from as2sync import fsutil
+from as2sync.backends.as2gateway.model import Opener, OutboundFile, PartnerType
 from as2sync.errors import GatewayError, RateLimited
 from as2sync.failpoints import failpoint
-from as2sync.gateway.base import Opener, OutboundFile, PartnerType
-from as2sync.layout import PartnerDirs
+from as2sync.folders import fsutil
+from as2sync.folders.layout import PartnerDirs
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import FileState, Submission, SubmissionState
 from as2sync.outbound import archive, decide, returning

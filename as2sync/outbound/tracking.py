@@ -22,9 +22,9 @@ from collections.abc import Sequence
 
 import structlog
 
+from as2sync.backends.as2gateway.model import Folder, MessageInfo, PartnerType, normalise_message_id
+from as2sync.backends.http.ratelimit import Priority, priority
 from as2sync.errors import GatewayError
-from as2sync.gateway.base import Folder, MessageInfo, PartnerType, normalise_message_id
-from as2sync.gateway.ratelimit import Priority, priority
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import Submission
 from as2sync.outbound import decide

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from as2sync.layout import WORK_DIR
+from as2sync.folders.layout import WORK_DIR
 from tests.e2e.harness import EmulatorProcess, wait_until
 
 Pair = tuple[str, str]  # (station, partner)

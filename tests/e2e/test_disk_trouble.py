@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from as2sync.layout import WORK_DIR
+from as2sync.folders.layout import WORK_DIR
 from tests.e2e.harness import DaemonProcess, EmulatorProcess, wait_until, write_config
 from tests.e2e.mixed import PAIRS, MixedLoad, emulator_args, wait_done
 

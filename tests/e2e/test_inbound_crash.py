@@ -20,7 +20,7 @@ import pytest
 
 from as2sync.emulator.server import RunningEmulator, running_emulator
 from as2sync.emulator.settings import EmulatorSettings, PartnerSpec
-from as2sync.layout import WORK_DIR
+from as2sync.folders.layout import WORK_DIR
 from as2sync.ledger import inbound as li
 from as2sync.ledger.db import open_ledger
 from as2sync.ledger.inbound import InboundState

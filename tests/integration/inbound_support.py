@@ -22,12 +22,12 @@ from urllib.parse import unquote
 
 import httpx
 
+from as2sync.backends.as2gateway.client import As2GatewayClient
+from as2sync.backends.http.ratelimit import RateLimiter
+from as2sync.backends.http.retrying import RetryPolicy
 from as2sync.config.schema import Config, InboundConfig
-from as2sync.gateway.as2gateway import As2GatewayClient
-from as2sync.gateway.ratelimit import RateLimiter
-from as2sync.gateway.retrying import RetryPolicy
+from as2sync.folders.layout import WORK_DIR
 from as2sync.inbound.engine import InboundEngine
-from as2sync.layout import WORK_DIR
 from as2sync.ledger.db import Ledger, open_ledger
 
 USER = "demo@example.com"

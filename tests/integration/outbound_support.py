@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from as2sync.backends.as2gateway.client import As2GatewayClient
+from as2sync.backends.http.ratelimit import RateLimiter
+from as2sync.backends.http.retrying import RetryPolicy
 from as2sync.config.schema import Config
 from as2sync.emulator.model import SubmissionView
 from as2sync.emulator.server import RunningEmulator
-from as2sync.gateway.as2gateway import As2GatewayClient
-from as2sync.gateway.ratelimit import RateLimiter
-from as2sync.gateway.retrying import RetryPolicy
-from as2sync.layout import PartnerDirs, partner_dirs
+from as2sync.folders.layout import PartnerDirs, partner_dirs
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.db import Ledger, open_ledger
 from as2sync.ledger.outbound import Submission

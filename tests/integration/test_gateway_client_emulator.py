@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from as2sync.backends.as2gateway.client import As2GatewayClient
+from as2sync.backends.as2gateway.factory import make_gateway
+from as2sync.backends.as2gateway.model import Folder, ListQuery, OutboundFile, Truncation
+from as2sync.backends.http.ratelimit import RateLimiter
+from as2sync.backends.http.retrying import RetryPolicy
 from as2sync.config import parse_config
 from as2sync.emulator.server import RunningEmulator
 from as2sync.emulator.settings import Faults
 from as2sync.errors import AuthError, NotFound, UnknownOutcome
-from as2sync.gateway.as2gateway import As2GatewayClient
-from as2sync.gateway.base import Folder, ListQuery, OutboundFile, Truncation
-from as2sync.gateway.factory import make_gateway
-from as2sync.gateway.ratelimit import RateLimiter
-from as2sync.gateway.retrying import RetryPolicy
 from tests.conftest import EMULATOR_DEFAULTS, MakeEmulator
 
 STATION = "MYSTATION"

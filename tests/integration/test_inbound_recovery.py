@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from as2sync.backends.as2gateway.model import Attachment, MessageInfo
 from as2sync.config.schema import Layout
-from as2sync.gateway.base import Attachment, MessageInfo
+from as2sync.folders.layout import partner_dirs
 from as2sync.inbound.layouts import wanted_names
 from as2sync.inbound.writer import StagedMessage, Stager
-from as2sync.layout import partner_dirs
 from as2sync.ledger import inbound as li
 from as2sync.ledger.inbound import FileState, InboundState
 from tests.integration.inbound_support import FakeGateway, Rig, Rigs, work_files

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from as2sync.backends.as2gateway.model import OutboundFile, PartnerType
 from as2sync.emulator.server import RunningEmulator, running_emulator
 from as2sync.emulator.settings import Faults
-from as2sync.gateway.base import OutboundFile, PartnerType
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.outbound import FileState, SubmissionState
 from as2sync.outbound import claim

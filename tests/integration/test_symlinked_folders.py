@@ -12,10 +12,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from as2sync import failpoints
+from as2sync.backends.http.transfer import CHUNK
 from as2sync.emulator.server import RunningEmulator
 from as2sync.errors import UnsafeFolder
-from as2sync.gateway.transfer import CHUNK
-from as2sync.layout import survey
+from as2sync.folders.layout import survey
 from as2sync.ledger import inbound as li
 from as2sync.ledger.outbound import SubmissionState
 from as2sync.ops.status import collect_status, render_status

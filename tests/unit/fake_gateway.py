@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from as2sync.gateway.as2gateway import As2GatewayClient
-from as2sync.gateway.ratelimit import RateLimiter
-from as2sync.gateway.retrying import RetryPolicy
+from as2sync.backends.as2gateway.client import As2GatewayClient
+from as2sync.backends.http.ratelimit import RateLimiter
+from as2sync.backends.http.retrying import RetryPolicy
 
 USER = "robot@example.com"
 PASSWORD = "pw-Secret-hunter2"

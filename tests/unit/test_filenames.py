@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from as2sync.filenames import from_ledger, is_utf8, to_ledger, wire_name
+from as2sync.folders.filenames import from_ledger, is_utf8, to_ledger, wire_name
 
 names = st.binary(min_size=1, max_size=40).filter(lambda b: b"/" not in b and b"\0" not in b)
 

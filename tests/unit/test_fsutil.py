@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from as2sync.fsutil import (
+from as2sync.folders.fsutil import (
     finish_place_at,
     opened_dir,
     place,

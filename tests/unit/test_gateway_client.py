@@ -16,6 +16,17 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from as2sync.backends.as2gateway.client import As2GatewayClient
+from as2sync.backends.as2gateway.model import (
+    Digest,
+    Folder,
+    ListQuery,
+    OutboundFile,
+    PartnerType,
+    Truncation,
+)
+from as2sync.backends.as2gateway.parsing import message_id_from_link, parse_truncation
+from as2sync.backends.http.ratelimit import Priority, RateLimiter, current_priority, priority
 from as2sync.errors import (
     ConfigError,
     ContentChanged,
@@ -28,17 +39,6 @@ from as2sync.errors import (
     TransientError,
     UnknownOutcome,
 )
-from as2sync.gateway.as2gateway import As2GatewayClient
-from as2sync.gateway.base import (
-    Digest,
-    Folder,
-    ListQuery,
-    OutboundFile,
-    PartnerType,
-    Truncation,
-)
-from as2sync.gateway.parsing import message_id_from_link, parse_truncation
-from as2sync.gateway.ratelimit import Priority, RateLimiter, current_priority, priority
 from tests.unit.fake_gateway import BASE, PASSWORD, ScriptedGateway, make_client, ok
 
 MESSAGE_ID = "<90766548.41.1573209810390@as2gateway.com>"

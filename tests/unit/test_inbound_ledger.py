@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from as2sync.backends.as2gateway.model import Attachment, MessageInfo
 from as2sync.errors import LedgerError
-from as2sync.gateway.base import Attachment, MessageInfo
 from as2sync.ledger import inbound as li
 from as2sync.ledger.db import (
     LEDGER_FILE,

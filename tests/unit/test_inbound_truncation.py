@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from as2sync.backends.as2gateway.model import Truncation
 from as2sync.errors import ProtocolError
-from as2sync.gateway.base import Truncation
 from as2sync.inbound.truncation import Coverage, interpret
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from as2sync.backends.as2gateway.model import Attachment, MessageInfo
 from as2sync.config.schema import Layout
-from as2sync.gateway.base import Attachment, MessageInfo
+from as2sync.folders.layout import PartnerDirs
 from as2sync.inbound.layouts import wanted_names
 from as2sync.inbound.writer import Stager, place_file, place_folder, unit_of
-from as2sync.layout import PartnerDirs
 from as2sync.ledger import inbound as li
 from as2sync.ledger.db import Ledger, open_ledger
 from as2sync.ledger.inbound import FileKind, InboundMessage

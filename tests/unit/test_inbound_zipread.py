@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from as2sync.gateway.base import Attachment
+from as2sync.backends.as2gateway.model import Attachment
 from as2sync.inbound.zipread import (
     EntryRefused,
     NotServed,

@@ -11,7 +11,7 @@ import pytest
 
 from as2sync.config.schema import Config
 from as2sync.errors import ConfigError, LockError
-from as2sync.lock import FOLDER_LOCK_FILE, InstanceLock, StateLock
+from as2sync.folders.lock import FOLDER_LOCK_FILE, InstanceLock, StateLock
 
 
 def test_second_lock_on_same_state_dir_is_refused_with_the_holder_pid(tmp_path: Path) -> None:
@@ -30,7 +30,8 @@ def test_lock_is_free_again_after_release(tmp_path: Path) -> None:
 
 def test_lock_of_a_killed_process_is_released_by_the_kernel(tmp_path: Path) -> None:
     code = (
-        "import os, signal, sys; from pathlib import Path; from as2sync.lock import StateLock; "
+        "import os, signal, sys; from pathlib import Path; "
+        "from as2sync.folders.lock import StateLock; "
         f"StateLock(Path({str(tmp_path)!r})).acquire(); os.kill(os.getpid(), signal.SIGKILL)"
     )
     proc = subprocess.run([sys.executable, "-c", code], check=False)

@@ -7,6 +7,7 @@ import io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from as2sync.backends.as2gateway.model import Attachment, Folder, Mdn, MessageInfo
 from as2sync.errors import (
     AuthError,
     ContentChanged,
@@ -19,7 +20,6 @@ from as2sync.errors import (
     TransientError,
     UnknownOutcome,
 )
-from as2sync.gateway.base import Attachment, Folder, Mdn, MessageInfo
 from as2sync.ledger.outbound import Duplicate, SubmissionState
 from as2sync.outbound import decide
 from as2sync.outbound.decide import (

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from as2sync.backends.as2gateway.model import Gateway, Partner
 from as2sync.errors import TransientError
-from as2sync.gateway.base import Gateway, Partner
 from as2sync.outbound import partners
 from as2sync.outbound.partners import SendTimeouts
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from as2sync.config.schema import DEFAULT_EXCLUDE
-from as2sync.layout import PartnerDirs
+from as2sync.folders.layout import PartnerDirs
 from as2sync.outbound.scanner import Filter, observe_path, scan_outbox
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from as2sync.gateway.ratelimit import (
+from as2sync.backends.http.ratelimit import (
     Priority,
     RateLimiter,
     current_priority,

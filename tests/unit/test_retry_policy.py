@@ -7,6 +7,8 @@ from collections.abc import Callable
 import pytest
 from structlog.testing import capture_logs
 
+from as2sync.backends.http.ratelimit import RateLimiter
+from as2sync.backends.http.retrying import RetryPolicy
 from as2sync.errors import (
     AuthError,
     GatewayError,
@@ -16,8 +18,6 @@ from as2sync.errors import (
     RateLimited,
     TransientError,
 )
-from as2sync.gateway.ratelimit import RateLimiter
-from as2sync.gateway.retrying import RetryPolicy
 
 
 def failing(errors: list[GatewayError], result: str = "ok") -> tuple[Callable[[], str], list[int]]:

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import pytest
 
+from as2sync.backends.http.ratelimit import RateLimiter
+from as2sync.backends.http.retrying import RetryPolicy
 from as2sync.errors import ShuttingDown, TransientError
-from as2sync.gateway.ratelimit import RateLimiter
-from as2sync.gateway.retrying import RetryPolicy
 
 LIVENESS = 30.0  # seconds; every wait here would otherwise last at least 300 s
 

@@ -51,8 +51,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from as2sync.backends.http.pausing import pause
 from as2sync.errors import ShuttingDown
-from as2sync.gateway.pausing import pause
 
 LOW_SHARE = 0.8
 # A sleep shorter than this is rounded up: it spares a busy loop when float rounding leaves a

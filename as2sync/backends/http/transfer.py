@@ -18,11 +18,11 @@ from typing import IO, Any, Final
 
 import httpx
 
+from as2sync.backends.as2gateway.model import Digest, OutboundFile
+from as2sync.backends.as2gateway.parsing import filename_from_disposition
 from as2sync.errors import ContentChanged, TransientError
 from as2sync.failpoints import failpoint
-from as2sync.fsutil import storage_error
-from as2sync.gateway.base import Digest, OutboundFile
-from as2sync.gateway.parsing import filename_from_disposition
+from as2sync.folders.fsutil import storage_error
 
 CHUNK: Final = 64 * 1024
 

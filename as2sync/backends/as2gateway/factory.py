@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from as2sync.backends.as2gateway.client import As2GatewayClient, Observer
+from as2sync.backends.http.ratelimit import shared_limiter
 from as2sync.config import Config
-from as2sync.gateway.as2gateway import As2GatewayClient, Observer
-from as2sync.gateway.ratelimit import shared_limiter
 
 
 def make_gateway(

@@ -1,4 +1,4 @@
-"""AS2 Gateway v1 response bodies and headers -> the plain data of :mod:`as2sync.gateway.base`.
+"""AS2 Gateway v1 response bodies and headers -> the plain data of :mod:`.model`.
 
 Pure functions, no I/O. Tolerant where the spec says a field is optional (``subject``,
 ``deliveryStatus``, ``mdnMessage``, ``attachments`` of queued messages, ...); a body whose shape
@@ -13,8 +13,16 @@ from email.message import Message
 from email.utils import collapse_rfc2231_value
 from urllib.parse import unquote
 
+from as2sync.backends.as2gateway.model import (
+    Attachment,
+    Mdn,
+    MessageInfo,
+    Page,
+    Partner,
+    Station,
+    Truncation,
+)
 from as2sync.errors import ProtocolError
-from as2sync.gateway.base import Attachment, Mdn, MessageInfo, Page, Partner, Station, Truncation
 
 _SENT_PATH = "/message/sent/"
 # RFC 8288 form "<URL>; rel=..."; the URL itself may hold the ID's own angle brackets, so the

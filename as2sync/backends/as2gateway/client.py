@@ -1,4 +1,5 @@
-"""The AS2 Gateway REST API v1 client: the :class:`~as2sync.gateway.base.Gateway` over HTTP.
+"""The AS2 Gateway REST API v1 client: the
+:class:`~as2sync.backends.as2gateway.model.Gateway` over HTTP.
 
 Every HTTP request goes the same way (:meth:`As2GatewayClient._attempt`):
 
@@ -9,7 +10,7 @@ Every HTTP request goes the same way (:meth:`As2GatewayClient._attempt`):
 4. a 401 invalidates the token and the request is repeated once with a new one (a 401 is a
    refusal before acting, so this is safe even for a send);
 5. a 429/503 pauses the limiter for Retry-After (or a whole window);
-6. every failure is translated by :mod:`as2sync.gateway.errors_map`, the only place that maps
+6. every failure is translated by :mod:`.errors_map`, the only place that maps
    httpx exceptions and statuses.
 
 Idempotent requests are wrapped in the :class:`RetryPolicy`; a send (POST message) never is.
@@ -40,19 +41,14 @@ import httpx
 import structlog
 
 from as2sync import __version__
-from as2sync.config.loader import is_loopback
-from as2sync.errors import (
-    ConfigError,
-    ConfigProblem,
-    GatewayError,
-    InvalidRequest,
-    NotFound,
-    ProtocolError,
-    TransientError,
-    UnknownOutcome,
+from as2sync.backends.as2gateway.auth import Token, TokenManager, parse_token
+from as2sync.backends.as2gateway.errors_map import (
+    from_exception,
+    from_status,
+    json_body,
+    retry_after,
 )
-from as2sync.gateway.auth import Token, TokenManager, parse_token
-from as2sync.gateway.base import (
+from as2sync.backends.as2gateway.model import (
     BatchDownload,
     Digest,
     Folder,
@@ -65,8 +61,7 @@ from as2sync.gateway.base import (
     Station,
     normalise_message_id,
 )
-from as2sync.gateway.errors_map import from_exception, from_status, json_body, retry_after
-from as2sync.gateway.parsing import (
+from as2sync.backends.as2gateway.parsing import (
     message_id_from_link,
     parse_message,
     parse_page,
@@ -74,14 +69,25 @@ from as2sync.gateway.parsing import (
     parse_stations,
     parse_truncation,
 )
-from as2sync.gateway.ratelimit import Priority, RateLimiter
-from as2sync.gateway.retrying import RetryPolicy
-from as2sync.gateway.transfer import (
+from as2sync.backends.http.ratelimit import Priority, RateLimiter
+from as2sync.backends.http.retrying import RetryPolicy
+from as2sync.backends.http.transfer import (
     digest_of,
     header_safe,
     multipart_body,
     raw_body,
     stream_to,
+)
+from as2sync.config.loader import is_loopback
+from as2sync.errors import (
+    ConfigError,
+    ConfigProblem,
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    ProtocolError,
+    TransientError,
+    UnknownOutcome,
 )
 from as2sync.log import register_secret
 
@@ -124,7 +130,7 @@ class _Unauthorized(Exception):
 class As2GatewayClient:
     """Thread-safe client of the AS2 Gateway v1 API (one instance per process is enough).
 
-    ``limiter`` should be the process-wide one (:func:`~as2sync.gateway.ratelimit.shared_limiter`,
+    ``limiter`` should be the process-wide one (:func:`~.http.ratelimit.shared_limiter`,
     as the factory does); without one the client gets a private 50-per-10-s limiter.
     ``clock`` is wall-clock epoch seconds (token expiry); ``observer(endpoint, status, seconds)``
     is called once per HTTP request, with ``status`` None when no response arrived.

@@ -27,9 +27,9 @@ from typing import TypeVar
 import structlog
 import tenacity
 
+from as2sync.backends.http.pausing import pause
+from as2sync.backends.http.ratelimit import RateLimiter
 from as2sync.errors import ProtocolError, RateLimited, ShuttingDown, TransientError
-from as2sync.gateway.pausing import pause
-from as2sync.gateway.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
 

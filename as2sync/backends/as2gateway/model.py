@@ -94,9 +94,10 @@ class OutboundFile:
     last byte (``ContentChanged``).
 
     ``opener`` opens it (once per attempt): the daemon's opens ``path`` through verified folder
-    descriptors, following no symbolic link on the way (see :meth:`as2sync.layout.PartnerDirs.
-    open`), so a folder swapped for a link after the claim cannot make an upload read another
-    file. Without one, ``path`` is opened as given, refusing only a link as its last component.
+    descriptors, following no symbolic link on the way (see
+    :meth:`as2sync.folders.layout.PartnerDirs.open`), so a folder swapped for a link after the
+    claim cannot make an upload read another file. Without one, ``path`` is opened as given,
+    refusing only a link as its last component.
     """
 
     path: Path

@@ -1,7 +1,9 @@
 """One as2sync per state_dir and per folder tree: exclusive ``flock`` locks.
 
-* ``state_dir/as2sync.lock``: two processes driving one ledger could both submit a claimed file.
-* ``<folders.root>/.as2sync.lock`` and ``<route>/.as2sync.lock``: two daemons with *different*
+* ``state_dir/as2sync.lock``: two processes driving one ledger could both submit a claimed
+  file.
+* ``<folders.root>/.as2sync.lock`` and ``<route>/.as2sync.lock``: two daemons with
+  *different*
   state_dirs on the same folders would each claim and send the same files, each under its own
   ledger, so nothing in either ledger could notice.
 

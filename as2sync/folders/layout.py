@@ -13,7 +13,7 @@ sent, failed) or work folder (``.as2sync``) that is a symbolic link is refused. 
 reports such a partnership as a :class:`FolderProblem` (logged, shown by ``status``) and leaves
 it out, so nothing is moved from or into it; and every file operation opens its folders through
 :meth:`PartnerDirs.open`, which checks each component again without following links, so a
-folder swapped for a symlink after the survey is refused too (see :func:`as2sync.fsutil.open_dir`).
+folder swapped for a symlink after the survey is refused too (see :func:`.fsutil.open_dir`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import structlog
 
 from as2sync.config.schema import Config
 from as2sync.errors import UnsafeFolder
-from as2sync.filenames import is_utf8
-from as2sync.fsutil import opened_dir
+from as2sync.folders.filenames import is_utf8
+from as2sync.folders.fsutil import opened_dir
 
 log = structlog.get_logger(__name__)
 

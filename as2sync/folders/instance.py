@@ -2,7 +2,7 @@
 
 Claims name their processing files after it (``<instance>-<file id>-<name>``), so two
 instances whose ledgers both number files from 1 can never plan the same path, even if the
-folder lock (:mod:`as2sync.lock`) were broken, e.g. by NFS without locking. Only its
+folder lock (:mod:`as2sync.folders.lock`) were broken, e.g. by NFS without locking. Only its
 uniqueness matters: the ledger records every planned path in full, so a lost or rewritten id
 changes the names of later claims and nothing else.
 """
@@ -15,7 +15,7 @@ import re
 import secrets
 from pathlib import Path
 
-from as2sync.fsutil import fsync_dir
+from as2sync.folders.fsutil import fsync_dir
 
 INSTANCE_FILE = "instance-id"
 _VALID = re.compile(r"^[0-9a-f]{8}$")

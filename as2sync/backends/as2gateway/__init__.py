@@ -1,0 +1,1 @@
+"""The AS2 Gateway REST API v1 backend."""

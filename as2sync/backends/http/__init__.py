@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the REST backends: rate limit, retries, pausing, streamed uploads."""

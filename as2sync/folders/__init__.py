@@ -1,0 +1,1 @@
+"""Local folders: the safe file operations, the folder tree, file names, locks."""
