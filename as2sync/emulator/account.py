@@ -165,6 +165,19 @@ class Account:
             self._issued.append(token)
             return token, expiry
 
+    def reissue(self, username: str) -> tuple[str, int] | None:
+        """A fresh ``(token, expiry_ms)`` for the account's user without its password, for a
+        front-end that has verified another credential (MFT's refresh token); None for
+        another user."""
+        with self._lock:
+            if username != self.settings.user:
+                return None
+            token, expiry = self._tokens.issue(
+                username, self._now_ms(), int(self.settings.token_ttl * 1000)
+            )
+            self._issued.append(token)
+            return token, expiry
+
     def issued_tokens(self) -> list[str]:
         """Every token handed out since this process started (tests check logs for leaks)."""
         with self._lock:

@@ -41,7 +41,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp, Message
+from starlette.types import ASGIApp
 
 from as2sync.emulator import entities, zipbatch
 from as2sync.emulator.account import Account
@@ -62,6 +62,7 @@ from as2sync.emulator.httputil import (
     decode_header,
     guess_content_type,
     message,
+    multipart_files,
     parse_bool,
     parse_int,
     parse_partner_type,
@@ -75,8 +76,6 @@ LIST_FOLDERS: tuple[ListFolder, ...] = ("received", "sent", "failed", "queued")
 DELETE_FOLDERS: tuple[DeleteFolder, ...] = ("received", "sent", "queued", "stopped", "failed")
 SORT_COLUMNS: tuple[str, ...] = get_args(SortCol)
 MAX_IDS = 100
-# Multipart framing (boundaries, part headers) on top of the 10 MB of files.
-MULTIPART_SLACK = 256 * 1024
 
 
 def _json_body(body: bytes, what: str) -> Any:
@@ -161,49 +160,12 @@ class Api:
         )
 
     async def _multipart_files(self, request: Request) -> list[tuple[str, str, bytes]]:
-        limit = self.settings.send_limit_bytes
-        body = await read_limited(request, limit + MULTIPART_SLACK, "Message")
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return {"type": "http.disconnect"}
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        parsed = Request(request.scope, replay)
-        max_files = self.settings.max_files
-        try:
-            form = await parsed.form(max_files=max_files, max_fields=100)
-        except HTTPException as exc:
-            if "Too many files" in str(exc.detail):
-                raise bad_request(
-                    f"Too many files: at most {max_files} files per message"
-                ) from None
-            raise bad_request(f"Invalid multipart body: {exc.detail}") from None
-        try:
-            files: list[tuple[str, str, bytes]] = []
-            for field, value in form.multi_items():
-                if field != "file":
-                    continue  # other fields are not part of the API; ignored
-                if isinstance(value, str) or not value.filename:
-                    raise bad_request("Every 'file' part needs a filename")
-                data = await value.read()
-                media = value.content_type or guess_content_type(value.filename, data)
-                files.append((value.filename, media, data))
-        finally:
-            await form.close()
-        if not files:
-            raise bad_request("No 'file' parts in the multipart body")
-        names = [f[0] for f in files]
-        if len(set(names)) != len(names):
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            raise bad_request(f"Each attachment must have a unique filename; repeated: {dupes}")
-        total = sum(len(f[2]) for f in files)
-        if total > limit:
-            raise ApiError(413, f"Files add up to {total} bytes; the maximum is {limit} bytes")
-        return files
+        return await multipart_files(
+            request,
+            part="file",
+            limit=self.settings.send_limit_bytes,
+            max_files=self.settings.max_files,
+        )
 
     # -- section 5
     def _list_params(self, request: Request, folder: ListFolder) -> ListParams:

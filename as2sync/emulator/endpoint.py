@@ -61,12 +61,16 @@ class Endpoint:
         injector: FaultInjector,
         *,
         auth: bool = True,
+        marks_read: Callable[[Request], bool] | None = None,
     ) -> None:
         self.name = name
         self.handler = handler
         self.account = account
         self.injector = injector
         self.auth = auth
+        # Whether a request marks a message read (the ``markread`` fault target): by default
+        # an explicit ``markAsRead=true``, as in /v1; another API passes its own rule.
+        self.marks_read = marks_read or (lambda request: parse_bool(request, "markAsRead"))
 
     def _auth_problem(self, request: Request, targeted: bool) -> str | None:
         header = request.headers.get("authorization")
@@ -87,7 +91,7 @@ class Endpoint:
         injector = self.injector
         faults = injector.current
         try:
-            marks_read = parse_bool(request, "markAsRead")
+            marks_read = self.marks_read(request)
         except ApiError:
             marks_read = False  # the handler answers the 400
         targeted = faults.targets(self.name, marks_read=marks_read)

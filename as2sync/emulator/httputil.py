@@ -7,14 +7,18 @@ import re
 from collections.abc import Mapping
 from urllib.parse import quote
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.types import Message
 
 from as2sync.emulator.apierror import ApiError, bad_request
 
 # Requests this much over a limit are still read (and discarded) before the 413 is sent, so a
 # client that writes its whole body before reading the answer sees the 413, not a reset.
 DRAIN_CAP = 64 * 1024 * 1024
+# Multipart framing (boundaries, part headers) on top of the files' own limit.
+MULTIPART_SLACK = 256 * 1024
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -128,3 +132,50 @@ async def read_limited(request: Request, limit: int, what: str) -> bytes:
     if too_big:
         raise ApiError(413, f"{what} exceeds the maximum size of {limit} bytes")
     return b"".join(chunks)
+
+
+async def multipart_files(
+    request: Request, *, part: str, limit: int, max_files: int
+) -> list[tuple[str, str, bytes]]:
+    """``(filename, content_type, data)`` of every ``part`` field of a multipart/form-data body
+    (other fields are not part of the API and ignored). 400 for a part without a filename, no
+    such part, more than ``max_files`` files or a repeated name; 413 over ``limit`` bytes."""
+    body = await read_limited(request, limit + MULTIPART_SLACK, "Message")
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    parsed = Request(request.scope, replay)
+    try:
+        form = await parsed.form(max_files=max_files, max_fields=100)
+    except HTTPException as exc:
+        if "Too many files" in str(exc.detail):
+            raise bad_request(f"Too many files: at most {max_files} files per message") from None
+        raise bad_request(f"Invalid multipart body: {exc.detail}") from None
+    try:
+        files: list[tuple[str, str, bytes]] = []
+        for field, value in form.multi_items():
+            if field != part:
+                continue
+            if isinstance(value, str) or not value.filename:
+                raise bad_request(f"Every '{part}' part needs a filename")
+            data = await value.read()
+            media = value.content_type or guess_content_type(value.filename, data)
+            files.append((value.filename, media, data))
+    finally:
+        await form.close()
+    if not files:
+        raise bad_request(f"No '{part}' parts in the multipart body")
+    names = [f[0] for f in files]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise bad_request(f"Each attachment must have a unique filename; repeated: {dupes}")
+    total = sum(len(f[2]) for f in files)
+    if total > limit:
+        raise ApiError(413, f"Files add up to {total} bytes; the maximum is {limit} bytes")
+    return files

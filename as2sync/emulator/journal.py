@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from as2sync.emulator.account import Account
@@ -50,6 +51,28 @@ def _duplicates(subs: list[Submission]) -> list[str]:
     return duplicates
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One request as it arrived, for tests that check the names a client sent: the query
+    parameters in order (names as sent, repeats kept), the headers (names lower-case), and
+    which listener it reached (``origin``: "api", or "objects" for a second one)."""
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    headers: tuple[tuple[str, str], ...]
+    origin: str = "api"
+
+    @property
+    def query_names(self) -> list[str]:
+        return [name for name, _ in self.query]
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (any case), None if it was not sent."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers if k == wanted), None)
+
+
 class Journal:
     """The record of one emulator's clients. Thread-safe."""
 
@@ -60,6 +83,7 @@ class Journal:
         self._lock = threading.Lock()
         self._request_log: list[tuple[str, str, int]] = []
         self._request_starts: list[float] = []  # arrival time of each logged request
+        self._exchanges: list[Exchange] = []  # kept by front-ends that record them (MFT)
 
     # ------------------------------------------------------------------ request log
 
@@ -85,6 +109,17 @@ class Journal:
         with self._lock:
             self._request_log.clear()
             self._request_starts.clear()
+            self._exchanges.clear()
+
+    def log_exchange(self, exchange: Exchange) -> None:
+        """Record one request's names and headers as it arrived."""
+        with self._lock:
+            self._exchanges.append(exchange)
+
+    def exchanges(self) -> list[Exchange]:
+        """Every recorded request, in the order they arrived."""
+        with self._lock:
+            return list(self._exchanges)
 
     # ------------------------------------------------------------------ submissions
 

@@ -54,21 +54,34 @@ async def abort_connection(scope: Scope) -> None:
     await anyio.sleep(0.005)
 
 
+def _is_v1(path: str) -> bool:
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
 class GatewayMiddleware:
     """Wraps ``app``: ``/v1`` requests are logged to ``journal``, delayed and counted by
     ``injector``, and admitted by ``account``'s rate limit."""
 
     def __init__(
-        self, app: ASGIApp, account: Account, injector: FaultInjector, journal: Journal
+        self,
+        app: ASGIApp,
+        account: Account,
+        injector: FaultInjector,
+        journal: Journal,
+        *,
+        is_api: Callable[[str], bool] | None = None,
     ) -> None:
         self.app = app
         self.account = account
         self.injector = injector
         self.journal = journal
+        # Which paths are API calls (the rest, /_admin, passes straight through): /v1 here;
+        # an API without a version prefix (MFT Gateway) passes its own rule.
+        self.is_api = is_api or _is_v1
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] != "http" or not (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
+        if scope["type"] != "http" or not self.is_api(path):
             await self.app(scope, receive, send)
             return
         status = 0

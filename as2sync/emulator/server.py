@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from as2sync.emulator.app import create_app
 from as2sync.emulator.settings import EmulatorSettings
@@ -119,10 +120,21 @@ def running_emulator(
     """
     settings = settings or EmulatorSettings()
     state = EmulatorState(settings, clock=clock)
-    sock = _bind(settings.host, settings.port)
-    port: int = sock.getsockname()[1]
+    with serving(create_app(state), settings.host, settings.port, log_level=log_level) as port:
+        yield RunningEmulator(settings, state, settings.host, port)
+
+
+@contextmanager
+def serving(app: ASGIApp, host: str, port: int, *, log_level: str = "warning") -> Iterator[int]:
+    """Serve ``app`` on ``host:port`` (0: a free port) from a background thread for the
+    duration of the ``with`` block; yields the port, connectable on return. Every front-end
+    of the emulator (and a second listener such as the MFT object store) is started this way.
+    Raises RuntimeError if the server does not come up within a few seconds.
+    """
+    sock = _bind(host, port)
+    port = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(state),
+        app,
         http="h11",  # the connection-drop fault relies on its transport (see middleware.py)
         lifespan="off",
         log_level=log_level,
@@ -146,10 +158,10 @@ def running_emulator(
         if errors or not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
             sock.close()
-            raise RuntimeError(f"emulator did not start on {settings.host}:{port}: {errors}")
+            raise RuntimeError(f"emulator did not start on {host}:{port}: {errors}")
         time.sleep(0.005)
     try:
-        yield RunningEmulator(settings, state, settings.host, port)
+        yield port
     finally:
         server.should_exit = True
         thread.join(SHUTDOWN_TIMEOUT)

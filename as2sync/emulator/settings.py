@@ -48,6 +48,8 @@ FAULT_ENDPOINTS: frozenset[str] = frozenset(
         "delete",
         "partner",
         "station",
+        "refresh",  # MFT Gateway's POST /refresh-session
+        "certificate",  # MFT Gateway's GET /certificate
         # Pseudo-endpoint: any request carrying markAsRead=true (get, attachment, batch).
         "markread",
     }
