@@ -18,6 +18,7 @@ from typing import IO, Any, Final
 
 import httpx
 
+from as2sync.backends import base
 from as2sync.backends.as2gateway.model import Digest, OutboundFile
 from as2sync.backends.as2gateway.parsing import filename_from_disposition
 from as2sync.errors import ContentChanged, TransientError
@@ -25,6 +26,9 @@ from as2sync.failpoints import failpoint
 from as2sync.folders.fsutil import storage_error
 
 CHUNK: Final = 64 * 1024
+
+Claimed = OutboundFile | base.OutboundFile
+"""A file to send as the v1 client or the seam describes it (the same fields)."""
 
 
 def header_safe(name: str) -> bool:
@@ -46,7 +50,7 @@ class ClaimedBytes:
     :meth:`chunks`, as a raw body.
     """
 
-    def __init__(self, fh: IO[bytes], item: OutboundFile) -> None:
+    def __init__(self, fh: IO[bytes], item: Claimed) -> None:
         self._fh = fh
         self._item = item
         self._pos = 0
@@ -127,36 +131,42 @@ class ClaimedBytes:
             yield chunk
 
 
-def raw_body(stack: contextlib.ExitStack, item: OutboundFile) -> dict[str, Any]:
+def raw_body(
+    stack: contextlib.ExitStack, item: Claimed, *, name_header: str = "Name"
+) -> dict[str, Any]:
     """httpx request arguments for a single-file send (spec 4.4.1): the recorded bytes of the
-    file streamed as the body, with ``Name``, ``Content-Type`` and ``Content-Length`` (the
-    recorded size). StorageError if unreadable; ContentChanged (nothing sent) if its size is
-    no longer the recorded one."""
+    file streamed as the body, with its name in ``name_header`` (v1's ``Name``, MFT's
+    ``Attachment-Name``), ``Content-Type`` and ``Content-Length`` (the recorded size).
+    StorageError if unreadable; ContentChanged (nothing sent) if its size is no longer the
+    recorded one."""
     body = ClaimedBytes(open_file(stack, item), item)
     body.check_size()
     return {
         "content": body.chunks(),
         "headers": {
-            "Name": item.name,
+            name_header: item.name,
             "Content-Type": item.content_type or "application/octet-stream",
             "Content-Length": str(item.size),
         },
     }
 
 
-def multipart_body(stack: contextlib.ExitStack, items: Sequence[OutboundFile]) -> dict[str, Any]:
-    """httpx request arguments for a multipart send (spec 4.4.2): one ``file`` part per file,
+def multipart_body(
+    stack: contextlib.ExitStack, items: Sequence[Claimed], *, part: str = "file"
+) -> dict[str, Any]:
+    """httpx request arguments for a multipart send (spec 4.4.2): one ``part`` (v1's ``file``,
+    MFT's ``File``) per file,
     each the recorded bytes streamed from its open file (httpx reads file parts in chunks).
     ContentChanged (nothing sent) if a file's size is no longer the recorded one."""
     parts = []
     for item in items:
         body = ClaimedBytes(open_file(stack, item), item)
         body.check_size()
-        parts.append(("file", (item.name, body, item.content_type or "application/octet-stream")))
+        parts.append((part, (item.name, body, item.content_type or "application/octet-stream")))
     return {"files": parts}
 
 
-def open_file(stack: contextlib.ExitStack, item: OutboundFile) -> IO[bytes]:
+def open_file(stack: contextlib.ExitStack, item: Claimed) -> IO[bytes]:
     """``item`` opened for reading (closed with ``stack``) by its opener, or by its path never
     following a symbolic link as the last component. StorageError if it cannot be opened:
     nothing was sent then."""

@@ -1,0 +1,622 @@
+"""The MFT Gateway REST API client: the calls the backend makes, over HTTP.
+
+Every API request goes the same way (:meth:`MftClient._attempt`):
+
+1. an API token from the :class:`~.session.Session` (login, or an early refresh, when due);
+2. a slot from the shared :class:`~as2sync.backends.http.ratelimit.RateLimiter`, held until
+   the response headers arrive (MFT Gateway documents no limit: the configured client-side
+   one is all there is, and 429/503 pause it for Retry-After or a whole window);
+3. the request, ``stream=True``, with ``Authorization: <token>`` (no scheme);
+4. a 401/403 drops the token and the request is repeated once with a renewed one (a refusal
+   before acting, so safe even for a submit);
+5. every failure is translated by :mod:`.errors_map`.
+
+Idempotent requests go through the :class:`~as2sync.backends.http.retrying.RetryPolicy`; a
+submit never does (its unknown outcome is the caller's to reconcile).
+
+Attachments are fetched from the signed URLs the API hands out, **without** the
+``Authorization`` header (the object store refuses a second credential) and without a slot of
+the API's limiter (it is another service); a refused URL (403, expired) is replaced by asking
+the API for fresh URLs, a bounded number of times.
+
+Only the new names of the 2023 renaming are sent (:mod:`.names`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TypeVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+import structlog
+
+from as2sync import __version__
+from as2sync.backends import base
+from as2sync.backends.as2gateway.client import _checked_base_url, _ssl_context
+from as2sync.backends.http.ratelimit import Priority, RateLimiter
+from as2sync.backends.http.retrying import RetryPolicy
+from as2sync.backends.http.transfer import header_safe, multipart_body, raw_body, stream_to
+from as2sync.backends.mftgateway import names, pagination
+from as2sync.backends.mftgateway.errors_map import (
+    TOKEN_REFUSED,
+    UrlRefused,
+    from_exception,
+    from_status,
+    json_body,
+    object_error,
+    retry_after,
+)
+from as2sync.backends.mftgateway.parsing import (
+    AttachmentUrls,
+    MessageInfo,
+    SessionTokens,
+    parse_attachment_urls,
+    parse_id_list,
+    parse_message,
+    parse_session,
+    submit_id,
+)
+from as2sync.backends.mftgateway.session import Session
+from as2sync.config.loader import is_loopback
+from as2sync.errors import (
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    ProtocolError,
+    TransientError,
+    UnknownOutcome,
+)
+from as2sync.log import register_secret
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+Observer = Callable[[str, int | None, float], None]
+BodyFactory = Callable[[contextlib.ExitStack], dict[str, Any]]
+
+DEFAULT_URL: Final = "https://api.mftgateway.com"
+DEFAULT_RATE_LIMIT: Final = (50, 10.0)
+"""Requests per seconds when no limiter is given. MFT Gateway documents no limit; this is the
+AS2 Gateway's, a pace the vendor's other API is known to accept."""
+MAX_PAGE: Final = 100
+MAX_IDS: Final = 100
+URL_REFRESHES: Final = 2
+_DOWNLOAD_HEADERS: Final = {"Accept-Encoding": "identity"}
+
+
+class Box(enum.StrEnum):
+    """A message list, as its path reads."""
+
+    INBOX = "message/inbox"
+    SENT = "message/outbox"
+    QUEUED = "message/outbox/queued"
+    FAILED = "message/outbox/failed"
+    INCOMPLETE = "message/outbox/incomplete"
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        return tuple(self.value.split("/"))
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """One attachment written to its destination."""
+
+    index: int
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One logical request. ``body`` builds fresh content for every attempt."""
+
+    endpoint: str
+    method: str
+    path: tuple[str, ...]
+    params: Mapping[str, str] = field(default_factory=dict)
+    json: object = None
+    body: BodyFactory | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    idempotent: bool = True
+    priority: Priority | None = None  # None: the caller's context priority
+    authorize: bool = False  # /authorize or /refresh-session: no token
+
+
+class _Unauthorized(Exception):
+    """Internal signal: the token was refused. Never leaves this module."""
+
+    def __init__(self, error: GatewayError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class MftClient:
+    """Thread-safe client of the MFT Gateway REST API (one per process is enough).
+
+    ``limiter`` should be the process-wide one; without one the client gets a private
+    :data:`DEFAULT_RATE_LIMIT`. ``clock`` is epoch seconds (token expiry); ``observer(endpoint,
+    status, seconds)`` is called once per HTTP request (status None: no response). ``stop`` is
+    the process's stop event (no request starts once it is set). Raises ``ConfigError`` for a
+    base URL that is not https (plain http only for loopback hosts, i.e. the emulator).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        limiter: RateLimiter | None = None,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        verify: bool | str = True,
+        clock: Callable[[], float] = time.time,
+        observer: Observer | None = None,
+        token_renew_seconds: float = 300.0,
+        stop: threading.Event | None = None,
+        url_refreshes: int = URL_REFRESHES,
+    ) -> None:
+        self._base = _checked_base_url(base_url)
+        self._username = username
+        self._password = password
+        register_secret(password)
+        self._limiter = limiter if limiter is not None else RateLimiter(*DEFAULT_RATE_LIMIT)
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._observer = observer
+        self._stop = stop
+        self._url_refreshes = url_refreshes
+        self._incomplete_warned = False
+        self._session = Session(
+            self._login, self._refresh, renew_seconds=token_renew_seconds, clock=clock
+        )
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(timeout),
+            verify=_ssl_context(verify),
+            follow_redirects=False,
+            headers={"User-Agent": f"as2sync/{__version__}"},
+        )
+
+    def __repr__(self) -> str:
+        return f"MftClient({self._base!r}, username={self._username!r})"
+
+    def __enter__(self) -> MftClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- sending --------------------------------------------------------------------------
+
+    def submit(
+        self,
+        station: str,
+        partner: str,
+        files: Sequence[base.OutboundFile],
+        *,
+        subject: str | None = None,
+    ) -> str:
+        """Submit one message; its ID (from the body, else the ``Link`` header).
+
+        One file whose name a header can carry goes as the raw body with ``Attachment-Name``;
+        several (or one with such a name) as ``multipart/form-data`` with one ``File`` part
+        each. ``InvalidRequest`` (nothing sent) for no files, empty or repeated names, or a
+        station, partner or subject a header cannot carry. ``PermanentError`` for 422 (unknown
+        station or partner) and 413; ``UnknownOutcome`` whenever the message may have been
+        accepted, including a 2xx without a readable ID. See :meth:`base.Sender.submit`.
+        """
+        files = list(files)
+        if not files:
+            raise InvalidRequest("a message carries at least one file")
+        if not all(f.name for f in files):
+            raise InvalidRequest("every file needs a name")
+        if len({f.name for f in files}) != len(files):
+            raise InvalidRequest("file names within one message must be unique")
+        for what, value in (("station", station), ("partner", partner), ("subject", subject)):
+            if value is not None and not (value and header_safe(value)):
+                raise InvalidRequest(f"the {what} {value!r} cannot travel in an HTTP header")
+        headers = {"AS2-From": station, "AS2-To": partner}
+        if subject:
+            headers["Subject"] = subject
+        if len(files) == 1 and header_safe(files[0].name):
+            one = files[0]
+
+            def body(stack: contextlib.ExitStack) -> dict[str, Any]:
+                return raw_body(stack, one, name_header="Attachment-Name")
+        else:
+
+            def body(stack: contextlib.ExitStack) -> dict[str, Any]:
+                return multipart_body(stack, files, part="File")
+
+        call = _Call(
+            "submit",
+            "POST",
+            ("message", "submit"),
+            body=body,
+            headers=headers,
+            idempotent=False,
+            priority=Priority.HIGH,
+        )
+        return self._attempt(call, _accepted_id)
+
+    # -- lists ----------------------------------------------------------------------------
+
+    def list_page(
+        self,
+        box: Box,
+        *,
+        page: int = 0,
+        page_length: int = MAX_PAGE,
+        ascending: bool = True,
+        fetch_all: bool = False,
+        station: str | None = None,
+        partner: str | None = None,
+        identifier: str | None = None,
+        subject: str | None = None,
+    ) -> list[str]:
+        """One page of IDs. Station and partner are the primary filters; ``identifier`` and
+        ``subject`` (prefixes) are secondary, ignored by the server next to a primary one, and
+        only one of them may be given. A 404 from the incomplete list (documented as "coming
+        soon") is an empty list, with one warning per client."""
+        if not 1 <= page_length <= MAX_PAGE:
+            raise InvalidRequest(f"page_length must be 1..{MAX_PAGE}")
+        if page < 0:
+            raise InvalidRequest("page must be >= 0")
+        if identifier and subject:
+            raise InvalidRequest("only one secondary filter (identifier or subject) per list")
+        params = {
+            "sortDir": "asc" if ascending else "desc",
+            "pageOffset": str(page),
+            "pageLength": str(page_length),
+        }
+        if fetch_all:
+            params["fetchAll"] = "true"
+        for name, value in (
+            (names.STATION_PARAM, station),
+            (names.PARTNER_PARAM, partner),
+            (names.IDENTIFIER_PARAM, identifier),
+            (names.SUBJECT_PARAM, subject),
+        ):
+            if value:
+                params[name] = value
+        endpoint = "list_" + box.value.rsplit("/", 1)[-1]
+        call = _Call(endpoint, "GET", box.segments, params)
+        try:
+            return self._call(
+                call, lambda r: parse_id_list(json_body(r, endpoint=endpoint), endpoint)
+            )
+        except NotFound:
+            if box is not Box.INCOMPLETE:
+                raise
+            if not self._incomplete_warned:
+                self._incomplete_warned = True
+                log.warning("gateway.incomplete_list_unavailable", endpoint=endpoint)
+            return []
+
+    def walk(
+        self, box: Box, *, page_length: int = MAX_PAGE, max_requests: int = 1000, **filters: Any
+    ) -> Iterator[list[str]]:
+        """Every ID of a list, each once, in ascending order, as :mod:`.pagination` walks a
+        list that may shrink meanwhile; each batch is read only when the previous one has been
+        handled. ``filters`` are :meth:`list_page`'s."""
+
+        def fetch(page: int) -> list[str]:
+            return self.list_page(box, page=page, page_length=page_length, **filters)
+
+        return pagination.walk(fetch, page_length=page_length, max_requests=max_requests)
+
+    # -- one message ----------------------------------------------------------------------
+
+    def inbox_message(self, identifier: str, *, mark_read: bool) -> MessageInfo:
+        """A received message. ``markAsRead`` is always sent: the server's default marks read."""
+        call = _Call(
+            "mark_read" if mark_read else "inbox_message",
+            "GET",
+            (*Box.INBOX.segments, identifier),
+            {"markAsRead": "true" if mark_read else "false"},
+        )
+        return self._call(
+            call, lambda r: parse_message(json_body(r, endpoint=call.endpoint), call.endpoint)
+        )
+
+    def outbox_message(self, box: Box, identifier: str) -> MessageInfo:
+        """A submitted message in ``box`` (NotFound if it is not in that box)."""
+        if box is Box.INBOX:
+            raise InvalidRequest("outbox_message reads an outbox")
+        call = _Call("outbox_message", "GET", (*box.segments, identifier))
+        return self._call(
+            call, lambda r: parse_message(json_body(r, endpoint=call.endpoint), call.endpoint)
+        )
+
+    def mark_read(self, identifier: str) -> None:
+        """Mark a received message read (the API's only way: retrieve it)."""
+        self.inbox_message(identifier, mark_read=True)
+
+    def mark_unread(self, identifier: str) -> None:
+        call = _Call("mark_unread", "POST", (*Box.INBOX.segments, identifier, "markUnread"))
+        self._call(call, _drain)
+
+    def delete(self, box: Box, identifiers: Sequence[str]) -> list[str]:
+        """Delete messages of the inbox or outbox; the IDs the server says it deleted (a 404,
+        none of them there any more, is an empty list)."""
+        ids = list(dict.fromkeys(identifiers))
+        if not ids:
+            return []
+        if len(ids) > MAX_IDS:
+            raise InvalidRequest(f"at most {MAX_IDS} IDs per delete, not {len(ids)}")
+        if box not in (Box.INBOX, Box.SENT):
+            raise InvalidRequest("delete takes the inbox or the outbox")
+        call = _Call(
+            "delete", "POST", (*box.segments, "delete"), json={names.IDENTIFIERS_BODY: ids}
+        )
+        try:
+            return self._call(call, lambda r: _deleted(json_body(r, endpoint="delete")))
+        except NotFound:
+            return []
+
+    # -- attachments ----------------------------------------------------------------------
+
+    def attachment_urls(self, box: Box, identifier: str) -> AttachmentUrls:
+        call = _Call("attachment_urls", "GET", (*box.segments, identifier, "attachments"))
+        return self._call(
+            call,
+            lambda r: parse_attachment_urls(json_body(r, endpoint=call.endpoint), call.endpoint),
+        )
+
+    def download_attachments(
+        self,
+        box: Box,
+        identifier: str,
+        dest_for: Callable[[int, str], Path],
+        *,
+        only: Collection[int] | None = None,
+    ) -> list[Downloaded]:
+        """Download a message's attachments (those at ``only``'s indices, else all) to
+        ``dest_for(index, name)`` each. A URL the object store refuses (403, e.g. expired) is
+        replaced by fresh ones from the API, up to ``url_refreshes`` times per message, then
+        :class:`UrlRefused`. ProtocolError when fresh URLs list other attachments."""
+        urls = self.attachment_urls(box, identifier)
+        refreshes = 0
+        done: list[Downloaded] = []
+        for index in range(urls.total):
+            if only is not None and index not in only:
+                continue
+            while True:
+                item = urls.attachments[index]
+                try:
+                    size = self.download_url(item.url, dest_for(index, item.name))
+                    break
+                except UrlRefused:
+                    if refreshes >= self._url_refreshes:
+                        raise
+                    refreshes += 1
+                    log.info("gateway.url_refused", endpoint="download", index=index)
+                    fresh = self.attachment_urls(box, identifier)
+                    if [a.name for a in fresh.attachments] != [a.name for a in urls.attachments]:
+                        raise ProtocolError(
+                            f"attachments of {identifier} changed between two listings"
+                        ) from None
+                    urls = fresh
+            done.append(Downloaded(index, item.name, size))
+        return done
+
+    def download_url(self, url: str, dest: Path) -> int:
+        """Stream a signed URL's body into ``dest`` (created or truncated, removed on failure);
+        the bytes written. Sent without ``Authorization``. UrlRefused for a 403."""
+        _check_object_url(url)
+        try:
+            return self._retry.call(
+                lambda: self._fetch_object(url, dest), endpoint="download", stop=self._stop
+            )
+        except BaseException:
+            with contextlib.suppress(OSError):
+                dest.unlink(missing_ok=True)
+            raise
+
+    def _fetch_object(self, url: str, dest: Path) -> int:
+        # Built without any credential: the signature in the URL is the only one allowed.
+        request = self._http.build_request("GET", url, headers=_DOWNLOAD_HEADERS)
+        request.headers.pop("Authorization", None)
+        started = time.monotonic()
+        try:
+            response = self._http.send(request, stream=True)
+        except (httpx.HTTPError, OSError) as exc:
+            self._observe("download", "GET", None, started)
+            raise from_exception(exc, endpoint="download", idempotent=True) from exc
+        try:
+            if not 200 <= response.status_code < 300:
+                raise object_error(response, endpoint="download")
+            try:
+                return stream_to(response, dest, "download")
+            except httpx.HTTPError as exc:
+                raise from_exception(exc, endpoint="download", idempotent=True) from exc
+        finally:
+            with contextlib.suppress(httpx.HTTPError, OSError):
+                response.close()
+            self._observe("download", "GET", response.status_code, started)
+
+    # -- the request pipeline -----------------------------------------------------------------
+
+    def _call(self, call: _Call, handle: Callable[[httpx.Response], T]) -> T:
+        """An idempotent request through the retry policy."""
+        return self._retry.call(
+            lambda: self._attempt(call, handle),
+            endpoint=call.endpoint,
+            limiter=self._limiter,
+            stop=self._stop,
+        )
+
+    def _attempt(self, call: _Call, handle: Callable[[httpx.Response], T]) -> T:
+        """One attempt, including the single repeat after the token was refused."""
+        if call.authorize:
+            return self._once(call, handle, None)
+        for repeat in (False, True):
+            token = self._token_for(call)
+            try:
+                return self._once(call, handle, token)
+            except _Unauthorized as refused:
+                if repeat:
+                    raise refused.error from None
+                self._session.invalidate(token)
+                log.info("gateway.token_refused", endpoint=call.endpoint)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _token_for(self, call: _Call) -> str:
+        try:
+            return self._session.token()
+        except ProtocolError as exc:
+            if call.idempotent:
+                raise
+            # Nothing was sent yet: for the submit's contract this is transient, not unknown.
+            raise TransientError(f"{call.endpoint}: login failed: {exc}") from exc
+
+    def _once(self, call: _Call, handle: Callable[[httpx.Response], T], token: str | None) -> T:
+        with contextlib.ExitStack() as stack:
+            kwargs = call.body(stack) if call.body is not None else {}
+            headers: dict[str, str] = {**call.headers, **kwargs.pop("headers", {})}
+            if token is not None:
+                headers["Authorization"] = token  # the bare token: no scheme
+            if call.json is not None:
+                kwargs["json"] = call.json
+            request = self._http.build_request(
+                call.method, self._url(call.path), params=call.params, headers=headers, **kwargs
+            )
+            with self._limiter.slot(call.priority, stop=self._stop):
+                started = time.monotonic()
+                try:
+                    response = self._http.send(request, stream=True)
+                except (httpx.HTTPError, OSError) as exc:
+                    self._observe(call.endpoint, call.method, None, started)
+                    raise from_exception(
+                        exc, endpoint=call.endpoint, idempotent=call.idempotent
+                    ) from exc
+            try:
+                return self._handle(call, response, handle)
+            finally:
+                # Closing a response we are done with must not turn a result into an error.
+                with contextlib.suppress(httpx.HTTPError, OSError):
+                    response.close()
+                self._observe(call.endpoint, call.method, response.status_code, started)
+
+    def _handle(
+        self, call: _Call, response: httpx.Response, handle: Callable[[httpx.Response], T]
+    ) -> T:
+        status = response.status_code
+        if status in TOKEN_REFUSED and not call.authorize:
+            raise _Unauthorized(
+                from_status(response, endpoint=call.endpoint, idempotent=call.idempotent)
+            )
+        if status in (429, 503):
+            self._limiter.penalise(retry_after(response))
+        if not 200 <= status < 300:
+            raise from_status(
+                response,
+                endpoint=call.endpoint,
+                idempotent=call.idempotent,
+                authorize=call.endpoint == "authorize",
+            )
+        try:
+            return handle(response)
+        except (httpx.HTTPError, OSError) as exc:
+            raise from_exception(exc, endpoint=call.endpoint, idempotent=call.idempotent) from exc
+        except ProtocolError as exc:
+            if call.idempotent:
+                raise
+            # A 2xx to a submit means it was accepted, whatever else is wrong with the answer.
+            raise UnknownOutcome(f"{call.endpoint}: accepted, but {exc}", status=status) from exc
+
+    def _login(self) -> SessionTokens:
+        call = _Call(
+            "authorize",
+            "POST",
+            ("authorize",),
+            json={"username": self._username, "password": self._password},
+            priority=Priority.HIGH,  # every other request waits for it
+            authorize=True,
+        )
+        return self._attempt(call, lambda r: parse_session(json_body(r, endpoint="authorize")))
+
+    def _refresh(self, refresh_token: str) -> SessionTokens:
+        call = _Call(
+            "refresh",
+            "POST",
+            ("refresh-session",),
+            json={"username": self._username, "refreshToken": refresh_token},
+            priority=Priority.HIGH,
+            authorize=True,
+        )
+        return self._attempt(call, lambda r: parse_session(json_body(r, endpoint="refresh")))
+
+    def _url(self, segments: tuple[str, ...]) -> str:
+        # Message IDs hold <, >, @, +, / ...: every segment is fully percent-encoded.
+        return self._base + "/" + "/".join(quote(s, safe="") for s in segments)
+
+    def _observe(self, endpoint: str, method: str, status: int | None, started: float) -> None:
+        seconds = time.monotonic() - started
+        log.debug(
+            "gateway.request",
+            endpoint=endpoint,
+            method=method,
+            status=status,
+            seconds=round(seconds, 4),
+        )
+        if self._observer is None:
+            return
+        try:
+            self._observer(endpoint, status, seconds)
+        except Exception as exc:  # a metrics bug must never change the outcome of a request
+            log.warning("gateway.observer_failed", error=type(exc).__name__, detail=str(exc))
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _accepted_id(response: httpx.Response) -> str:
+    link = response.headers.get("Link")
+    try:
+        body: object = json_body(response, endpoint="submit")
+    except (ProtocolError, httpx.HTTPError):
+        body = None  # the Link header may still say it
+    identifier = submit_id(body, link)
+    if identifier is None:
+        raise UnknownOutcome(
+            f"submit: HTTP {response.status_code} accepted it, but neither the body nor the "
+            f"Link header ({link!r}) holds a message ID",
+            status=response.status_code,
+        )
+    return identifier
+
+
+def _deleted(body: object) -> list[str]:
+    deleted = body.get("deleted") if isinstance(body, dict) else None
+    if isinstance(deleted, str):
+        return [deleted]
+    if not isinstance(deleted, list) or not all(isinstance(d, str) for d in deleted):
+        raise ProtocolError("delete: 'deleted' is not a list of message IDs")
+    return list(deleted)
+
+
+def _drain(response: httpx.Response) -> None:
+    response.read()
+
+
+def _check_object_url(url: str) -> None:
+    """ProtocolError unless ``url`` is https (http only for a loopback host, the emulator)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
+        return
+    raise ProtocolError(f"download: refusing a signed URL that is not https ({parts.scheme}://)")
