@@ -14,7 +14,7 @@ from as2sync.backends.http.retrying import RetryPolicy
 from as2sync.backends.mftgateway.client import Box, MftClient
 from as2sync.backends.mftgateway.names import OLD_REQUEST_NAMES
 from as2sync.emulator.mft.server import RunningMftEmulator
-from as2sync.emulator.mft.settings import MftSettings
+from as2sync.emulator.mft.settings import CertificateSpec, MftSettings
 from as2sync.emulator.settings import PartnerSpec
 from as2sync.errors import PermanentError
 from tests.mft.conftest import PASSWORD, USER, MakeMft, ManualClock
@@ -179,3 +179,19 @@ def test_forget_deletes_in_the_inbox(mft: RunningMftEmulator) -> None:
         assert client.delete(Box.INBOX, ids) == ids
         assert client.delete(Box.INBOX, ids) == []
     assert mft.state.received_ids() == []
+
+
+def test_certificates_with_chosen_expiry(mft: RunningMftEmulator) -> None:
+    mft.switches.update(
+        certificates=[
+            CertificateSpec("st", "IDENTITY", 1_900_000_000_000, "MYSTATION", ("MYSTATION",)),
+            {"alias": "pa", "type": "TRUST", "expiry_ms": 1_800_000_000_000, "common_name": "ACME"},
+        ]
+    )
+    with client_for(mft) as client:
+        refs = client.certificates()
+        assert [(r.alias, r.type) for r in refs] == [("st", "IDENTITY"), ("pa", "TRUST")]
+        partner = client.certificate("pa")
+        with pytest.raises(PermanentError, match="404"):
+            client.certificate("nope")
+    assert (partner.common_name, partner.expires_at) == ("ACME", 1_800_000_000.0)

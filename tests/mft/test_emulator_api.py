@@ -358,3 +358,18 @@ def test_admin_seeds_switches_and_shows_exchanges(mft: RunningMftEmulator) -> No
 def test_the_password_is_only_accepted_with_its_user(mft: RunningMftEmulator) -> None:
     response = httpx.post(f"{mft.base_url}/authorize", json={"username": "x", "password": PASSWORD})
     assert response.status_code == 401
+
+
+def test_certificates_list_filter_by_either_type_name_and_metadata(
+    mft: RunningMftEmulator, api: httpx.Client
+) -> None:
+    listed = api.get("/certificate").json()
+    assert [c["type"] for c in listed] == ["IDENTITY", "TRUST"]
+    assert api.get("/certificate", params={"certType": "STATION"}).json() == listed[:1]
+    assert api.get("/certificate", params={"certType": "TRUST"}).json() == listed[1:]
+    meta = api.get(f"/certificate/{listed[0]['alias']}").json()
+    assert meta["expiry"] == "Tue Jan 01 00:00:00 UTC 2030"
+    assert meta["expiryTimestamp"] == 1_893_456_000_000
+    assert {"subjectCommonName", "serialNumberHex", "validFromTimestamp"} <= set(meta)
+    assert not {"subject_common_name", "serial_number", "valid_from"} & set(meta)
+    assert api.get("/certificate/nope").status_code == 404

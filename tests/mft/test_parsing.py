@@ -8,6 +8,8 @@ import pytest
 from as2sync.backends.mftgateway.parsing import (
     id_from_link,
     parse_attachment_urls,
+    parse_certificate,
+    parse_certificates,
     parse_id_list,
     parse_message,
     parse_session,
@@ -97,3 +99,34 @@ def test_id_lists_and_attachment_urls() -> None:
     assert urls.total == 1 and urls.attachments[0].url == "https://s3/x"
     with pytest.raises(ProtocolError, match="total"):
         parse_attachment_urls({"total": 2, "attachments": [{"name": "a", "url": "u"}]}, "urls")
+
+
+def test_certificate_expiry_timestamp_first_then_the_date_string() -> None:
+    new = parse_certificate(
+        {
+            "alias": "a1",
+            "type": "STATION",
+            "subjectCommonName": "ME",
+            "expiry": "Sun Jan 17 00:00:00 UTC 2038",
+            "expiryTimestamp": 1_893_456_000_000,
+            "belongsTo": ["MYSTATION"],
+        }
+    )
+    assert (new.type, new.common_name, new.expires_at) == ("IDENTITY", "ME", 1_893_456_000.0)
+    assert new.belongs_to == ("MYSTATION",)
+    old = parse_certificate(
+        {
+            "alias": "a2",
+            "type": "HTTPS",
+            "subject_common_name": "Amazon Root CA 1",
+            "expiry": "Sun Jan 17 00:00:00 UTC 2038",
+        }
+    )
+    assert (old.common_name, old.expires_at) == ("Amazon Root CA 1", 2_147_299_200.0)
+    seconds = parse_certificate({"alias": "a3", "type": "TRUST", "expiryTimestamp": 2_000_000_000})
+    assert seconds.expires_at == 2_000_000_000.0
+    assert parse_certificate({"alias": "a4", "expiry": "soon"}).expires_at is None
+    refs = parse_certificates(
+        [{"alias": "x", "type": "PARTNER_CHAIN"}, {"alias": "y", "type": "TRUST"}]
+    )
+    assert [(r.alias, r.type) for r in refs] == [("x", "TRUST_CHAIN"), ("y", "TRUST")]

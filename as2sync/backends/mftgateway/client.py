@@ -55,9 +55,13 @@ from as2sync.backends.mftgateway.errors_map import (
 )
 from as2sync.backends.mftgateway.parsing import (
     AttachmentUrls,
+    CertificateInfo,
+    CertificateRef,
     MessageInfo,
     SessionTokens,
     parse_attachment_urls,
+    parse_certificate,
+    parse_certificates,
     parse_id_list,
     parse_message,
     parse_session,
@@ -365,6 +369,18 @@ class MftClient:
             return self._call(call, lambda r: _deleted(json_body(r, endpoint="delete")))
         except NotFound:
             return []
+
+    # -- certificates -------------------------------------------------------------------
+
+    def certificates(self) -> list[CertificateRef]:
+        """Every certificate of the account (fetched unfiltered: the two sources name the
+        types differently, so filtering is the caller's, on the seed's names)."""
+        call = _Call("certificates", "GET", ("certificate",))
+        return self._call(call, lambda r: parse_certificates(json_body(r, endpoint="certificates")))
+
+    def certificate(self, alias: str) -> CertificateInfo:
+        call = _Call("certificate", "GET", ("certificate", alias))
+        return self._call(call, lambda r: parse_certificate(json_body(r, endpoint="certificate")))
 
     # -- attachments ----------------------------------------------------------------------
 

@@ -32,6 +32,11 @@ REFRESH_TOKEN: Final = ("refreshToken", "refresh_token")
 IDENTIFIER: Final = ("identifier", "as2MessageId")
 SENDER: Final = ("senderIdentifier", "senderAS2Id")
 RECEIVER: Final = ("receiverIdentifier", "receiverAS2Id")
+CERT_COMMON_NAME: Final = ("subjectCommonName", "subject_common_name")
+CERT_VALID_FROM: Final = ("validFrom", "valid_from")
+CERT_SERIAL: Final = ("serialNumberHex", "serialNumber", "serial_number")
+CERT_TYPE_NAMES: Final = {"STATION": "IDENTITY", "PARTNER": "TRUST", "PARTNER_CHAIN": "TRUST_CHAIN"}
+"""The OpenAPI's certificate type names -> the seed's (which this backend reports)."""
 SUBMIT_ID: Final = ("identifier", "messageIdentifier", "as2MessageId", "as2messageId")
 """The submit response's ID: seed 003 section 3.1 shows ``as2MessageId``; the renaming lists
 both ``as2MessageId`` -> ``identifier`` and ``as2messageId`` -> ``messageIdentifier``."""

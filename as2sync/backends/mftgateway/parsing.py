@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
 from as2sync.backends.mftgateway import names
 from as2sync.errors import ProtocolError
 
 _OUTBOX_PATH = "/message/outbox/"
+_MS_THRESHOLD = 1e11  # below: seconds (the unit of expiryTimestamp is undocumented)
+# Java Date.toString() of a UTC date, the only zone the vendor's samples show.
+_JAVA_DATES = ("%a %b %d %H:%M:%S UTC %Y", "%a %b %d %H:%M:%S GMT %Y")
 
 
 @dataclass(frozen=True)
@@ -189,3 +193,73 @@ def parse_url(body: object, what: str) -> str:
     if not isinstance(url, str) or not url:
         raise ProtocolError(f"{what}: response has no url")
     return url
+
+
+@dataclass(frozen=True)
+class CertificateRef:
+    alias: str
+    type: str
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    """One certificate's metadata. ``type`` uses the seed's names (IDENTITY, TRUST,
+    TRUST_CHAIN, HTTPS, HTTPS_CHAIN) whichever the server used; ``expires_at`` is epoch
+    seconds (None if the server gave no readable expiry)."""
+
+    alias: str
+    type: str
+    common_name: str | None
+    expires_at: float | None
+    belongs_to: tuple[str, ...]
+
+
+def cert_type(value: object) -> str:
+    text = value.upper() if isinstance(value, str) else ""
+    return names.CERT_TYPE_NAMES.get(text, text)
+
+
+def parse_certificates(body: object) -> list[CertificateRef]:
+    """The bare array of ``GET /certificate``."""
+    if not isinstance(body, list):
+        raise ProtocolError("certificates: response is not a JSON array")
+    found = []
+    for item in body:
+        if not isinstance(item, dict) or not isinstance(item.get("alias"), str):
+            raise ProtocolError("certificates: an entry has no alias")
+        found.append(CertificateRef(item["alias"], cert_type(item.get("type"))))
+    return found
+
+
+def expiry_seconds(timestamp: object, text: object) -> float | None:
+    """Epoch seconds of a certificate's expiry: ``expiryTimestamp`` first (milliseconds, or
+    seconds when small), else the ``expiry`` date string (Java ``Date.toString()``)."""
+    number = _int(timestamp)
+    if number is not None and number > 0:
+        return number / 1000.0 if number >= _MS_THRESHOLD else float(number)
+    if isinstance(text, str):
+        cleaned = " ".join(text.split())
+        for fmt in _JAVA_DATES:
+            try:
+                parsed = datetime.strptime(cleaned, fmt)
+            except ValueError:
+                continue
+            return parsed.replace(tzinfo=UTC).timestamp()
+    return None
+
+
+def parse_certificate(body: object) -> CertificateInfo:
+    data = _object(body, "certificate")
+    alias = data.get("alias")
+    if not isinstance(alias, str):
+        raise ProtocolError("certificate: response has no alias")
+    belongs = data.get("belongsTo")
+    return CertificateInfo(
+        alias=alias,
+        type=cert_type(data.get("type")),
+        common_name=_text(names.first(data, names.CERT_COMMON_NAME)),
+        expires_at=expiry_seconds(data.get("expiryTimestamp"), data.get("expiry")),
+        belongs_to=tuple(b for b in belongs if isinstance(b, str))
+        if isinstance(belongs, list)
+        else (),
+    )

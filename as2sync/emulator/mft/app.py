@@ -22,6 +22,7 @@ they are silent, each what a client is tested against:
 - ``GET /message/inbox/{identifier}`` marks read unless ``markAsRead=false`` (the JSON shows
   ``apiFetched`` as it was before the call).
 - Attachment and MDN URLs point at the object store listener (see :mod:`.objectstore`).
+- Certificates: see :mod:`.certificates`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from as2sync.emulator.httputil import (
     read_limited,
 )
 from as2sync.emulator.journal import Journal
+from as2sync.emulator.mft import certificates
 from as2sync.emulator.mft.admin import mft_admin_routes
 from as2sync.emulator.mft.boxes import Boxes, ListQuery
 from as2sync.emulator.mft.keys import Box, OutBox
@@ -270,6 +272,16 @@ class MftApi:
         await run_in_threadpool(self.boxes.mark_unread, identifier)
         return message(200, f"Successfully marked message {identifier} as unread")
 
+    # -- section 6: certificates
+
+    async def certificates(self, request: Request) -> Response:
+        certs = self.switches.current.certificates
+        return JSONResponse(certificates.listing(certs, request.query_params.get("certType")))
+
+    async def certificate(self, request: Request) -> Response:
+        certs = self.switches.current.certificates
+        return JSONResponse(certificates.metadata(certs, request.path_params["alias"]))
+
     # -- sections 3.4-3.5: delete
 
     def delete_one(self, box: Literal["inbox", "outbox"]) -> Handler:
@@ -316,6 +328,8 @@ def mft_routes(api: MftApi, injector: FaultInjector) -> list[BaseRoute]:
         route("/authorize", "authorize", api.authorize, "POST", auth=False),
         route("/refresh-session", "refresh", api.refresh_session, "POST", auth=False),
         route("/message/submit", "send", api.submit, "POST"),
+        route("/certificate", "certificate", api.certificates, "GET"),
+        route("/certificate/{alias:path}", "certificate", api.certificate, "GET"),
         route("/message/inbox/delete", "delete", api.delete_many("inbox"), "POST"),
         route("/message/outbox/delete", "delete", api.delete_many("outbox"), "POST"),
     ]
