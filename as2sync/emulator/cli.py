@@ -1,4 +1,5 @@
-"""``as2sync emulator``: serve the AS2 Gateway v1 emulator until SIGINT/SIGTERM.
+"""``as2sync emulator``: serve the AS2 Gateway v1 emulator (or, with ``--api mftgateway``, the
+MFT Gateway REST one) until SIGINT/SIGTERM.
 
 Wired into :mod:`as2sync.cli` through :func:`add_arguments` and :func:`main`; also runnable as
 ``python -m as2sync.emulator``. On start it prints the base URL and the credentials it accepts
@@ -14,7 +15,9 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
+from as2sync.emulator.mft.settings import MftSettings
 from as2sync.emulator.settings import MIB, EmulatorSettings, Faults, PartnerSpec
 from as2sync.emulator.state import EmulatorState
 
@@ -121,6 +124,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated endpoints faults apply to (send,batch,list,get,attachment,...)",
     )
     faults.add_argument("--seed", type=int, metavar="N", help="random seed for the faults")
+    add(
+        "--api",
+        choices=("as2gateway", "mftgateway"),
+        default="as2gateway",
+        help="the API to serve: AS2 Gateway v1 (default) or MFT Gateway REST (at the root, "
+        "attachment URLs served by a second listener)",
+    )
+    mft = parser.add_argument_group("MFT Gateway (--api mftgateway)")
+    mft.add_argument(
+        "--list-marks-read",
+        action="store_true",
+        help="the inbox list itself marks what it returns as fetched (reading (b))",
+    )
+    mft.add_argument(
+        "--attachments-mark-read", action="store_true", help="GET .../attachments marks read"
+    )
+    mft.add_argument(
+        "--no-incomplete-list",
+        action="store_true",
+        help="/message/outbox/incomplete answers 404 (documented as coming soon)",
+    )
+    mft.add_argument(
+        "--incomplete-partner",
+        action="append",
+        metavar="AS2ID",
+        help="messages to this partner end incomplete (no MDN); repeat for more",
+    )
+    mft.add_argument(
+        "--url-validity", type=float, default=600.0, metavar="S", help="signed URL validity (600)"
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
@@ -161,6 +194,17 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
     )
 
 
+def mft_settings_from_args(args: argparse.Namespace) -> MftSettings:
+    """The MFT front-end's switches; ValueError for inconsistent options."""
+    return MftSettings(
+        list_marks_read=args.list_marks_read,
+        attachments_mark_read=args.attachments_mark_read,
+        incomplete_list=not args.no_incomplete_list,
+        incomplete_partners=tuple(args.incomplete_partner or ()),
+        url_validity=args.url_validity,
+    )
+
+
 def seed_messages(state: EmulatorState, count: int) -> list[str]:
     """Seed ``count`` received X12 850 purchase orders, round-robin over stations and partners."""
     stations = state.stations()
@@ -180,13 +224,12 @@ def seed_messages(state: EmulatorState, count: int) -> list[str]:
 
 def main(args: argparse.Namespace) -> int:
     """Run until SIGINT/SIGTERM; 0 on a clean stop, 2 if the emulator cannot start."""
-    # Imported here, not at module level: `as2sync` builds this sub-command's parser on every
-    # run, and production installs (the Docker image) have no uvicorn/starlette (the emulator
-    # extra).
-    from as2sync.emulator.server import running_emulator
-
+    # The servers are imported only when run, not at module level: `as2sync` builds this
+    # sub-command's parser on every run, and production installs (the Docker image) have no
+    # uvicorn/starlette (the emulator extra).
     try:
         settings = settings_from_args(args)
+        mft_settings_from_args(args)  # refuse bad MFT options before anything starts
     except ValueError as exc:
         print(f"as2sync emulator: {exc}", file=sys.stderr)
         return 2
@@ -198,26 +241,10 @@ def main(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with running_emulator(settings) as emu:
-            if args.seed_messages > 0:
-                seed_messages(emu.state, args.seed_messages)
-            partners = ", ".join(f"{p.as2_id} ({p.behaviour})" for p in emu.state.partners())
-            limit = settings.rate_limit
-            print(
-                "AS2 Gateway emulator running\n"
-                f"  base URL:   {emu.base_url}\n"
-                f"  admin URL:  {emu.admin_url}\n"
-                f"  user:       {settings.user}\n"
-                f"  password:   {settings.password}\n"
-                f"  stations:   {', '.join(emu.state.stations())}\n"
-                f"  partners:   {partners}\n"
-                f"  rate limit: {f'{limit[0]}/{limit[1]:g}s' if limit else 'off'}\n"
-                f"  data:       {settings.data_dir or 'in memory only'}\n"
-                "Press Ctrl-C to stop.",
-                flush=True,
-            )
-            while not stop.wait(0.5):
-                pass
+        if args.api == "mftgateway":
+            _serve_mft(args, settings, stop)
+        else:
+            _serve_v1(args, settings, stop)
     except (OSError, RuntimeError, ValueError) as exc:
         print(f"as2sync emulator: cannot start: {exc}", file=sys.stderr)
         return 2
@@ -226,3 +253,50 @@ def main(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     print("emulator stopped", flush=True)
     return 0
+
+
+def _summary(emu: Any, settings: EmulatorSettings) -> str:
+    partners = ", ".join(f"{p.as2_id} ({p.behaviour})" for p in emu.state.partners())
+    limit = settings.rate_limit
+    return (
+        f"  admin URL:  {emu.admin_url}\n"
+        f"  user:       {settings.user}\n"
+        f"  password:   {settings.password}\n"
+        f"  stations:   {', '.join(emu.state.stations())}\n"
+        f"  partners:   {partners}\n"
+        f"  rate limit: {f'{limit[0]}/{limit[1]:g}s' if limit else 'off'}\n"
+        f"  data:       {settings.data_dir or 'in memory only'}\n"
+        "Press Ctrl-C to stop."
+    )
+
+
+def _serve_v1(args: argparse.Namespace, settings: EmulatorSettings, stop: threading.Event) -> None:
+    # Imported here, not at module level: see main.
+    from as2sync.emulator.server import running_emulator
+
+    with running_emulator(settings) as emu:
+        if args.seed_messages > 0:
+            seed_messages(emu.state, args.seed_messages)
+        print(
+            f"AS2 Gateway emulator running\n  base URL:   {emu.base_url}\n"
+            + _summary(emu, settings),
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            pass
+
+
+def _serve_mft(args: argparse.Namespace, settings: EmulatorSettings, stop: threading.Event) -> None:
+    from as2sync.emulator.mft.server import running_mft_emulator
+
+    with running_mft_emulator(settings, mft_settings_from_args(args)) as emu:
+        if args.seed_messages > 0:
+            seed_messages(emu.state, args.seed_messages)
+        print(
+            "MFT Gateway emulator running\n"
+            f"  base URL:   {emu.base_url}\n"
+            f"  objects:    {emu.objects_url}\n" + _summary(emu, settings),
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            pass
