@@ -195,3 +195,17 @@ def test_certificates_with_chosen_expiry(mft: RunningMftEmulator) -> None:
         with pytest.raises(PermanentError, match="404"):
             client.certificate("nope")
     assert (partner.common_name, partner.expires_at) == ("ACME", 1_800_000_000.0)
+
+
+def test_sizes_by_ranged_get_and_digests_without_storing(make_mft: MakeMft, tmp_path: Path) -> None:
+    emu = make_mft(delivery_delay=0.0)
+    (mid,) = seed(emu, 1)
+    with client_for(emu) as client:
+        assert client.attachment_sizes(Box.INBOX, mid) == [("f0.txt", 6), ("g0.txt", 6)]
+        sent = client.submit("MYSTATION", "ACME", [outbound(tmp_path, "a.txt", b"hello")])
+        ((name, digest),) = client.attachment_digests(Box.SENT, sent)
+    assert (name, digest.size) == ("a.txt", 5)
+    assert digest.sha256 == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+    ranged = [e for e in emu.state.journal.exchanges() if e.header("range")]
+    assert [e.header("range") for e in ranged] == ["bytes=0-0", "bytes=0-0"]
+    assert not emu.state.is_read(mid)

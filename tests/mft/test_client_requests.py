@@ -499,3 +499,27 @@ def test_a_plain_http_url_to_another_host_is_refused(
     )
     with pytest.raises(Exception, match="not https"):
         client.download_attachments(Box.INBOX, MID, lambda i, name: tmp_path / name)
+
+
+def test_sizes_from_content_range_or_a_store_that_ignores_the_range(
+    client: MftClient, fake: FakeMft
+) -> None:
+    fake.routes[f"/message/inbox/{MID}/attachments"] = ok(
+        {
+            "total": 2,
+            "attachments": [
+                {"name": "a", "url": "https://s3.example.test/a"},
+                {"name": "b", "url": "https://s3.example.test/b"},
+            ],
+        }
+    )
+
+    def s3(request: httpx.Request) -> httpx.Response:
+        assert request.headers["range"] == "bytes=0-0"
+        assert "authorization" not in request.headers
+        if request.url.path == "/a":
+            return httpx.Response(206, content=b"x", headers={"Content-Range": "bytes 0-0/1234"})
+        return httpx.Response(200, content=b"whole body")
+
+    fake.routes["s3.example.test"] = s3
+    assert client.attachment_sizes(Box.INBOX, MID) == [("a", 1234), ("b", 10)]

@@ -373,3 +373,13 @@ def test_certificates_list_filter_by_either_type_name_and_metadata(
     assert {"subjectCommonName", "serialNumberHex", "validFromTimestamp"} <= set(meta)
     assert not {"subject_common_name", "serial_number", "valid_from"} & set(meta)
     assert api.get("/certificate/nope").status_code == 404
+
+
+def test_object_store_honours_one_byte_range(mft: RunningMftEmulator, api: httpx.Client) -> None:
+    (mid,) = seed(mft, 1)
+    url = api.get(f"/message/inbox/{q(mid)}/attachments").json()["attachments"][0]["url"]
+    first = httpx.get(url, headers={"Range": "bytes=0-0"})
+    assert (first.status_code, first.content) == (206, b"d")
+    assert first.headers["Content-Range"] == "bytes 0-0/6"
+    assert httpx.get(url, headers={"Range": "bytes=2-"}).content == b"ta 0"
+    assert httpx.get(url, headers={"Range": "bytes=9-9"}).status_code == 416

@@ -40,9 +40,16 @@ import structlog
 from as2sync import __version__
 from as2sync.backends import base
 from as2sync.backends.as2gateway.client import _checked_base_url, _ssl_context
+from as2sync.backends.as2gateway.model import Digest
 from as2sync.backends.http.ratelimit import Priority, RateLimiter
 from as2sync.backends.http.retrying import RetryPolicy
-from as2sync.backends.http.transfer import header_safe, multipart_body, raw_body, stream_to
+from as2sync.backends.http.transfer import (
+    digest_of,
+    header_safe,
+    multipart_body,
+    raw_body,
+    stream_to,
+)
 from as2sync.backends.mftgateway import names, pagination
 from as2sync.backends.mftgateway.errors_map import (
     TOKEN_REFUSED,
@@ -400,19 +407,62 @@ class MftClient:
         only: Collection[int] | None = None,
     ) -> list[Downloaded]:
         """Download a message's attachments (those at ``only``'s indices, else all) to
-        ``dest_for(index, name)`` each. A URL the object store refuses (403, e.g. expired) is
-        replaced by fresh ones from the API, up to ``url_refreshes`` times per message, then
-        :class:`UrlRefused`. ProtocolError when fresh URLs list other attachments."""
+        ``dest_for(index, name)`` each (created or truncated; removed on failure). URLs are
+        renewed as :meth:`_each_object` says."""
+
+        def download(url: str, index: int, name: str) -> int:
+            dest = dest_for(index, name)
+            try:
+                return self._object(url, lambda r: stream_to(r, dest, "download"), "download")
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    dest.unlink(missing_ok=True)
+                raise
+
+        return [
+            Downloaded(index, name, size)
+            for index, name, size in self._each_object(box, identifier, only, download)
+        ]
+
+    def attachment_digests(self, box: Box, identifier: str) -> list[tuple[str, Digest]]:
+        """``(name, digest)`` of each attachment, hashed as it streams in and kept nowhere
+        (what a reconciliation compares with the files it claimed)."""
+
+        def digest(url: str, index: int, name: str) -> Digest:
+            return self._object(url, lambda r: digest_of(r, "digest"), "digest")
+
+        return [(name, d) for _, name, d in self._each_object(box, identifier, None, digest)]
+
+    def attachment_sizes(self, box: Box, identifier: str) -> list[tuple[str, int]]:
+        """``(name, size)`` of each attachment, from a one-byte ranged GET of its URL (the
+        only size the API tells: a presigned GET URL is not valid for HEAD)."""
+
+        def size(url: str, index: int, name: str) -> int:
+            return self._object(url, _object_size, "size", headers={"Range": "bytes=0-0"})
+
+        return [(name, n) for _, name, n in self._each_object(box, identifier, None, size)]
+
+    def _each_object(
+        self,
+        box: Box,
+        identifier: str,
+        only: Collection[int] | None,
+        fetch: Callable[[str, int, str], T],
+    ) -> list[tuple[int, str, T]]:
+        """``fetch(url, index, name)`` for each attachment (at ``only``'s indices, else all),
+        in order. A URL the object store refuses (403, e.g. expired) is replaced by fresh ones
+        from the API, up to ``url_refreshes`` times per message, then :class:`UrlRefused`.
+        ProtocolError when fresh URLs list other attachments."""
         urls = self.attachment_urls(box, identifier)
         refreshes = 0
-        done: list[Downloaded] = []
+        done: list[tuple[int, str, T]] = []
         for index in range(urls.total):
             if only is not None and index not in only:
                 continue
             while True:
                 item = urls.attachments[index]
                 try:
-                    size = self.download_url(item.url, dest_for(index, item.name))
+                    done.append((index, item.name, fetch(item.url, index, item.name)))
                     break
                 except UrlRefused:
                     if refreshes >= self._url_refreshes:
@@ -425,43 +475,61 @@ class MftClient:
                             f"attachments of {identifier} changed between two listings"
                         ) from None
                     urls = fresh
-            done.append(Downloaded(index, item.name, size))
         return done
 
     def download_url(self, url: str, dest: Path) -> int:
         """Stream a signed URL's body into ``dest`` (created or truncated, removed on failure);
         the bytes written. Sent without ``Authorization``. UrlRefused for a 403."""
-        _check_object_url(url)
         try:
-            return self._retry.call(
-                lambda: self._fetch_object(url, dest), endpoint="download", stop=self._stop
-            )
+            return self._object(url, lambda r: stream_to(r, dest, "download"), "download")
         except BaseException:
             with contextlib.suppress(OSError):
                 dest.unlink(missing_ok=True)
             raise
 
-    def _fetch_object(self, url: str, dest: Path) -> int:
+    def _object(
+        self,
+        url: str,
+        handle: Callable[[httpx.Response], T],
+        endpoint: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> T:
+        """One object-store GET through the retry policy (UrlRefused is not retried)."""
+        _check_object_url(url)
+        return self._retry.call(
+            lambda: self._object_once(url, handle, endpoint, headers or {}),
+            endpoint=endpoint,
+            stop=self._stop,
+        )
+
+    def _object_once(
+        self,
+        url: str,
+        handle: Callable[[httpx.Response], T],
+        endpoint: str,
+        headers: Mapping[str, str],
+    ) -> T:
         # Built without any credential: the signature in the URL is the only one allowed.
-        request = self._http.build_request("GET", url, headers=_DOWNLOAD_HEADERS)
+        request = self._http.build_request("GET", url, headers={**_DOWNLOAD_HEADERS, **headers})
         request.headers.pop("Authorization", None)
         started = time.monotonic()
         try:
             response = self._http.send(request, stream=True)
         except (httpx.HTTPError, OSError) as exc:
-            self._observe("download", "GET", None, started)
-            raise from_exception(exc, endpoint="download", idempotent=True) from exc
+            self._observe(endpoint, "GET", None, started)
+            raise from_exception(exc, endpoint=endpoint, idempotent=True) from exc
         try:
             if not 200 <= response.status_code < 300:
-                raise object_error(response, endpoint="download")
+                raise object_error(response, endpoint=endpoint)
             try:
-                return stream_to(response, dest, "download")
+                return handle(response)
             except httpx.HTTPError as exc:
-                raise from_exception(exc, endpoint="download", idempotent=True) from exc
+                raise from_exception(exc, endpoint=endpoint, idempotent=True) from exc
         finally:
             with contextlib.suppress(httpx.HTTPError, OSError):
                 response.close()
-            self._observe("download", "GET", response.status_code, started)
+            self._observe(endpoint, "GET", response.status_code, started)
 
     # -- the request pipeline -----------------------------------------------------------------
 
@@ -626,6 +694,21 @@ def _deleted(body: object) -> list[str]:
 
 def _drain(response: httpx.Response) -> None:
     response.read()
+
+
+def _object_size(response: httpx.Response) -> int:
+    """The whole object's size from a ranged GET's answer: ``Content-Range: bytes 0-0/N`` on
+    206, or the ``Content-Length`` of a 200 from a store that ignored the range (the body is
+    then not read)."""
+    if response.status_code == 206:
+        total = response.headers.get("Content-Range", "").rpartition("/")[2].strip()
+        if total.isdigit():
+            return int(total)
+        raise ProtocolError(f"size: 206 without a usable Content-Range ({total!r})")
+    length = response.headers.get("Content-Length", "").strip()
+    if length.isdigit():
+        return int(length)
+    raise ProtocolError("size: the object store gave no size")
 
 
 def _check_object_url(url: str) -> None:

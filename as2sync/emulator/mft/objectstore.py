@@ -9,7 +9,9 @@ answers as S3 would:
   these URLs without its API token);
 - a bad signature: 403 ``SignatureDoesNotMatch``; an expired URL: 403 ``AccessDenied``
   ("Request has expired"), after which a client asks the API for fresh URLs;
-- an unknown key: 404 ``NoSuchKey``.
+- an unknown key: 404 ``NoSuchKey``;
+- one ``Range: bytes=a-b`` is honoured (206 with ``Content-Range``), which is how a client
+  learns an object's size without downloading it (a presigned GET URL is not valid for HEAD).
 
 Errors are S3's XML, not the API's JSON. The clock is the emulator's (tests move it to expire
 URLs). Faults apply as to the API's ``attachment`` endpoint (the shared
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -40,6 +43,7 @@ from as2sync.emulator.faults import FaultInjector
 from as2sync.emulator.mft.boxes import Boxes
 
 _DATE = "%Y%m%dT%H%M%SZ"
+_RANGE = re.compile(r"^bytes=(?P<first>\d+)-(?P<last>\d*)$")
 
 
 def _error(status: int, code: str, text: str) -> Response:
@@ -48,6 +52,24 @@ def _error(status: int, code: str, text: str) -> Response:
         f"<Error><Code>{code}</Code><Message>{text}</Message></Error>"
     )
     return Response(body, status_code=status, media_type="application/xml")
+
+
+def _ranged(header: str | None, data: bytes, content_type: str) -> Response:
+    """The body, or the one ``bytes=a-b`` range asked for (206 with ``Content-Range``), as
+    S3 answers a ranged GET; another form of Range is ignored (200, the whole body)."""
+    match = _RANGE.match(header or "")
+    if match is None or not data:
+        return Response(data, media_type=content_type)
+    first = int(match["first"])
+    last = min(int(match["last"]) if match["last"] else len(data) - 1, len(data) - 1)
+    if first > last:
+        return _error(416, "InvalidRange", "The requested range is not satisfiable")
+    return Response(
+        data[first : last + 1],
+        status_code=206,
+        media_type=content_type,
+        headers={"Content-Range": f"bytes {first}-{last}/{len(data)}"},
+    )
 
 
 class Signer:
@@ -115,7 +137,7 @@ def object_store_app(
         if found is None:
             return _error(404, "NoSuchKey", "The specified key does not exist.")
         content_type, data = found
-        return Response(data, media_type=content_type)
+        return _ranged(request.headers.get("range"), data, content_type)
 
     endpoint = Endpoint("attachment", get_object, account, injector, auth=False)
     return Starlette(routes=[Route("/{key:path}", endpoint, methods=["GET"])])
