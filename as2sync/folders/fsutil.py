@@ -36,7 +36,7 @@ from typing import IO
 from as2sync.errors import StorageError, UnsafeFolder
 
 _CHUNK = 1024 * 1024
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NO_HARDLINKS = (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK)
 
 
@@ -56,11 +56,19 @@ def _unsafe(parent_fd: int, part: str, path: Path) -> UnsafeFolder:
     )
 
 
-def _open_part(parent_fd: int, part: str, path: Path, create: bool) -> int:
-    if part in ("", ".", "..") or "/" in part or "\0" in part:
+def is_folder_name(part: str) -> bool:
+    """Whether ``part`` names a folder in its parent (not itself, the parent, or a path)."""
+    return part not in ("", ".", "..") and "/" not in part and "\0" not in part
+
+
+def open_part(parent_fd: int, part: str, path: Path, create: bool) -> int:
+    """A new descriptor of the folder ``part`` in ``parent_fd`` (``path`` names it in errors),
+    never following a symbolic link there: UnsafeFolder if it is one or not a folder.
+    ``create`` makes it when missing (and fsyncs the parent), else FileNotFoundError."""
+    if not is_folder_name(part):
         raise UnsafeFolder(f"{path}: {part!r} is not a folder name as2sync accepts")
     try:
-        return os.open(part, _DIR_FLAGS, dir_fd=parent_fd)
+        return os.open(part, DIR_FLAGS, dir_fd=parent_fd)
     except FileNotFoundError:
         if not create:
             raise
@@ -73,7 +81,7 @@ def _open_part(parent_fd: int, part: str, path: Path, create: bool) -> int:
         os.mkdir(part, 0o777, dir_fd=parent_fd)
         os.fsync(parent_fd)  # the new folder's own entry must outlive a power cut, too
     try:
-        return os.open(part, _DIR_FLAGS, dir_fd=parent_fd)
+        return os.open(part, DIR_FLAGS, dir_fd=parent_fd)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise _unsafe(parent_fd, part, path) from exc
@@ -95,7 +103,7 @@ def open_dir(anchor: Path, parts: Sequence[str], *, create: bool = False) -> int
         path = anchor
         for part in parts:
             path = path / part
-            child = _open_part(fd, part, path, create)
+            child = open_part(fd, part, path, create)
             os.close(fd)
             fd = child
     except BaseException:

@@ -13,7 +13,8 @@ sent, failed) or work folder (``.as2sync``) that is a symbolic link is refused. 
 reports such a partnership as a :class:`FolderProblem` (logged, shown by ``status``) and leaves
 it out, so nothing is moved from or into it; and every file operation opens its folders through
 :meth:`PartnerDirs.open`, which checks each component again without following links, so a
-folder swapped for a symlink after the survey is refused too (see :func:`.fsutil.open_dir`).
+folder swapped for a symlink after the survey is refused too (see :func:`.fsutil.open_dir`;
+:mod:`.held` keeps the partnership folder's descriptor open and re-checks it at each use).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import structlog
@@ -30,7 +32,7 @@ import structlog
 from as2sync.config.schema import Config
 from as2sync.errors import UnsafeFolder
 from as2sync.folders.filenames import is_utf8
-from as2sync.folders.fsutil import opened_dir
+from as2sync.folders.held import held_folders
 
 log = structlog.get_logger(__name__)
 
@@ -51,28 +53,28 @@ class PartnerDirs:
     anchor: Path | None = None
     parts: tuple[str, ...] = field(default=())
 
-    @property
+    @cached_property
     def outbox(self) -> Path:
         return self.base / "outbox"
 
-    @property
+    @cached_property
     def inbox(self) -> Path:
         return self.base / "inbox"
 
-    @property
+    @cached_property
     def sent(self) -> Path:
         return self.base / "sent"
 
-    @property
+    @cached_property
     def failed(self) -> Path:
         return self.base / "failed"
 
-    @property
+    @cached_property
     def processing(self) -> Path:
         """Claimed outbound files live here until archived; users do not touch it."""
         return self.base / WORK_DIR / "processing"
 
-    @property
+    @cached_property
     def incoming(self) -> Path:
         """Inbound temp files, fsynced here before the rename into the inbox."""
         return self.base / WORK_DIR / "incoming"
@@ -81,14 +83,21 @@ class PartnerDirs:
     def open(self, folder: Path, *, create: bool = False) -> Iterator[int]:
         """A descriptor of ``folder`` (``base`` or a folder below it), each component checked
         not to be a symbolic link: UnsafeFolder otherwise (see :func:`fsutil.open_dir`).
-        ``create`` makes missing folders. Raises OSError as the filesystem does."""
-        try:
-            below = folder.relative_to(self.base).parts
-        except ValueError:
-            raise UnsafeFolder(f"{folder} is not inside {self.base}") from None
+        ``create`` makes missing folders. Raises OSError as the filesystem does.
+
+        The partnership folder's own descriptor is held open between calls and checked again
+        at each one (see :mod:`.held`); the folders below it are opened afresh every time."""
+        # folder.relative_to(self.base), at a fraction of its cost (it is called very often)
+        depth = len(self.base.parts)
+        if folder.parts[:depth] != self.base.parts:
+            raise UnsafeFolder(f"{folder} is not inside {self.base}")
+        below = folder.parts[depth:]
         anchor = self.anchor if self.anchor is not None else self.base
-        with opened_dir(anchor, (*self.parts, *below), create=create) as fd:
+        fd = held_folders.open(anchor, self.parts, below, create=create)
+        try:
             yield fd
+        finally:
+            os.close(fd)
 
     def make(self, folder: Path) -> None:
         """Create ``folder`` (and the folders above it, up to the anchor) if missing, through
