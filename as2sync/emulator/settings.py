@@ -50,6 +50,7 @@ FAULT_ENDPOINTS: frozenset[str] = frozenset(
         "station",
         "refresh",  # MFT Gateway's POST /refresh-session
         "certificate",  # MFT Gateway's GET /certificate
+        "urls",  # MFT Gateway's .../attachments and .../mdn (signed URLs, not the bytes)
         # Pseudo-endpoint: any request carrying markAsRead=true (get, attachment, batch).
         "markread",
     }

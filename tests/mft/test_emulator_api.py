@@ -383,3 +383,16 @@ def test_object_store_honours_one_byte_range(mft: RunningMftEmulator, api: httpx
     assert first.headers["Content-Range"] == "bytes 0-0/6"
     assert httpx.get(url, headers={"Range": "bytes=2-"}).content == b"ta 0"
     assert httpx.get(url, headers={"Range": "bytes=9-9"}).status_code == 416
+
+
+def test_truncation_cuts_object_downloads_not_the_url_listing(
+    mft: RunningMftEmulator, api: httpx.Client
+) -> None:
+    (mid,) = seed(mft, 1)
+    mft.state.set_faults(Faults(truncate=1.0, seed=1))
+    listing = api.get(f"/message/inbox/{q(mid)}/attachments")
+    assert listing.status_code == 200  # whole JSON
+    url = listing.json()["attachments"][0]["url"]
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(url)
+    assert mft.state.fault_counts()["truncate"] == 1

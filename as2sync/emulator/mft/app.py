@@ -341,8 +341,10 @@ def mft_routes(api: MftApi, injector: FaultInjector) -> list[BaseRoute]:
     for box in boxes:
         base = f"{box_path(box)}/{{identifier:path}}"
         routes += [
-            route(f"{base}/attachments", "attachment", api.attachments_handler(box), "GET"),
-            route(f"{base}/mdn", "mdn", api.mdn_handler(box), "GET"),
+            # Named "urls": these hand out signed URLs; the bytes come from the object store,
+            # whose downloads are the "attachment" endpoint (and so the truncation target).
+            route(f"{base}/attachments", "urls", api.attachments_handler(box), "GET"),
+            route(f"{base}/mdn", "urls", api.mdn_handler(box), "GET"),
         ]
         if box == "inbox":
             routes += [

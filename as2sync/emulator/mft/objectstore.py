@@ -14,9 +14,10 @@ answers as S3 would:
   learns an object's size without downloading it (a presigned GET URL is not valid for HEAD).
 
 Errors are S3's XML, not the API's JSON. The clock is the emulator's (tests move it to expire
-URLs). Faults apply as to the API's ``attachment`` endpoint (the shared
+URLs). Its downloads are the fault endpoint ``attachment`` (the shared
 :class:`~as2sync.emulator.endpoint.Endpoint`, without its token check): 5xx, drops, and
-truncated bodies.
+truncated bodies (a download endpoint, so ``truncate`` applies to it by default); the API's
+``.../attachments`` and ``.../mdn`` calls that hand out the URLs are ``urls``.
 """
 
 from __future__ import annotations
