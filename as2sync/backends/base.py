@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from as2sync.errors import StorageError
+
 Remote = Mapping[str, Any]
 """Backend-only facts about one message, kept in the ledger as JSON (plain JSON values)."""
 
@@ -239,6 +241,15 @@ class Sender(Protocol):
 # -- receiving --------------------------------------------------------------------------------
 
 
+def bare_message_id(message_id: str) -> str:
+    """An AS2 Message-ID without its surrounding angle brackets (servers and operators write
+    it either way; ``<a@x>`` and ``a@x`` are still two messages to the ledger)."""
+    stripped = message_id.strip()
+    if stripped.startswith("<") and stripped.endswith(">"):
+        return stripped[1:-1]
+    return stripped
+
+
 @dataclass(frozen=True)
 class Attachment:
     name: str
@@ -249,54 +260,107 @@ class Attachment:
 class Pending:
     """A received message not yet acknowledged, as the server lists it.
 
-    ``remote_id`` is the server's key, exactly as given (the ledger keys on it).
-    ``attachments`` are as far as known at listing time (None: only the download tells).
+    ``remote_id`` is the server's key, exactly as given (the ledger keys on it). ``station``
+    and ``partner`` are resolved by the backend (a message it cannot place is not handed
+    out). ``attachments`` are the names and sizes every download is verified against, in the
+    server's order: a backend that learns them only by downloading must look them up before
+    it hands the message out. ``remote`` are the backend's own facts, kept by the ledger and
+    written (as far as they are AS2 facts) into the metadata sidecar.
     """
 
     remote_id: str
     station: str
     partner: str
     persisted_ms: int
-    attachments: tuple[Attachment, ...] | None
+    attachments: tuple[Attachment, ...]
     subject: str | None = None
-    remote: Remote = field(default_factory=dict)
+    remote: Remote = field(default_factory=dict, hash=False)
 
     @property
     def total_size(self) -> int:
-        return sum(a.size for a in self.attachments or ())
+        return sum(a.size for a in self.attachments)
+
+
+TMP_PREFIX = "inbound-"
+"""Names a backend gives its files in :attr:`Sink.tmp`: the engine deletes every file whose
+name starts with it at start (nothing there outlives a process)."""
+
+
+class Readable(Protocol):
+    """Anything bytes can be read from (an open file, a zip entry)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class ContentRefused(Exception):
+    """The bytes handed over for an attachment are not what the listing promised (size), or
+    could not be read; the message is not stored and is tried again later."""
 
 
 class Staged(Protocol):
     """One message's slot in the engine's staging area (see
-    :class:`as2sync.inbound.writer.Stager`): the backend writes attachments into it; the
-    engine verifies and stores."""
+    :class:`as2sync.inbound.writer.Stager`). The backend fills each attachment it is asked
+    for, in either of two ways; the engine verifies, seals and stores. Every method raises
+    OSError when the local filesystem refuses."""
+
+    key: int
+    """The ledger row (:attr:`Wanted.key`) this slot is for."""
 
     def temp_for(self, index: int) -> Path:
-        """Where attachment ``index`` is to be written (the backend streams into it)."""
+        """A new empty file for attachment ``index``, for a backend whose client streams a
+        download to a path; then call :meth:`add_download`."""
+        ...
+
+    def add_download(self, index: int) -> int:
+        """Attachment ``index`` has been written to :meth:`temp_for`: make it durable and
+        record it. Returns its size; the caller compares it with the listing."""
+        ...
+
+    def add_stream(self, index: int, readable: Readable, expected_size: int) -> None:
+        """Copy attachment ``index`` from ``readable`` (reading at most ``expected_size + 1``
+        bytes, whatever it claims) and make it durable. Raises :class:`ContentRefused` unless
+        it holds exactly ``expected_size`` bytes; exceptions of ``readable`` pass through."""
         ...
 
 
 class Sink(Protocol):
-    """Where a download's results go: the engine's side of :meth:`Receiver.download`."""
+    """Where a download's results go: the engine's side of :meth:`Receiver.download`.
 
-    tmp: Path
-    """A private folder for the backend's own temporary files (e.g. a batch archive)."""
+    Each wanted message ends in exactly one of :meth:`store`, :meth:`not_served`,
+    :meth:`refused` or :meth:`storage_failed`, or in none (left FETCHING in the ledger, tried
+    by the next poll). A slot whose message ends anywhere but :meth:`store` is discarded by
+    the engine; so is every slot left over when :meth:`Receiver.download` returns or raises.
+    """
 
-    def stage(self, key: int) -> Any:
-        """The staging slot for ledger row ``key`` (a :class:`as2sync.inbound.writer.Stager`)."""
+    @property
+    def tmp(self) -> Path:
+        """A folder for the backend's own temporary files (e.g. a batch archive), named with
+        :data:`TMP_PREFIX`; the backend removes them, and the engine removes any left over by
+        a crash at the next start."""
         ...
 
-    def store(self, staged: Sequence[Any], *, acknowledged: Sequence[bool]) -> None:
-        """Store sealed messages now; ``acknowledged`` says per message whether the download
-        already marked it read on the server."""
+    def stage(self, key: int) -> Staged:
+        """A fresh staging slot for the wanted message ``key``."""
         ...
 
-    def not_served(self, keys: Sequence[int], reason: str, *, event: str) -> None:
-        """The server did not serve these now or they failed verification: retry later."""
+    def store(self, staged: Sequence[Staged], *, acknowledged: Sequence[bool]) -> None:
+        """Seal and store these filled slots now; ``acknowledged`` says per message whether
+        the download already acknowledged it on the server (else the engine does, after
+        storing)."""
         ...
 
-    def storage_failed(self, keys: Sequence[int], action: str, path: Path, exc: OSError) -> None:
-        """The local filesystem refused: retry at once, report at the poll's end."""
+    def not_served(self, keys: Sequence[int], reason: str) -> None:
+        """The server could not serve these now: try again later."""
+        ...
+
+    def refused(self, keys: Sequence[int], reason: str) -> None:
+        """What was served does not match the listing, or the server refused the request:
+        try again later."""
+        ...
+
+    def storage_failed(self, keys: Sequence[int], exc: OSError | StorageError) -> None:
+        """The local filesystem refused while filling these slots: try again at once; the
+        poll reports the error at its end."""
         ...
 
 
@@ -304,14 +368,16 @@ class Sink(Protocol):
 class Wanted:
     """A message the engine wants downloaded: ledger row ``key``, recorded from a
     :class:`Pending` (``attachments`` as recorded; ``done``: attachment indices already
-    stored, never to be written again)."""
+    stored, never to be written again; ``remote`` as recorded)."""
 
     key: int
     remote_id: str
+    station: str
+    partner: str
     persisted_ms: int
     attachments: tuple[Attachment, ...]
     done: frozenset[int] = frozenset()
-    remote: Remote = field(default_factory=dict)
+    remote: Remote = field(default_factory=dict, hash=False)
 
     @property
     def total_size(self) -> int:
@@ -319,33 +385,43 @@ class Wanted:
 
 
 class Receiver(Protocol):
+    capabilities: Capabilities
+
     def pending(self, stop: threading.Event) -> Iterator[Sequence[Pending]]:
         """Pages of pending messages, until none is left that was not yet handed out in this
-        pass. The engine records each page before the next is asked for (a server whose list
-        shrinks as messages are acknowledged is re-read from its start). Idempotent."""
+        pass (one pass per poll). The engine records and acts on each page before the next is
+        asked for (a server whose list shrinks as messages are acknowledged is re-read from
+        its start). A message whose station cannot be told is not handed out (the backend
+        warns). Idempotent."""
         ...
 
     def download(self, wanted: Sequence[Wanted], sink: Sink, stop: threading.Event) -> None:
-        """Download ``wanted`` into ``sink``'s staging slots and hand each message to exactly
-        one of ``sink.store`` (complete and verified), ``sink.not_served`` or
-        ``sink.storage_failed``; a message left out (``stop`` set, or an exception) stays
-        pending in the ledger. Checks ``stop`` between requests. Never acknowledges a message
-        it does not hand to ``sink.store`` as acknowledged. Raises ``GatewayError`` when the
-        server fails (what is not handed out is retried by the next poll)."""
+        """Download ``wanted`` into ``sink``'s staging slots and hand each message to one of
+        the sink's outcomes (see :class:`Sink`); a message left out (``stop`` set, or an
+        exception) stays pending in the ledger. Checks ``stop`` between requests. Never
+        acknowledges a message it does not hand to ``sink.store`` as acknowledged. Raises
+        ``GatewayError`` when the server fails (what is not handed out is retried by the next
+        poll)."""
         ...
 
-    def lookup(self, remote_id: str) -> Pending:
-        """One received message by ID (NotFound if the server has none). Idempotent; never
+    def lookup(self, remote_ids: Sequence[str]) -> Pending:
+        """The first of ``remote_ids`` the server has, as a :class:`Pending` (an operator's
+        ``retry``). The IDs are tried in the order given; a backend may try variants of the
+        last one (v1: with angle brackets added). Raises NotFound if the server has none,
+        PermanentError if it belongs to none of the account's stations. Idempotent; never
         acknowledges it."""
         ...
 
-    def acknowledge(self, remote_ids: Sequence[str]) -> None:
-        """Mark these read (nothing where the server keeps no read flag). Idempotent; a
-        message the server no longer has is not an error."""
+    def acknowledge(self, remote_ids: Sequence[str]) -> set[str]:
+        """Mark these read (nothing where the server keeps no read flag). Idempotent. Returns
+        the IDs the server no longer has (not an error: nothing is left to mark)."""
         ...
 
-    def forget(self, remote_ids: Sequence[str]) -> None:
-        """Delete these on the server. Idempotent."""
+    def forget(
+        self, remote_ids: Sequence[str], forgotten: Callable[[Sequence[str]], None]
+    ) -> None:
+        """Delete these on the server, calling ``forgotten`` with the IDs of each request
+        once it succeeded (the engine records them before the next). Idempotent."""
         ...
 
 

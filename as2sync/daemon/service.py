@@ -43,6 +43,7 @@ import structlog
 from as2sync import log as logsetup
 from as2sync.backends.as2gateway.factory import make_gateway
 from as2sync.backends.as2gateway.model import Gateway
+from as2sync.backends.as2gateway.receiving import As2Receiver
 from as2sync.backends.http.ratelimit import shared_limiter
 from as2sync.config import Config, load_config
 from as2sync.daemon.health import Heartbeat, write_heartbeat
@@ -123,7 +124,8 @@ class Daemon:
             self.config, observer=self._observe_request, stop=self.stop_event
         )
         self.outbound = OutboundEngine(self.config, self.ledger, self.gateway)
-        self.inbound = InboundEngine(self.config, self.ledger, self.gateway)
+        receiver = As2Receiver(self.gateway, self.config, time.time)
+        self.inbound = InboundEngine(self.config, self.ledger, receiver)
         self.metrics.start()
         if self.config.outbound.enabled:
             self.outbound.start()

@@ -1,5 +1,8 @@
-"""What the inbound modules share during one poll: config, ledger, gateway, clock, and the
-bookkeeping of the poll (messages tried, storage errors met, messages stored)."""
+"""What the inbound modules share during one poll: config, ledger, the backend, clock, and the
+bookkeeping of the poll (messages tried, storage errors met, messages stored).
+
+The backend is seen only through :class:`~as2sync.backends.base.Receiver` and its
+:class:`~as2sync.backends.base.Capabilities`: nothing here knows which gateway it is."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from pathlib import Path
 
 import structlog
 
-from as2sync.backends.as2gateway.model import Gateway
+from as2sync.backends.base import Capabilities, Receiver
 from as2sync.config.schema import Config
 from as2sync.errors import StorageError
 from as2sync.folders.fsutil import storage_error
@@ -32,20 +35,22 @@ def attachment_names(row: InboundMessage) -> str:
 class Context:
     config: Config
     ledger: Ledger
-    gateway: Gateway
+    backend: Receiver
     clock: Callable[[], float]
     tried: set[int] = field(default_factory=set)  # ledger row ids attempted in this poll
     storage_errors: list[StorageError] = field(default_factory=list)
     stored: int = 0  # messages stored in this poll
     stored_total: int = 0  # ... since the engine was created
     last_stored_at: float | None = None
-    # The gateway's batch limit is below this many attachment bytes, as a 206 proved (see
-    # plan.limit_below); kept for the engine's life, so later polls plan under it.
-    batch_limit_below: int | None = None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.backend.capabilities
 
     @property
     def tmp(self) -> Path:
-        """Where batch zips are streamed (under state_dir, never the inboxes)."""
+        """Where a backend keeps its temporary files, e.g. batch zips (under state_dir, never
+        the inboxes)."""
         return self.config.state_dir / TMP_DIR
 
     def begin_poll(self) -> None:

@@ -3,17 +3,20 @@
 One poll (:meth:`InboundEngine.poll`):
 
 1. finish file moves an earlier storage error interrupted (:mod:`.recovery`);
-2. mark read the messages that are STORED but not yet READ;
+2. acknowledge the messages that are STORED but not yet READ;
 3. fetch the FETCHING messages whose next attempt is due -- by ID, from the ledger, whatever
-   the gateway's read flag says (the ledger, not the gateway, is the truth);
-4. drain the unread list (:mod:`.poller`) for each configured partner type: decide per message
-   (:mod:`.decide`), commit FETCHING rows *before* any download, then download and store
-   (:mod:`.fetch`, :mod:`.store`);
-5. with ``delete_after_store``, delete READ messages on the gateway in bulk.
+   the server's read flag says (the ledger, not the server, is the truth);
+4. take what the backend lists as pending, a page at a time: decide per message
+   (:mod:`.decide`), commit FETCHING rows *before* any download, then have the backend
+   download and store what it hands back (:mod:`.fetch`, :mod:`.store`);
+5. with ``delete_after_store`` (and a backend that deletes), have the server forget READ
+   messages.
 
-Which side of a received message is the station is decided by the account's station list
-(GET /station, cached, refreshed once per poll when a message names no known station), never
-by trusting ``senderId``/``receiverId``. A message that resolves to no station is left unread.
+The engine drives the gateway only through :class:`~as2sync.backends.base.Receiver` and
+branches on its :class:`~as2sync.backends.base.Capabilities` (``read_flag``, ``deletes``),
+never on which backend it is. How the pending list is walked, which side of a message is the
+station, how downloads are batched: the backend's business (AS2 Gateway v1:
+:mod:`as2sync.backends.as2gateway.receiving`).
 
 Crash safety is described where each step happens: ``ledger/inbound.py`` (the states),
 ``store.py`` (the commit/move order) and ``recovery.py`` (what a restart finishes).
@@ -21,34 +24,24 @@ Crash safety is described where each step happens: ``ledger/inbound.py`` (the st
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from as2sync.backends.as2gateway.model import (
-    Folder,
-    Gateway,
-    MessageInfo,
-    PartnerType,
-    normalise_message_id,
-    resolve_sides,
-)
-from as2sync.config.schema import Config, InboundPartnerType
-from as2sync.errors import NotFound, PermanentError
+from as2sync.backends.base import Pending, Receiver
+from as2sync.config.schema import Config
+from as2sync.errors import PermanentError
 from as2sync.failpoints import failpoint
 from as2sync.inbound import fetch, recovery, store
 from as2sync.inbound.context import Context, attachment_names, log
-from as2sync.inbound.poller import drain_unread
-from as2sync.inbound.record import Listed, record
+from as2sync.inbound.record import record
 from as2sync.inbound.summary import PollSummary
 from as2sync.inbound.unrecorded import Unrecorded, UnrecordedMessage
 from as2sync.ledger import inbound as ledger_in
 from as2sync.ledger.db import Ledger
 from as2sync.ledger.inbound import InboundMessage, InboundState
-
-DELETE_CHUNK = 100  # the API's bulk-delete limit
 
 
 @dataclass(frozen=True)
@@ -59,14 +52,8 @@ class InboundStats:
     pending: int  # messages in the ledger not yet finished (fetching, or stored but unread)
 
 
-def _partner_types(setting: InboundPartnerType) -> list[PartnerType]:
-    if setting is InboundPartnerType.BOTH:
-        return [PartnerType.PRODUCTION, PartnerType.TEST]
-    return [PartnerType(setting.value)]
-
-
 class InboundEngine:
-    """Polls the gateway and stores received messages; see the module docstring.
+    """Polls a backend and stores received messages; see the module docstring.
 
     Not thread-safe for concurrent polls: the daemon runs one inbound loop. :meth:`stats` may
     be called from any thread.
@@ -76,14 +63,11 @@ class InboundEngine:
         self,
         config: Config,
         ledger: Ledger,
-        gateway: Gateway,
+        backend: Receiver,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._ctx = Context(config, ledger, gateway, clock)
-        self._stations: set[str] | None = None
-        self._stations_refreshed = False
-        self._unresolved_logged: set[str] = set()
+        self._ctx = Context(config, ledger, backend, clock)
         self._last_poll_at: float | None = None
         self._summary = PollSummary(clock)
         self._unrecorded = Unrecorded(clock)
@@ -91,11 +75,12 @@ class InboundEngine:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Recover local work left by a crash; no gateway request is made here.
+        """Recover local work left by a crash; no request is made here.
 
         Finishes interrupted moves, promotes fully written messages to STORED, deletes orphan
-        temp files and batch zips, and makes every FETCHING message due at once, so the first
-        poll fetches them again by ID and marks the STORED ones read.
+        temp files and the backend's leftover temporary files (batch zips), and makes every
+        FETCHING message due at once, so the first poll fetches them again by ID and
+        acknowledges the STORED ones.
         """
         ctx = self._ctx
         ctx.tmp.mkdir(parents=True, exist_ok=True)
@@ -110,9 +95,9 @@ class InboundEngine:
     # -- polling ----------------------------------------------------------------------------
 
     def poll(self, stop: threading.Event) -> int:
-        """One poll until the unread list is drained; returns how many messages were stored.
+        """One poll until nothing new is pending; returns how many messages were stored.
 
-        Raises GatewayError subclasses when the gateway fails (everything unfinished stays in
+        Raises GatewayError subclasses when the server fails (everything unfinished stays in
         the ledger and is resumed by the next poll), and StorageError at the end of a poll in
         which the local filesystem refused to store something (those messages are retried).
         A listed message the ledger refuses to record does not fail the poll: it stays unread,
@@ -130,7 +115,6 @@ class InboundEngine:
     def _poll(self, stop: threading.Event) -> int:
         ctx = self._ctx
         ctx.begin_poll()
-        self._stations_refreshed = False
         self._last_poll_at = ctx.clock()
         recovery.finish_planned(ctx)
         with ctx.ledger.read() as session:
@@ -138,57 +122,25 @@ class InboundEngine:
             due = ledger_in.due_fetching(session, ctx.clock())
         store.mark_read(ctx, stored_unread)
         fetch.fetch(ctx, due, stop)
-        seen: set[str] = set()
         self._unrecorded.begin_poll()
-        for partner_type in _partner_types(ctx.config.inbound.partner_type):
-            drain_unread(
-                ctx.gateway, partner_type, lambda recs: self._handle(recs, stop), stop, seen
-            )
-        if not stop.is_set():  # every unread message was listed: the rest are over
+        for page in ctx.backend.pending(stop):
+            self._handle(page, stop)
+        if not stop.is_set():  # every pending message was listed: the rest are over
             self._unrecorded.end_poll()
-        if ctx.config.inbound.delete_after_store and not stop.is_set():
+        if ctx.config.inbound.delete_after_store and ctx.capabilities.deletes and not stop.is_set():
             self._delete_read()
         if ctx.storage_errors:
             raise ctx.storage_errors[0]
         return ctx.stored
 
-    def _resolve(self, info: MessageInfo) -> tuple[str, str] | None:
-        if self._stations is None:
-            self._stations = {s.as2_id for s in self._ctx.gateway.stations()}
-            self._stations_refreshed = True
-        sides = resolve_sides(info, self._stations)
-        if sides is None and not self._stations_refreshed:
-            # A station added since we last asked: refresh once per poll, not per message.
-            self._stations = {s.as2_id for s in self._ctx.gateway.stations()}
-            self._stations_refreshed = True
-            sides = resolve_sides(info, self._stations)
-        return sides
-
-    def _handle(self, records: Sequence[MessageInfo], stop: threading.Event) -> None:
-        """Decide and act on one page of unread messages."""
+    def _handle(self, page: Sequence[Pending], stop: threading.Event) -> None:
+        """Decide and act on one page of pending messages."""
         ctx = self._ctx
-        resolved: list[Listed] = []
-        for info in records:
-            sides = self._resolve(info)
-            if sides is None:
-                if info.message_id not in self._unresolved_logged:
-                    self._unresolved_logged.add(info.message_id)
-                    log.warning(
-                        "inbound.no_station",
-                        station=None,
-                        partner=None,
-                        message_id=info.message_id,
-                        file=", ".join(a.name for a in info.attachments),
-                        sender_id=info.sender_id,
-                        receiver_id=info.receiver_id,
-                    )
-                continue
-            resolved.append(Listed(info, *sides))
-        if not resolved:
+        if not page:
             return
-        recorded = record(ctx, resolved)
+        recorded = record(ctx, page)
         for item, conflict in recorded.conflicts:
-            self._unrecorded.met(item.station, item.partner, item.info, conflict)
+            self._unrecorded.met(item, conflict)
         if recorded.created:
             failpoint("inbound.after_fetching_commit")
         for new in recorded.created:
@@ -207,10 +159,10 @@ class InboundEngine:
         fetch.fetch(ctx, recorded.fetch, stop)
 
     def _skip_redelivered(self, rows: Sequence[InboundMessage]) -> None:
-        """``on_redelivery: skip``: a finished message unread again is only marked read."""
+        """``on_redelivery: skip``: a finished message pending again is only acknowledged."""
         for row in rows:
-            with contextlib.suppress(NotFound):  # gone from the gateway: nothing to mark
-                self._ctx.gateway.mark_read(row.message_id)
+            if self._ctx.capabilities.read_flag:  # gone from the server: nothing to mark
+                self._ctx.backend.acknowledge([row.message_id])
             log.info(
                 "inbound.redelivered",
                 station=row.station,
@@ -221,13 +173,28 @@ class InboundEngine:
             )
 
     def _delete_read(self) -> None:
-        """``delete_after_store``: delete READ messages on the gateway, 100 per request."""
+        """``delete_after_store``: the server forgets READ messages; each request's are
+        committed DELETED before the next is made."""
         ctx = self._ctx
         with ctx.ledger.read() as session:
             rows = ledger_in.in_state(session, InboundState.READ)
-        for start in range(0, len(rows), DELETE_CHUNK):
-            chunk = rows[start : start + DELETE_CHUNK]
-            ctx.gateway.delete(Folder.RECEIVED, [r.message_id for r in chunk])
+        if not rows:
+            return
+        # Two generations of one message may both be READ: each ID forgotten settles the
+        # next row that has it, in the order given.
+        waiting: dict[str, deque[InboundMessage]] = defaultdict(deque)
+        for row in rows:
+            waiting[row.message_id].append(row)
+
+        def forgotten(remote_ids: Sequence[str]) -> None:
+            chunk = [waiting[remote_id].popleft() for remote_id in remote_ids]
+            self._deleted(chunk)
+
+        ctx.backend.forget([r.message_id for r in rows], forgotten)
+
+    def _deleted(self, chunk: Sequence[InboundMessage]) -> None:
+        ctx = self._ctx
+        if chunk:
             now = ctx.clock()
             with ctx.ledger.transaction() as session:
                 ledger_in.message_deleted(session, [row.id for row in chunk], now=now)
@@ -248,45 +215,34 @@ class InboundEngine:
 
         A message still being fetched is made due at once. A stored one gets a new generation:
         its files are written again under free names (the earlier files are not touched). The
-        message is looked up on the gateway first, so an unknown ID raises NotFound; one whose
+        message is looked up on the server first, so an unknown ID raises NotFound; one whose
         sides name none of the account's stations raises PermanentError, and so does an ID
         typed without its angle brackets that fits two recorded messages (``<a@x>``, ``a@x``).
         """
         ctx = self._ctx
-        info = self._lookup(message_id)
-        self._stations = None  # ask afresh: an operator is waiting on this answer
-        sides = self._resolve(info)
-        if sides is None:
-            raise PermanentError(
-                f"message {message_id}: neither {info.sender_id} nor {info.receiver_id} "
-                "is a station of this account"
-            )
-        station, partner = sides
+        pending = ctx.backend.lookup(self._candidates(message_id))
         now = ctx.clock()
         with ctx.ledger.transaction() as session:
-            row = ledger_in.latest(session, info.message_id)
+            row = ledger_in.latest(session, pending.remote_id)
             if row is not None and row.state == InboundState.FETCHING:
                 ledger_in.retry_requested(session, row.id, now=now)
                 generation = row.generation
             else:
                 generation = 1 if row is None else row.generation + 1
-                ledger_in.record_fetching(
-                    session, info, station=station, partner=partner, now=now,
-                    generation=generation,
-                )  # fmt: skip
+                ledger_in.record_fetching(session, pending, now=now, generation=generation)
         log.info(
             "inbound.retry_requested",
-            station=station,
-            partner=partner,
-            message_id=info.message_id,
-            file=", ".join(a.name for a in info.attachments),
+            station=pending.station,
+            partner=pending.partner,
+            message_id=pending.remote_id,
+            file=", ".join(a.name for a in pending.attachments),
             generation=generation,
         )
 
-    def _lookup(self, message_id: str) -> MessageInfo:
-        """The gateway's entity for ``message_id`` as an operator typed it: the recorded ID it
-        means first (exactly it, or the one recorded ID that differs only by angle brackets),
-        then as given, then with angle brackets added."""
+    def _candidates(self, message_id: str) -> list[str]:
+        """The IDs ``message_id`` as an operator typed it may mean, best first: the recorded ID
+        it means (exactly it, or the one recorded ID that differs only by angle brackets),
+        then as given (the backend may add variants of its own)."""
         with self._ctx.ledger.read() as session:
             recorded = ledger_in.ids_like(session, message_id)
         if len(recorded) > 1:
@@ -294,17 +250,7 @@ class InboundEngine:
                 f"message ID {message_id!r} is ambiguous: {' and '.join(recorded)} are different "
                 "messages; give the exact ID"
             )
-        known = recorded[0] if recorded else None
-        bare = normalise_message_id(message_id)
-        candidates = dict.fromkeys(c for c in (known, message_id, f"<{bare}>") if c)
-        error: NotFound | None = None
-        for candidate in candidates:
-            try:
-                return self._ctx.gateway.get_received(candidate)
-            except NotFound as exc:
-                error = error or exc
-        assert error is not None
-        raise error
+        return list(dict.fromkeys([*recorded, message_id]))
 
     def unrecorded(self) -> list[UnrecordedMessage]:
         """Listed messages the ledger refused to record in the latest poll (from any thread)."""

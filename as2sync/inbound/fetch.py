@@ -1,271 +1,152 @@
-"""Download FETCHING messages: batch zips (handling 206 truncation), or attachment by attachment.
+"""Have the backend download FETCHING messages into staging slots, and store what it hands back.
 
 The caller has committed every message's FETCHING row before calling :func:`fetch` (crash
-after the request: the gateway may have marked it read, the row still says FETCHING, and the
+after the request: the server may have marked it read, the row still says FETCHING, and the
 message is fetched again by ID).
 
-Batch requests carry ``markAsRead=true``, so the gateway marks fully archived messages read in
-bulk; a message stored from such a batch needs no request of its own. Messages fetched one by
-one, or completed exactly at a truncation point (where the spec does not say whether the
-gateway marked them), are marked read explicitly after they are stored.
-
-Every message is verified against its list metadata (attachment count and sizes) before
-anything is recorded; one that does not match stays FETCHING and is retried later.
+This is the engine's side of :meth:`~as2sync.backends.base.Receiver.download`: the backend
+decides how to download (in batches, one by one, ...) and fills :class:`Stager` slots; the
+engine (:class:`FetchSink`) seals and stores what it hands back as complete
+(:mod:`.store`), and records every other outcome on the message's FETCHING row: not served
+now, refused (does not match what was listed), or a local storage error. A slot the backend
+left unfinished (``stop``, an exception) is discarded; its message stays FETCHING.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
-import uuid
-import zipfile
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
-from as2sync.errors import AuthError, PermanentError, StorageError
-from as2sync.failpoints import failpoint
+from as2sync.backends.base import Staged, Wanted
+from as2sync.errors import StorageError
+from as2sync.folders.layout import PartnerDirs
 from as2sync.inbound import store
-from as2sync.inbound.context import Context, attachment_names, log
+from as2sync.inbound.context import Context
 from as2sync.inbound.layouts import wanted_names
-from as2sync.inbound.plan import (
-    Batch,
-    NoDownload,
-    OneByOne,
-    Sized,
-    Step,
-    limit_below,
-    plan_downloads,
-    replan,
-)
-from as2sync.inbound.truncation import interpret
-from as2sync.inbound.writer import ZIP_PREFIX, StagedMessage, Stager
-from as2sync.inbound.zipread import EntryRefused, NotServed, Refused, examine, folder_names
+from as2sync.inbound.writer import StagedMessage, Stager
 from as2sync.ledger import inbound as ledger_in
 from as2sync.ledger.inbound import InboundMessage
-
-
-def _sizes(row: InboundMessage) -> tuple[int, ...]:
-    return tuple(size for _name, size in row.attachments)
-
-
-def _stager(ctx: Context, row: InboundMessage) -> Stager:
-    cfg = ctx.config.inbound
-    names = wanted_names(
-        cfg.layout,
-        message_id=row.message_id,
-        attachment_names=[name for name, _size in row.attachments],
-        persisted_ms=row.persisted_ms,
-        max_name_length=cfg.max_name_length,
-        write_metadata=cfg.write_metadata,
-    )
-    return Stager(row, ctx.dirs(row), names, layout=cfg.layout, write_metadata=cfg.write_metadata)
-
-
-def _already_written(ctx: Context, rows: Sequence[InboundMessage]) -> dict[int, set[int]]:
-    """Attachment indices that already have a file row (never written twice)."""
-    with ctx.ledger.read() as session:
-        return ledger_in.data_indices(session, [row.id for row in rows])
 
 
 def fetch(ctx: Context, rows: Sequence[InboundMessage], stop: threading.Event) -> None:
     """Download and store ``rows`` (all FETCHING). Checks ``stop`` between requests; what is
     left is still FETCHING and is picked up by the next poll. Raises GatewayError when the
-    gateway fails (the rows stay FETCHING)."""
+    server fails (the rows stay FETCHING)."""
     if not rows:
         return
-    by_id = {row.id: row for row in rows}
-    ctx.tried.update(by_id)
-    done = _already_written(ctx, rows)
-    sized = {r.id: Sized(r.id, _sizes(r), folder_names(r.message_id)) for r in rows}
-    steps: deque[Step] = deque(plan_downloads(sized.values(), max_bytes=_max_bytes(ctx)))
-    while steps:
-        if stop.is_set():
-            return
-        step = steps.popleft()
-        if isinstance(step, NoDownload):
-            _store_without_download(ctx, by_id[step.key])
-        elif isinstance(step, OneByOne):
-            _one_by_one(ctx, by_id[step.key], done[step.key])
-        else:
-            assert isinstance(step, Batch)
-            batch_rows = [by_id[k] for k in step.keys]
-            leftover, singles = _batch(ctx, batch_rows, done)
-            if leftover:
-                # Pack the leftover together with the batches still to come, under what the
-                # 206 taught about the limit (not in a request of its own).
-                keys = [r.id for r in leftover]
-                while steps and isinstance(head := steps[0], Batch):
-                    steps.popleft()
-                    keys.extend(head.keys)
-                steps.extendleft(reversed(replan(keys, sized, max_bytes=_max_bytes(ctx))))
-            steps.extendleft(OneByOne(r.id) for r in reversed(singles))
-
-
-def _max_bytes(ctx: Context) -> int:
-    """Plan batches under the configured size, and under the gateway's limit once known."""
-    configured = ctx.config.inbound.batch_max_bytes
-    if ctx.batch_limit_below is None:
-        return configured
-    return max(1, min(configured, ctx.batch_limit_below - 1))
-
-
-def _learn_limit(ctx: Context, rows: list[InboundMessage], message: int, attachment: int) -> None:
-    below = limit_below([_sizes(r) for r in rows], message, attachment)
-    if below is None or (ctx.batch_limit_below is not None and below >= ctx.batch_limit_below):
-        return
-    ctx.batch_limit_below = below
-    log.info("inbound.batch_limit_learned", below_bytes=below, planning_bytes=_max_bytes(ctx))
-
-
-def _store_without_download(ctx: Context, row: InboundMessage) -> None:
-    stager = _stager(ctx, row)
+    ctx.tried.update(row.id for row in rows)
+    with ctx.ledger.read() as session:
+        done = ledger_in.data_indices(session, [row.id for row in rows])
+    wanted = [
+        Wanted(
+            key=row.id,
+            remote_id=row.message_id,
+            station=row.station,
+            partner=row.partner,
+            persisted_ms=row.persisted_ms,
+            attachments=row.attachment_list(),
+            done=frozenset(done[row.id]),
+            remote=row.remote,
+        )
+        for row in rows
+    ]
+    sink = FetchSink(ctx, rows)
     try:
-        staged = stager.seal(set())
-    except OSError as exc:
-        stager.discard()
-        ctx.storage_failed([row], "write into", stager.dirs.incoming, exc)
-        return
-    store.store(ctx, [staged])
-
-
-def _batch(
-    ctx: Context, rows: list[InboundMessage], done: dict[int, set[int]]
-) -> tuple[list[InboundMessage], list[InboundMessage]]:
-    """One batch request; store what it covered. Returns (leftover, one-by-one) rows."""
-    ids = [row.message_id for row in rows]
-    ctx.tmp.mkdir(parents=True, exist_ok=True)
-    zip_path = ctx.tmp / f"{ZIP_PREFIX}{uuid.uuid4().hex}.zip"
-    try:
-        try:
-            download = ctx.gateway.download_batch(ids, zip_path, mark_read=True)
-        except AuthError:
-            raise
-        except PermanentError as exc:
-            # One bad ID must not block the rest forever: fetch each on its own instead.
-            log.warning("inbound.batch_refused", error=str(exc), messages=len(rows))
-            return [], rows
-        failpoint("inbound.after_download")
-        coverage = interpret([len(r.attachments) for r in rows], download.truncation)
-        if download.truncation is not None:
-            _learn_limit(ctx, rows, download.truncation.message, download.truncation.attachment)
-            cut = rows[download.truncation.message]
-            j = download.truncation.attachment
-            log.info(
-                "inbound.truncated",
-                station=cut.station,
-                partner=cut.partner,
-                message_id=cut.message_id,
-                file=cut.attachments[j][0] if 0 <= j < len(cut.attachments) else None,
-                index=f"({download.truncation.message},{j})",
-                complete=len(coverage.complete),
-                leftover=len(coverage.leftover),
-                one_by_one=len(coverage.one_by_one),
-            )
-        complete = [rows[k] for k in coverage.complete]
-        cut_row = rows[coverage.cut_at_last] if coverage.cut_at_last is not None else None
-        staged = _stage_zip(ctx, zip_path, complete, done, cut_row)
+        ctx.backend.download(wanted, sink, stop)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            zip_path.unlink()
-    store.store(ctx, staged)
-    return [rows[k] for k in coverage.leftover], [rows[k] for k in coverage.one_by_one]
+        sink.discard_unfinished()
 
 
-def _stage_zip(
-    ctx: Context,
-    zip_path: Path,
-    rows: list[InboundMessage],
-    done: dict[int, set[int]],
-    cut_row: InboundMessage | None,
-) -> list[StagedMessage]:
-    if not rows:
-        return []
-    try:
-        zf = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        ctx.failed(rows, f"batch zip unreadable: {exc}", event="inbound.verify_failed")
-        return []
-    staged: list[StagedMessage] = []
-    reserved: set[Path] = set()
-    with zf:
-        results, stray = examine(zf, {row.message_id: row.attachment_list() for row in rows})
-        if stray:
-            log.warning("inbound.zip_stray_entries", count=len(stray), entries=stray[:5])
-        for row in rows:
-            result = results[row.message_id]
-            if isinstance(result, NotServed):
-                # Not served now: left FETCHING for a later poll; no .error reaches an inbox.
-                ctx.failed([row], f"gateway: {result.error}", event="inbound.error_entry")
-                continue
-            if isinstance(result, Refused):
-                ctx.failed([row], result.reason, event="inbound.verify_failed")
-                continue
-            stager = _stager(ctx, row)
+class FetchSink:
+    """The engine's :class:`~as2sync.backends.base.Sink` for one :func:`fetch`.
+
+    The slots of one fetch share their partnerships' folders: each partnership's work folder
+    and inbox are made (and its :class:`PartnerDirs` built) once, not once per message.
+    """
+
+    def __init__(self, ctx: Context, rows: Sequence[InboundMessage]) -> None:
+        self._ctx = ctx
+        self._rows = {row.id: row for row in rows}
+        self._slots: dict[int, Stager] = {}
+        self._dirs: dict[tuple[str, str], PartnerDirs] = {}
+        self._made: set[Path] = set()
+
+    @property
+    def tmp(self) -> Path:
+        return self._ctx.tmp
+
+    def _dirs_of(self, row: InboundMessage) -> PartnerDirs:
+        pair = (row.station, row.partner)
+        dirs = self._dirs.get(pair)
+        if dirs is None:
+            dirs = self._dirs[pair] = self._ctx.dirs(row)
+        return dirs
+
+    def stage(self, key: int) -> Stager:
+        row = self._rows[key]
+        cfg = self._ctx.config.inbound
+        names = wanted_names(
+            cfg.layout,
+            message_id=row.message_id,
+            attachment_names=[name for name, _size in row.attachments],
+            persisted_ms=row.persisted_ms,
+            max_name_length=cfg.max_name_length,
+            write_metadata=cfg.write_metadata,
+        )
+        earlier = self._slots.pop(key, None)
+        if earlier is not None:  # a backend that starts a message over: nothing of it is kept
+            earlier.discard()
+        slot = Stager(
+            row,
+            self._dirs_of(row),
+            names,
+            layout=cfg.layout,
+            write_metadata=cfg.write_metadata,
+            made=self._made,
+        )
+        self._slots[key] = slot
+        return slot
+
+    def store(self, staged: Sequence[Staged], *, acknowledged: Sequence[bool]) -> None:
+        """Seal each slot (free final names, sidecars) and store them together."""
+        reserved: set[Path] = set()
+        sealed: list[StagedMessage] = []
+        for slot, acked in zip(staged, acknowledged, strict=True):
+            stager = self._slots.pop(slot.key)
             try:
-                for k, info in enumerate(result.entries):
-                    if k not in done[row.id]:
-                        stager.add_zip_entry(k, zf, info, row.attachments[k][1])
-                sm = stager.seal(reserved)
-            except EntryRefused as exc:
-                stager.discard()
-                ctx.failed([row], str(exc), event="inbound.verify_failed")
-                continue
+                message = stager.seal(reserved)
             except OSError as exc:
                 stager.discard()
-                ctx.storage_failed([row], "write into", stager.dirs.incoming, exc)
+                self._ctx.storage_failed([stager.row], "write into", stager.dirs.incoming, exc)
                 continue
-            sm.read_by_gateway = row is not cut_row
-            staged.append(sm)
-    return staged
+            message.read_by_gateway = acked
+            sealed.append(message)
+        store.store(self._ctx, sealed)
 
+    def _finish(self, keys: Sequence[int]) -> list[InboundMessage]:
+        """The messages ``keys``, their slots (if any) discarded."""
+        for key in keys:
+            slot = self._slots.pop(key, None)
+            if slot is not None:
+                slot.discard()
+        return [self._rows[key] for key in keys]
 
-def _one_by_one(ctx: Context, row: InboundMessage, done: set[int]) -> None:
-    """Fetch a message too big for any batch attachment by attachment, then store it.
+    def not_served(self, keys: Sequence[int], reason: str) -> None:
+        self._ctx.failed(self._finish(keys), reason, event="inbound.error_entry")
 
-    The downloads do not mark it read: it is marked read explicitly once stored.
-    """
-    stager = _stager(ctx, row)
-    log.info(
-        "inbound.one_by_one",
-        station=row.station,
-        partner=row.partner,
-        message_id=row.message_id,
-        file=attachment_names(row),
-        size=row.total_size,
-    )
-    try:
-        for k, attachment in enumerate(row.attachment_list()):
-            if k in done:
-                continue
-            ctx.gateway.download_attachment(row.message_id, k, stager.temp_for(k), mark_read=False)
-            got = stager.add_download(k)
-            if got != attachment.size:
-                raise EntryRefused(
-                    f"attachment {k} ({attachment.name!r}) is {got} bytes, {attachment.size} listed"
-                )
-        staged = stager.seal(set())
-    except EntryRefused as exc:
-        stager.discard()
-        ctx.failed([row], str(exc), event="inbound.verify_failed")
-        return
-    except AuthError:
-        stager.discard()
-        raise
-    except PermanentError as exc:
-        stager.discard()
-        ctx.failed([row], f"gateway refused a download: {exc}", event="inbound.verify_failed")
-        return
-    except StorageError as exc:
-        stager.discard()
-        ctx.storage_errors.append(exc)
-        ctx.failed([row], str(exc), event="inbound.storage_error", retry_now=True)
-        return
-    except OSError as exc:
-        stager.discard()
-        ctx.storage_failed([row], "write into", stager.dirs.incoming, exc)
-        return
-    except BaseException:
-        stager.discard()
-        raise
-    store.store(ctx, [staged])
+    def refused(self, keys: Sequence[int], reason: str) -> None:
+        self._ctx.failed(self._finish(keys), reason, event="inbound.verify_failed")
+
+    def storage_failed(self, keys: Sequence[int], exc: OSError | StorageError) -> None:
+        rows = self._finish(keys)
+        if isinstance(exc, StorageError):  # the backend's client already said what failed
+            self._ctx.storage_errors.append(exc)
+            self._ctx.failed(rows, str(exc), event="inbound.storage_error", retry_now=True)
+            return
+        for row in rows:
+            self._ctx.storage_failed([row], "write into", self._dirs_of(row).incoming, exc)
+
+    def discard_unfinished(self) -> None:
+        """Remove the slots no outcome was given for (their messages stay FETCHING)."""
+        self._finish(list(self._slots))

@@ -20,21 +20,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from as2sync.backends.as2gateway.model import MessageInfo
+from as2sync.backends.base import Pending
 from as2sync.errors import LedgerConflict
 from as2sync.inbound.context import Context
 from as2sync.inbound.decide import Action, Known, decide
 from as2sync.ledger import inbound as ledger_in
 from as2sync.ledger.inbound import InboundMessage, NewMessage
-
-
-@dataclass(frozen=True)
-class Listed:
-    """A listed message and the partnership it resolved to."""
-
-    info: MessageInfo
-    station: str
-    partner: str
 
 
 @dataclass
@@ -45,7 +36,7 @@ class Recorded:
     created: list[InboundMessage] = field(default_factory=list)  # new rows among ``fetch``
     mark_read: list[InboundMessage] = field(default_factory=list)  # STORED: only unread
     skip: list[InboundMessage] = field(default_factory=list)  # finished, redelivered: skip
-    conflicts: list[tuple[Listed, LedgerConflict]] = field(default_factory=list)  # not recorded
+    conflicts: list[tuple[Pending, LedgerConflict]] = field(default_factory=list)  # not recorded
 
     def add(self, other: Recorded) -> None:
         self.fetch += other.fetch
@@ -54,7 +45,7 @@ class Recorded:
         self.skip += other.skip
 
 
-def record(ctx: Context, listed: Sequence[Listed]) -> Recorded:
+def record(ctx: Context, listed: Sequence[Pending]) -> Recorded:
     """Decide and commit for every message of ``listed``; see the module docstring."""
     now = ctx.clock()
     try:
@@ -75,13 +66,13 @@ def record(ctx: Context, listed: Sequence[Listed]) -> Recorded:
 
 
 def _decide_and_record(
-    ctx: Context, session: Session, listed: Sequence[Listed], now: float
+    ctx: Context, session: Session, listed: Sequence[Pending], now: float
 ) -> Recorded:
-    known = ledger_in.latest_many(session, [item.info.message_id for item in listed])
+    known = ledger_in.latest_many(session, [item.remote_id for item in listed])
     decided: list[tuple[Action, InboundMessage | None]] = []
     new: list[NewMessage] = []
     for item in listed:
-        row = known.get(item.info.message_id)
+        row = known.get(item.remote_id)
         action = decide(
             None if row is None else Known(row.state, row.next_attempt_at, row.id in ctx.tried),
             now=now,
@@ -90,7 +81,7 @@ def _decide_and_record(
         decided.append((action, row))
         if action is Action.FETCH_NEW or action is Action.STORE_AGAIN:
             generation = 1 if row is None else row.generation + 1
-            new.append(NewMessage(item.info, item.station, item.partner, generation))
+            new.append(NewMessage(item, generation))
     created = iter(ledger_in.record_fetching_many(session, new, now=now))
     result = Recorded()
     for action, row in decided:

@@ -9,9 +9,11 @@ Crash analysis, in the order things happen (SIGKILL at any line):
 3. Some files moved (``inbound.after_link``) -> as 2; a moved file is never written twice, even
    if a consumer has already taken it (the ledger says where it went, by path and hash).
 4. WRITTEN + STORED committed (``inbound.after_stored``) -> recovery finds the message STORED
-   and marks it read on the gateway explicitly (idempotent).
-5. READ committed -> done. Messages the batch request already marked read are committed READ
-   without a request; the others are marked read one by one (``inbound.before_mark_read``).
+   and acknowledges it on the server explicitly (idempotent).
+5. READ committed -> done. Messages the download already acknowledged (v1: the batch request
+   marked them read) are committed READ without a request; the others are acknowledged one by
+   one (``inbound.before_mark_read``). A backend without a read flag
+   (:attr:`Capabilities.read_flag`) is never asked: READ is committed at once.
 
 Power loss adds one rule: a commit may only describe file-system state that is durable. So the
 work folders are fsynced (once per batch) before PLANNED is committed, and every folder a move
@@ -24,7 +26,6 @@ from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
-from as2sync.errors import NotFound
 from as2sync.failpoints import failpoint
 from as2sync.inbound.context import Context, attachment_names, log
 from as2sync.inbound.layouts import SIDECAR_SUFFIX
@@ -178,16 +179,21 @@ def _log_read(row: InboundMessage, via: str) -> None:
 
 
 def mark_read(ctx: Context, rows: Sequence[InboundMessage]) -> None:
-    """Mark stored messages read on the gateway one by one, committing READ after each.
+    """Acknowledge stored messages on the server one by one, committing READ after each.
 
-    A crash between the request and the commit marks it again on restart (idempotent). A
-    message the gateway no longer has (deleted by someone) has nothing left to mark.
+    A crash between the request and the commit acknowledges it again on restart (idempotent).
+    A message the server no longer has (deleted by someone) has nothing left to mark. Without
+    a read flag on the server there is nothing to tell it: READ is committed at once.
     """
+    if rows and not ctx.capabilities.read_flag:
+        with ctx.ledger.transaction() as session:
+            ledger_in.message_read(session, [row.id for row in rows], now=ctx.clock())
+        for row in rows:
+            _log_read(row, "ledger")
+        return
     for row in rows:
         failpoint("inbound.before_mark_read")
-        try:
-            ctx.gateway.mark_read(row.message_id)
-        except NotFound:
+        if ctx.backend.acknowledge([row.message_id]):
             log.warning(
                 "inbound.mark_read_gone",
                 station=row.station,

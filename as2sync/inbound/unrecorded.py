@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from as2sync.backends.as2gateway.model import MessageInfo
+from as2sync.backends.base import Pending
 from as2sync.errors import LedgerConflict
 
 log = structlog.get_logger("as2sync.inbound")
@@ -55,30 +55,31 @@ class Unrecorded:
     def begin_poll(self) -> None:
         self._met = set()
 
-    def met(self, station: str, partner: str, info: MessageInfo, exc: LedgerConflict) -> None:
-        """The ledger refused to record ``info`` in this poll."""
+    def met(self, pending: Pending, exc: LedgerConflict) -> None:
+        """The ledger refused to record ``pending`` in this poll."""
+        station, partner, message_id = pending.station, pending.partner, pending.remote_id
         now = self._clock()
         with self._lock:
-            earlier = self._known.get(info.message_id)
+            earlier = self._known.get(message_id)
             entry = UnrecordedMessage(
                 station=station,
                 partner=partner,
-                message_id=info.message_id,
-                file=", ".join(a.name for a in info.attachments),
+                message_id=message_id,
+                file=", ".join(a.name for a in pending.attachments),
                 error=str(exc),
                 since=earlier.since if earlier is not None else now,
             )
-            self._known[info.message_id] = entry
-            self._met.add(info.message_id)
-            due = now - self._logged_at.get(info.message_id, now - LOG_EVERY) >= LOG_EVERY
+            self._known[message_id] = entry
+            self._met.add(message_id)
+            due = now - self._logged_at.get(message_id, now - LOG_EVERY) >= LOG_EVERY
             if due:
-                self._logged_at[info.message_id] = now
+                self._logged_at[message_id] = now
         if due:
             log.error(
                 "inbound.ledger_conflict",
                 station=station,
                 partner=partner,
-                message_id=info.message_id,
+                message_id=message_id,
                 file=entry.file,
                 error=entry.error,
                 hint="the message stays unread on the gateway and is tried again every poll "

@@ -40,17 +40,18 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import shutil
 import stat
 import time
-import zipfile
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from as2sync.backends.base import TMP_PREFIX, ContentRefused, Readable
 from as2sync.config.schema import Layout
 from as2sync.errors import UnsafeFolder
 from as2sync.folders.fsutil import (
@@ -63,11 +64,23 @@ from as2sync.folders.fsutil import (
 )
 from as2sync.folders.layout import PartnerDirs
 from as2sync.inbound.layouts import SIDECAR_SUFFIX, WantedNames
-from as2sync.inbound.zipread import copy_entry
 from as2sync.ledger.inbound import FileKind, InboundMessage
 
 FOLDER_SUFFIX = ".d"
-ZIP_PREFIX = "inbound-"
+ZIP_PREFIX = TMP_PREFIX  # what a backend leaves in state_dir/tmp (removed at start)
+_CHUNK = 256 * 1024
+
+# The sidecar's keys for the AS2 facts a backend may know (in :attr:`InboundMessage.remote`
+# under the second name), in the order the sidecar has always listed them around station and
+# partner. A fact the backend does not know is left out.
+_FACTS_BEFORE = (("senderId", "sender_id"), ("receiverId", "receiver_id"))
+_FACTS_AFTER = (
+    ("partnerType", "partner_type"),
+    ("signed", "signed"),
+    ("encrypted", "encrypted"),
+    ("compressed", "compressed"),
+    ("mdnStatus", "mdn_status"),
+)
 
 
 @dataclass
@@ -124,22 +137,18 @@ def sidecar_document(
         if folder_names:
             entry["file"] = f.final.name
         attachments.append(entry)
-    return {
+    doc: dict[str, Any] = {
         "as2MessageId": row.message_id,
         "subject": row.subject,
         "persistedTimestamp": row.persisted_ms,
         "time": message_time(row.persisted_ms),
-        "senderId": row.sender_id,
-        "receiverId": row.receiver_id,
-        "station": row.station,
-        "partner": row.partner,
-        "partnerType": row.partner_type,
-        "signed": row.signed,
-        "encrypted": row.encrypted,
-        "compressed": row.compressed,
-        "mdnStatus": row.mdn_status,
-        "attachments": attachments,
     }
+    doc.update((key, row.remote[fact]) for key, fact in _FACTS_BEFORE if fact in row.remote)
+    doc["station"] = row.station
+    doc["partner"] = row.partner
+    doc.update((key, row.remote[fact]) for key, fact in _FACTS_AFTER if fact in row.remote)
+    doc["attachments"] = attachments
+    return doc
 
 
 def _create(dir_fd: int, name: str) -> int:
@@ -188,11 +197,15 @@ def _free_target(
 
 
 class Stager:
-    """Writes one message's files durably into the work folder, then picks free targets.
+    """One message's staging slot (:class:`~as2sync.backends.base.Staged`): writes its files
+    durably into the work folder, then picks free targets.
 
-    Use :meth:`temp_for` / :meth:`add_zip_entry` / :meth:`add_download` per attachment, then
-    :meth:`seal`. On any error call :meth:`discard`: nothing is in the ledger yet, so the temp
-    files are simply garbage.
+    The backend fills each attachment with :meth:`add_stream`, or :meth:`temp_for` then
+    :meth:`add_download`; the engine then calls :meth:`seal`. On any error call
+    :meth:`discard`: nothing is in the ledger yet, so the temp files are simply garbage.
+
+    ``made`` is shared by the slots of one batch: the partnership's work folder and inbox are
+    made once for all of them, not once per message.
     """
 
     def __init__(
@@ -203,8 +216,11 @@ class Stager:
         *,
         layout: Layout,
         write_metadata: bool,
+        made: set[Path] | None = None,
     ) -> None:
         self.row = row
+        self.key = row.id
+        self._made = made if made is not None else set()
         self.dirs = dirs
         self.names = names
         self.layout = layout
@@ -218,8 +234,10 @@ class Stager:
         """Create the folders on first use (raises OSError, like every write here)."""
         if self._prepared:
             return
-        self.dirs.make(self.dirs.incoming)
-        self.dirs.make(self.dirs.inbox)
+        for folder in (self.dirs.incoming, self.dirs.inbox):
+            if folder not in self._made:
+                self.dirs.make(folder)
+                self._made.add(folder)
         if self.temp_dir is not None:
             self.dirs.make(self.temp_dir)
         self._prepared = True
@@ -230,7 +248,7 @@ class Stager:
         return self.dirs.incoming / f"{self.row.id}-{index}"
 
     def temp_for(self, index: int) -> Path:
-        """Where the gateway client streams attachment ``index``: a new empty regular file,
+        """Where a backend's client streams attachment ``index``: a new empty regular file,
         created here through a verified folder descriptor (never a planted symlink)."""
         self._prepare()
         temp = self._temp_path(index)
@@ -242,21 +260,33 @@ class Stager:
         name = str(self.row.attachments[index][0])
         self._files.append(PlannedFile(index, FileKind.DATA, name, temp, temp, digest, size))
 
-    def add_zip_entry(
-        self, index: int, zf: zipfile.ZipFile, info: zipfile.ZipInfo, expected: int
-    ) -> None:
-        """Stream a zip entry into the temp file for attachment ``index`` and fsync it.
-        Raises EntryRefused (zip bomb, bad CRC, wrong size) or OSError."""
+    def add_stream(self, index: int, readable: Readable, expected_size: int) -> None:
+        """Copy attachment ``index`` from ``readable`` into its temp file and fsync it, reading
+        at most ``expected_size + 1`` bytes. Raises ContentRefused unless it holds exactly
+        ``expected_size`` bytes (whatever ``readable`` raises passes through), or OSError."""
         self._prepare()
         temp = self._temp_path(index)
+        digest = hashlib.sha256()
+        total = 0
         with self.dirs.open(temp.parent) as folder, open(_create(folder, temp.name), "wb") as fh:
-            digest = copy_entry(zf, info, fh, expected)
+            while chunk := readable.read(min(_CHUNK, expected_size + 1 - total)):
+                total += len(chunk)
+                if total > expected_size:
+                    raise ContentRefused(
+                        f"attachment {index} holds more than the {expected_size} bytes listed"
+                    )
+                digest.update(chunk)
+                fh.write(chunk)
+            if total != expected_size:
+                raise ContentRefused(
+                    f"attachment {index} holds {total} bytes, {expected_size} listed"
+                )
             fh.flush()
             os.fsync(fh.fileno())
-        self._record(index, temp, digest, expected)
+        self._record(index, temp, digest.hexdigest(), expected_size)
 
     def add_download(self, index: int) -> int:
-        """The gateway client has streamed attachment ``index`` into :meth:`temp_for`; make it
+        """A backend's client has streamed attachment ``index`` into :meth:`temp_for`; make it
         durable and record it. Returns its size (the caller verifies it)."""
         temp = self._temp_path(index)
         with self.dirs.open(temp.parent) as folder:

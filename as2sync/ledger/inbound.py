@@ -30,10 +30,16 @@ The order of commits against file operations is what makes inbound exactly-once:
 * STORED is committed once every attachment has a WRITTEN row; READ once the gateway has
   marked the message read (in bulk by the batch request, or one by one).
 
-Messages are keyed by the exact ID the gateway lists (``message_key``, equal to
-``message_id``): IDs are the gateway's opaque strings, so ``<a@x>`` and ``a@x`` are two
-messages, possibly from two partners. Schema version 1 keyed them by the ID without its angle
-brackets, which merged such pairs; :func:`key_by_exact_id` migrates those ledgers.
+Messages are keyed by the exact ID the backend lists (``message_key``, equal to
+``message_id``, the remote ID): IDs are the server's opaque strings, so ``<a@x>`` and
+``a@x`` are two messages, possibly from two partners. Schema version 1 keyed them by the ID
+without its angle brackets, which merged such pairs; :func:`key_by_exact_id` migrates those ledgers.
+
+The columns are the daemon's, whatever the backend: the remote ID, station, partner, subject,
+time, attachments and states. What only one backend knows about a message (AS2 Gateway v1:
+partner type, sender and receiver AS2 IDs, the AS2 flags, the MDN status) is kept verbatim in
+one JSON column, ``remote`` (:data:`~as2sync.backends.base.Remote`); schema 3 had them as
+columns of their own, which :func:`backend_neutral` moves there.
 
 Every state change is one small named function below taking the caller's session; the caller
 owns the transaction (``Ledger.transaction()``), so several changes can be committed
@@ -49,28 +55,30 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Boolean,
     Float,
     ForeignKey,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     cast,
     delete,
     func,
     literal,
     select,
+    sql,
+    text,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from as2sync.backends.as2gateway.model import Attachment, MessageInfo, normalise_message_id
+from as2sync.backends.base import Attachment, Pending, Remote, bare_message_id
 from as2sync.errors import LedgerError
 from as2sync.ledger.columns import enum_column
 from as2sync.ledger.db import Base
@@ -123,18 +131,13 @@ class InboundMessageRow(Base):
     generation: Mapped[int] = mapped_column(Integer, default=1)
     station: Mapped[str] = mapped_column(String(256), index=True)
     partner: Mapped[str] = mapped_column(String(256), index=True)
-    partner_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    sender_id: Mapped[str] = mapped_column(String(256))
-    receiver_id: Mapped[str] = mapped_column(String(256))
     subject: Mapped[str | None] = mapped_column(Text, nullable=True)
     persisted_ms: Mapped[int] = mapped_column(Integer)
-    signed: Mapped[bool] = mapped_column(Boolean, default=False)
-    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
-    compressed: Mapped[bool] = mapped_column(Boolean, default=False)
-    mdn_status: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    # [[name, size], ...] in the gateway's order: what every download is verified against.
+    # [[name, size], ...] in the server's order: what every download is verified against.
     attachments: Mapped[list[Any]] = mapped_column(JSON)
     total_size: Mapped[int] = mapped_column(Integer)
+    # What only the backend that listed it needs, verbatim (see the module docstring).
+    remote: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Enum columns of length 16: what they were created with while they held plain strings.
     state: Mapped[InboundState] = mapped_column(enum_column(InboundState, length=16), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -180,16 +183,9 @@ class InboundMessage:
     generation: int
     station: str
     partner: str
-    partner_type: str | None
-    sender_id: str
-    receiver_id: str
     subject: str | None
     persisted_ms: int
-    signed: bool
-    encrypted: bool
-    compressed: bool
-    mdn_status: str | None
-    attachments: tuple[tuple[str, int], ...]  # (name, size) in the gateway's order
+    attachments: tuple[tuple[str, int], ...]  # (name, size) in the server's order
     total_size: int
     state: InboundState
     attempts: int
@@ -200,6 +196,7 @@ class InboundMessage:
     updated_at: float
     stored_at: float | None
     read_at: float | None
+    remote: Remote = field(default_factory=dict, hash=False)  # the backend's own facts
 
     def attachment_list(self) -> tuple[Attachment, ...]:
         return tuple(Attachment(name, size) for name, size in self.attachments)
@@ -229,15 +226,8 @@ def _view(row: InboundMessageRow) -> InboundMessage:
         generation=row.generation,
         station=row.station,
         partner=row.partner,
-        partner_type=row.partner_type,
-        sender_id=row.sender_id,
-        receiver_id=row.receiver_id,
         subject=row.subject,
         persisted_ms=row.persisted_ms,
-        signed=row.signed,
-        encrypted=row.encrypted,
-        compressed=row.compressed,
-        mdn_status=row.mdn_status,
         attachments=tuple((str(name), int(size)) for name, size in row.attachments),
         total_size=row.total_size,
         state=row.state,
@@ -249,6 +239,7 @@ def _view(row: InboundMessageRow) -> InboundMessage:
         updated_at=row.updated_at,
         stored_at=row.stored_at,
         read_at=row.read_at,
+        remote=dict(row.remote or {}),
     )
 
 
@@ -311,11 +302,10 @@ def _require(
 
 @dataclass(frozen=True)
 class NewMessage:
-    """A listed message about to be fetched, and the partnership it resolved to."""
+    """A listed message about to be fetched (as the backend listed it, station and partner
+    resolved), and which generation of it this is."""
 
-    info: MessageInfo
-    station: str
-    partner: str
+    pending: Pending
     generation: int = 1
 
 
@@ -334,22 +324,16 @@ def record_fetching_many(
     _require_previous_generations(session, [m for m in messages if m.generation > 1])
     rows = [
         InboundMessageRow(
-            message_id=m.info.message_id,
-            message_key=m.info.message_id,
+            message_id=m.pending.remote_id,
+            message_key=m.pending.remote_id,
             generation=m.generation,
-            station=m.station,
-            partner=m.partner,
-            partner_type=m.info.partner_type,
-            sender_id=m.info.sender_id,
-            receiver_id=m.info.receiver_id,
-            subject=m.info.subject,
-            persisted_ms=m.info.persisted_ms,
-            signed=m.info.signed,
-            encrypted=m.info.encrypted,
-            compressed=m.info.compressed,
-            mdn_status=m.info.mdn_status,
-            attachments=[[a.name, a.size] for a in m.info.attachments],
-            total_size=m.info.total_size,
+            station=m.pending.station,
+            partner=m.pending.partner,
+            subject=m.pending.subject,
+            persisted_ms=m.pending.persisted_ms,
+            attachments=[[a.name, a.size] for a in m.pending.attachments or ()],
+            total_size=m.pending.total_size,
+            remote=dict(m.pending.remote),
             state=InboundState.FETCHING,
             attempts=0,
             next_attempt_at=0.0,
@@ -367,33 +351,26 @@ def record_fetching_many(
 def _require_previous_generations(session: Session, messages: Sequence[NewMessage]) -> None:
     if not messages:
         return
-    latest = latest_many(session, [m.info.message_id for m in messages])
+    latest = latest_many(session, [m.pending.remote_id for m in messages])
     for m in messages:
-        before = latest.get(m.info.message_id)
+        before = latest.get(m.pending.remote_id)
         if before is None or before.generation != m.generation - 1:
             raise LedgerError(
-                f"inbound message {m.info.message_id}: generation {m.generation} does not "
+                f"inbound message {m.pending.remote_id}: generation {m.generation} does not "
                 "follow the newest one recorded"
             )
         if before.state not in _NEW_GENERATION_AFTER:
             raise LedgerError(
                 f"inbound message {before.id} is {before.state.value}: no new generation of "
-                f"{m.info.message_id} while it is being fetched"
+                f"{m.pending.remote_id} while it is being fetched"
             )
 
 
 def record_fetching(
-    session: Session,
-    info: MessageInfo,
-    *,
-    station: str,
-    partner: str,
-    now: float,
-    generation: int = 1,
+    session: Session, pending: Pending, *, now: float, generation: int = 1
 ) -> InboundMessage:
     """:func:`record_fetching_many` for one message."""
-    new = NewMessage(info, station, partner, generation)
-    return record_fetching_many(session, [new], now=now)[0]
+    return record_fetching_many(session, [NewMessage(pending, generation)], now=now)[0]
 
 
 def fetch_failed(session: Session, row_id: int, error: str, *, now: float, retry_at: float) -> None:
@@ -585,7 +562,7 @@ def latest_many(session: Session, message_ids: Sequence[str]) -> dict[str, Inbou
 def ids_like(session: Session, typed: str) -> list[str]:
     """The recorded IDs an operator may mean by ``typed``: exactly it if recorded, else every
     recorded ID that equals it once angle brackets are ignored (more than one: ambiguous)."""
-    bare = normalise_message_id(typed)
+    bare = bare_message_id(typed)
     candidates = {typed, bare, f"<{bare}>"}
     found = set(
         session.scalars(
@@ -854,8 +831,53 @@ def key_by_exact_id(session: Session) -> None:
     session.execute(update(InboundMessageRow).values(message_key=InboundMessageRow.message_id))
 
 
-def backend_neutral(session: Session) -> None:
-    """Schema 4 (received rows): backend-only columns into ``remote`` (see ledger/migrations.py).
+# The schema-3 columns that only AS2 Gateway v1 fills, in the order the v1 backend's facts are
+# named in ``remote`` (the same names: the v1 backend reads them from there).
+V1_COLUMNS = (
+    "partner_type",
+    "sender_id",
+    "receiver_id",
+    "signed",
+    "encrypted",
+    "compressed",
+    "mdn_status",
+)
+_FLAGS = frozenset({"signed", "encrypted", "compressed"})
 
-    Filled in by the backend-seam work; until then a ledger at 4 has the schema-3 columns.
+
+def backend_neutral(session: Session) -> None:
+    """Schema 3 -> 4 (received rows): the v1-only columns move into the ``remote`` JSON column.
+
+    Three portable steps, in the migration's transaction (a crash leaves schema 3 untouched):
+    add ``remote``; copy every row's v1 facts into it, under the column names (booleans as
+    JSON booleans, whatever the database stored them as), bound as parameters, so no
+    database-specific JSON function is needed; drop the old columns. No row, state or file
+    row is touched otherwise: a message in flight resumes where it was.
     """
+    json_type = JSON().compile(dialect=session.connection().dialect)
+    session.execute(
+        text(f"ALTER TABLE inbound_messages ADD COLUMN remote {json_type} NOT NULL DEFAULT '{{}}'")
+    )
+    # The old columns are not in the model any more: named here, as the release wrote them.
+    old = sql.table("inbound_messages", sql.column("id"), *map(sql.column, V1_COLUMNS))
+    rows = session.execute(select(old)).all()
+    table = Base.metadata.tables[InboundMessageRow.__tablename__]
+    params = [
+        {
+            "row_id": row[0],
+            "facts": {
+                name: (bool(value) if name in _FLAGS else value)
+                for name, value in zip(V1_COLUMNS, row[1:], strict=True)
+            },
+        }
+        for row in rows
+    ]
+    if params:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values(remote=bindparam("facts", type_=JSON)),
+            params,
+        )
+    for name in V1_COLUMNS:
+        session.execute(text(f"ALTER TABLE inbound_messages DROP COLUMN {name}"))

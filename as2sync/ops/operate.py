@@ -193,12 +193,14 @@ def _retry_file(config: Config, path: Path) -> str:
 
 
 def _retry_message(config: Config, message_id: str) -> str:
+    from as2sync.backends.as2gateway.receiving import As2Receiver
     from as2sync.inbound.engine import InboundEngine
 
     ledger = open_for_work(config)
     gateway = make_gateway(config)
     try:
-        InboundEngine(config, ledger, gateway).retry_message(message_id)
+        receiver = As2Receiver(gateway, config, time.time)
+        InboundEngine(config, ledger, receiver).retry_message(message_id)
     finally:
         gateway.close()
         ledger.close()

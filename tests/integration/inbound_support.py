@@ -23,6 +23,7 @@ from urllib.parse import unquote
 import httpx
 
 from as2sync.backends.as2gateway.client import As2GatewayClient
+from as2sync.backends.as2gateway.receiving import As2Receiver
 from as2sync.backends.http.ratelimit import RateLimiter
 from as2sync.backends.http.retrying import RetryPolicy
 from as2sync.config.schema import Config, InboundConfig
@@ -159,7 +160,7 @@ class Rigs:
         self._stack.callback(ledger.close)
         gateway = fast_client(config.gateway.url, transport, self.timeout)
         self._stack.callback(gateway.close)
-        engine = InboundEngine(config, ledger, gateway, clock=clock)
+        engine = InboundEngine(config, ledger, As2Receiver(gateway, config, clock), clock=clock)
         if start:
             engine.start()
         return Rig(config, ledger, gateway, engine, clock)

@@ -14,6 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from as2sync.backends.as2gateway.model import Attachment, MessageInfo
+from as2sync.backends.as2gateway.receiving import pending_of
 from as2sync.config.schema import Layout
 from as2sync.folders.layout import partner_dirs
 from as2sync.inbound.layouts import wanted_names
@@ -21,6 +22,7 @@ from as2sync.inbound.writer import StagedMessage, Stager
 from as2sync.ledger import inbound as li
 from as2sync.ledger.inbound import FileState, InboundState
 from tests.integration.inbound_support import FakeGateway, Rig, Rigs, work_files
+from tests.unit.test_inbound_ledger import ledger_from_release
 
 URL = "https://gw.example/v1"
 
@@ -58,7 +60,7 @@ def stage(
         attachments=tuple(Attachment(n, len(d)) for n, d in files),
     )
     with rig.ledger.transaction() as s:
-        row = li.record_fetching(s, info, station="MYSTATION", partner="ACME", now=1.0)
+        row = li.record_fetching(s, pending_of(info, "MYSTATION", "ACME"), now=1.0)
     layout = rig.config.inbound.layout
     names = wanted_names(
         layout,
@@ -303,3 +305,60 @@ def test_orphan_removal_does_not_list_a_symlinked_work_folder(
     assert not [e for e in logs if e["event"] == "inbound.orphan_removed"]
     (error,) = [e for e in logs if e["event"] == "inbound.storage_error"]
     assert error["file"] == str(incoming) and "symbolic link" in error["reason"]
+
+
+def test_messages_in_flight_in_a_release_ledger_are_finished_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    """A ledger the released code (schema 3) left with messages in every state is upgraded
+    on start, and the engine finishes each one in flight exactly once: the half-moved
+    message's planned files are moved, the fully written one becomes STORED, every STORED
+    one is marked read, the FETCHING ones are fetched; finished ones are left alone."""
+    root = tmp_path / "root"
+    ledger_from_release(tmp_path / "state", root)
+    acme = root / "ME" / "ACME"
+    incoming, inbox = acme / ".as2sync" / "incoming", acme / "inbox"
+    incoming.mkdir(parents=True)
+    inbox.mkdir(parents=True)
+    (root / "ME" / "GLOBEX" / "inbox").mkdir(parents=True)
+    # What the release had done on disk by the time it was killed (see the fixture's script).
+    (inbox / "2-b.edi").write_bytes(b"BB" * 3)  # <half@x>: attachment 0 WRITTEN
+    (incoming / "2-1").write_bytes(b"C" * 7)  # ... attachment 1 and its sidecar PLANNED
+    (incoming / "2-1.as2.json").write_bytes(b"{}\n")
+    (inbox / "3-d.edi").write_bytes(b"D" * 4)  # <written@x>: every file WRITTEN
+    (inbox / "4-a.edi").write_bytes(b"A" * 5)  # <stored@x>: STORED
+    fake = FakeGateway(stations=("ME",))
+    fake.add("<retried@x>", [("a.edi", b"A" * 5)], receiver="ME")
+    fake.add("<read@x>", [("b.edi", b"BB" * 3)], receiver="ME")
+    fake.add("<empty@x>", [], receiver="ME")
+    for stored in ("<half@x>", "<written@x>", "<stored@x>"):
+        fake.add(stored, [], receiver="ME")
+        fake.messages[stored].read = True
+    with Rigs(tmp_path) as rigs:
+        rig = rigs.make(URL, transport=fake.transport(), write_metadata=False)
+        # 2 and 3 were stored by the start's recovery; the poll fetches 1, 6 (generation 2), 8.
+        assert rig.poll() == 3
+        with rig.ledger.read() as s:
+            rows = li.messages_by_id(s, range(1, 9))
+            files = {row_id: li.files_of(s, row_id) for row_id in rows}
+        assert {row_id: row.state for row_id, row in rows.items()} == {
+            **dict.fromkeys((1, 2, 3, 4, 5, 6, 8), InboundState.READ),
+            7: InboundState.DELETED,
+        }
+        assert all(f.state is FileState.WRITTEN for fs in files.values() for f in fs)
+        assert rows[1].remote["partner_type"] == "test"  # the v1 facts survive the upgrade
+        assert rows[7].remote["receiver_id"] == "GLOBEX"
+        assert work_files(root) == []
+        found = rig.files()
+        # Each attachment is in the inbox once: nothing finished was written again.
+        assert sorted(found) == [
+            "ME/ACME/inbox/2-b.edi",
+            "ME/ACME/inbox/2-c.edi",
+            "ME/ACME/inbox/2-c.edi.as2.json",
+            "ME/ACME/inbox/3-d.edi",
+            "ME/ACME/inbox/4-a.edi",
+            "ME/ACME/inbox/a.edi",
+            "ME/ACME/inbox/b.edi",
+        ]
+        assert found["ME/ACME/inbox/2-c.edi"] == b"C" * 7
+        assert all(m.read for m in fake.messages.values())

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from as2sync.backends.as2gateway.receiving import pending_of
 from as2sync.emulator.server import RunningEmulator
 from as2sync.errors import NotFound
 from as2sync.ledger import inbound as li
@@ -103,7 +104,7 @@ def test_retry_makes_a_failing_message_due_at_once(emulator: RunningEmulator, ri
     rig = rigs.make(emulator.base_url)
     with rig.ledger.transaction() as s:
         info = rig.gateway.get_received(mid)
-        row = li.record_fetching(s, info, station="MYSTATION", partner="ACME", now=0)
+        row = li.record_fetching(s, pending_of(info, "MYSTATION", "ACME"), now=0)
         li.fetch_failed(s, row.id, "earlier failure", now=0, retry_at=rig.clock() + 3600)
     emulator.state.set_read(mid, True)
     assert rig.poll() == 0  # not due

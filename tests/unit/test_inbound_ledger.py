@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from as2sync.backends.as2gateway.model import Attachment, MessageInfo
+from as2sync.backends.as2gateway.receiving import pending_of
 from as2sync.errors import LedgerError
 from as2sync.ledger import inbound as li
 from as2sync.ledger.db import (
@@ -46,7 +47,7 @@ def info(mid: str = "<m1@x>", *sizes: int) -> MessageInfo:
 
 def fetching(ledger: Ledger, mid: str = "<m1@x>", *, now: float = 100.0) -> int:
     with ledger.transaction() as s:
-        return li.record_fetching(s, info(mid, 3, 4), station="ME", partner="ACME", now=now).id
+        return li.record_fetching(s, pending_of(info(mid, 3, 4), "ME", "ACME"), now=now).id
 
 
 def store_fully(ledger: Ledger, row_id: int, *, now: float = 100.0) -> None:
@@ -194,20 +195,20 @@ def test_files_are_planned_only_for_a_message_being_fetched_and_written_once(
 def test_a_new_generation_follows_only_a_stored_or_finished_one(ledger: Ledger) -> None:
     row_id = fetching(ledger)
     with pytest.raises(LedgerError, match="while it is being fetched"), ledger.transaction() as s:
-        li.record_fetching(s, info(), station="ME", partner="ACME", now=1, generation=2)
+        li.record_fetching(s, pending_of(info(), "ME", "ACME"), now=1, generation=2)
     with (
         pytest.raises(LedgerError, match="generation 3 does not follow"),
         ledger.transaction() as s,
     ):
-        li.record_fetching(s, info(), station="ME", partner="ACME", now=1, generation=3)
+        li.record_fetching(s, pending_of(info(), "ME", "ACME"), now=1, generation=3)
     with (
         pytest.raises(LedgerError, match="generation 2 does not follow"),
         ledger.transaction() as s,
     ):
-        li.record_fetching(s, info("<new@x>"), station="ME", partner="ACME", now=1, generation=2)
+        li.record_fetching(s, pending_of(info("<new@x>"), "ME", "ACME"), now=1, generation=2)
     store_fully(ledger, row_id)
     with ledger.transaction() as s:
-        second = li.record_fetching(s, info(), station="ME", partner="ACME", now=1, generation=2)
+        second = li.record_fetching(s, pending_of(info(), "ME", "ACME"), now=1, generation=2)
     assert (second.generation, second.state) == (2, InboundState.FETCHING)
 
 
@@ -269,9 +270,8 @@ def test_generations_keep_the_newest_as_latest(ledger: Ledger) -> None:
     first = fetching(ledger)
     store_fully(ledger, first)
     with ledger.transaction() as s:
-        second = li.record_fetching(
-            s, info("<m1@x>"), station="ME", partner="ACME", now=200, generation=2
-        ).id
+        again = pending_of(info("<m1@x>"), "ME", "ACME")
+        second = li.record_fetching(s, again, now=200, generation=2).id
     with ledger.read() as s:
         assert li.latest(s, "<m1@x>").id == second  # type: ignore[union-attr]
         assert li.latest_many(s, ["<m1@x>", "<nope@x>"])["<m1@x>"].id == second
@@ -313,8 +313,8 @@ def test_prune_removes_only_finished_messages_older_than_the_cutoff(ledger: Ledg
 
 def test_ids_that_differ_only_by_angle_brackets_are_two_messages(ledger: Ledger) -> None:
     with ledger.transaction() as s:
-        bracketed = li.record_fetching(s, info("<m1@x>"), station="ME", partner="ACME", now=1)
-        bare = li.record_fetching(s, info("m1@x"), station="ME", partner="GLOBEX", now=1)
+        bracketed = li.record_fetching(s, pending_of(info("<m1@x>"), "ME", "ACME"), now=1)
+        bare = li.record_fetching(s, pending_of(info("m1@x"), "ME", "GLOBEX"), now=1)
     with ledger.read() as s:
         assert li.latest(s, "<m1@x>").id == bracketed.id  # type: ignore[union-attr]
         assert li.latest(s, "m1@x").id == bare.id  # type: ignore[union-attr]
@@ -337,10 +337,44 @@ def test_an_operator_may_type_an_id_without_its_brackets_unless_that_is_ambiguou
         assert li.ids_like(s, "c@x") == []
 
 
+SCHEMA_3_COLUMNS = (  # the v1 facts as columns of their own, as schema 1 to 3 had them
+    ("partner_type", "VARCHAR(32)"),
+    ("sender_id", "VARCHAR(256) NOT NULL DEFAULT ''"),
+    ("receiver_id", "VARCHAR(256) NOT NULL DEFAULT ''"),
+    ("signed", "BOOLEAN NOT NULL DEFAULT 0"),
+    ("encrypted", "BOOLEAN NOT NULL DEFAULT 0"),
+    ("compressed", "BOOLEAN NOT NULL DEFAULT 0"),
+    ("mdn_status", "VARCHAR(64)"),
+)
+
+
+def without_remote_column(db: sqlite3.Connection) -> None:
+    """Undo schema 4: the ``remote`` facts back into columns of their own (the submissions
+    table holds no row here; its v1 columns come back with their defaults)."""
+    for name, declared in SCHEMA_3_COLUMNS:
+        db.execute(f"ALTER TABLE inbound_messages ADD COLUMN {name} {declared}")
+        fill = f"UPDATE inbound_messages SET {name} = json_extract(remote, '$.{name}')"  # noqa: S608 - constant names
+        db.execute(fill)
+    db.execute("ALTER TABLE inbound_messages DROP COLUMN remote")
+    submissions = {row[1] for row in db.execute("PRAGMA table_info(outbound_submissions)")}
+    if "remote" in submissions:
+        db.execute(
+            "ALTER TABLE outbound_submissions "
+            "ADD COLUMN partner_type VARCHAR(16) NOT NULL DEFAULT 'production'"
+        )
+        db.execute(
+            "ALTER TABLE outbound_submissions "
+            "ADD COLUMN gateway_failed_seen INTEGER NOT NULL DEFAULT 0"
+        )
+        db.execute("ALTER TABLE outbound_submissions DROP COLUMN remote")
+
+
 def downgrade_to_schema_1(state: Path) -> None:
-    """Rewrite a ledger as schema 1 left it: keys without <>, version 1 (same tables)."""
+    """Rewrite a ledger as schema 1 left it: keys without <>, the v1 facts in columns of their
+    own, version 1."""
     db = sqlite3.connect(state / LEDGER_FILE)
     with db:
+        without_remote_column(db)
         for row_id, message_id in db.execute("SELECT id, message_id FROM inbound_messages"):
             bare = message_id.strip()
             if bare.startswith("<") and bare.endswith(">"):
@@ -359,11 +393,11 @@ def test_a_schema_1_ledger_is_migrated_to_exact_keys_and_keeps_every_row(tmp_pat
         li.message_read(s, [stored], now=120)
         # Schema 1 keys: "<a@x>" -> "a@x", "<<a@x>>" -> "<a@x>". Rewritten in row order in
         # one step, the first row's new key would collide with the second row's old one.
-        inner = li.record_fetching(s, info("<a@x>"), station="ME", partner="ACME", now=1).id
-        nested = li.record_fetching(s, info("<<a@x>>"), station="ME", partner="ACME", now=1).id
+        inner = li.record_fetching(s, pending_of(info("<a@x>"), "ME", "ACME"), now=1).id
+        nested = li.record_fetching(s, pending_of(info("<<a@x>>"), "ME", "ACME"), now=1).id
         # Schema 1 took "m1@x" for generation 2 of "<m1@x>" (store-again); the ledger no
         # longer records a generation without its predecessor, so the row is made by hand.
-        again = li.record_fetching(s, info("m1@x"), station="ME", partner="GLOBEX", now=1).id
+        again = li.record_fetching(s, pending_of(info("m1@x"), "ME", "GLOBEX"), now=1).id
         s.execute(
             update(InboundMessageRow).where(InboundMessageRow.id == again).values(generation=2)
         )
@@ -489,3 +523,95 @@ def test_a_ledger_written_before_states_were_enums_reads_and_moves_on_unchanged(
             assert li.pending_count(s) == 4
     finally:
         read_only.close()
+
+
+RELEASE_FIXTURE = Path(__file__).parents[1] / "fixtures" / "ledger_release_inbound.sql"
+FIXTURE_ROOT = "/fixture-root"
+
+
+def ledger_from_release(state: Path, root: Path) -> None:
+    """A ledger the released code (860e24e, schema 3) wrote with its own ledger functions
+    (tests/fixtures/make_release_inbound_ledger.py), its paths moved under ``root``."""
+    state.mkdir()
+    db = sqlite3.connect(state / LEDGER_FILE)
+    db.executescript(RELEASE_FIXTURE.read_text(encoding="utf-8").replace(FIXTURE_ROOT, str(root)))
+    db.close()
+
+
+def release_rows(state: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """Every received row's neutral columns and every file row, exactly as stored."""
+    db = sqlite3.connect(state / LEDGER_FILE)
+    try:
+        messages = db.execute(
+            "SELECT id, message_id, message_key, generation, station, partner, subject, "
+            "persisted_ms, attachments, total_size, state, attempts, next_attempt_at, "
+            "last_error, redeliveries, created_at, updated_at, stored_at, read_at "
+            "FROM inbound_messages ORDER BY id"
+        ).fetchall()
+        files = db.execute("SELECT * FROM inbound_files ORDER BY id").fetchall()
+    finally:
+        db.close()
+    return messages, files
+
+
+V1_FACTS_IN_RELEASE = {  # the v1 columns of each row as the release wrote them
+    1: ("test", "ACME", "ME", True, True, False, "SENT"),
+    2: ("production", "ACME", "ME", True, False, False, None),
+    3: (None, "ACME", "ME", False, False, False, None),
+    4: ("production", "ACME", "ME", False, False, True, None),
+    5: ("production", "ACME", "ME", False, False, False, None),
+    6: ("production", "ACME", "ME", False, False, False, None),
+    7: ("test", "ME", "GLOBEX", True, True, False, "SENT"),
+    8: ("production", "ACME", "ME", False, False, False, None),
+}
+
+
+def test_a_ledger_of_the_release_upgrades_to_schema_4_keeping_every_row_and_fact(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    ledger_from_release(state, tmp_path)
+    before = release_rows(state)
+    ledger = open_ledger(state)
+    ledger.close()
+    # Every neutral column of every row and every file row is as the release left it.
+    assert release_rows(state) == before
+    db = sqlite3.connect(state / LEDGER_FILE)
+    try:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(inbound_messages)")}
+        version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    finally:
+        db.close()
+    assert version == (str(SCHEMA_VERSION),)
+    assert "remote" in columns
+    assert not columns & {name for name, _declared in SCHEMA_3_COLUMNS}
+    ledger = open_ledger(state)
+    try:
+        with ledger.read() as s:
+            rows = li.messages_by_id(s, range(1, 9))
+            assert {
+                row_id: tuple(row.remote[name] for name, _declared in SCHEMA_3_COLUMNS)
+                for row_id, row in rows.items()
+            } == V1_FACTS_IN_RELEASE
+            assert all(type(row.remote["signed"]) is bool for row in rows.values())
+            assert {r.id: r.state for r in rows.values()} == {
+                1: InboundState.FETCHING,
+                2: InboundState.FETCHING,
+                3: InboundState.FETCHING,
+                4: InboundState.STORED,
+                5: InboundState.READ,
+                6: InboundState.FETCHING,
+                7: InboundState.DELETED,
+                8: InboundState.FETCHING,
+            }
+            assert (rows[1].attempts, rows[1].last_error) == (2, "gateway: 503 again")
+            assert rows[7].redeliveries == 1
+            assert li.latest(s, "<read@x>").generation == 2  # type: ignore[union-attr]
+            assert [(f.message_row, f.index, f.kind) for f in li.planned_files(s)] == [
+                (2, 1, FileKind.DATA),
+                (2, 1, FileKind.METADATA),
+            ]
+            assert li.fully_written(s) == [3]
+            assert li.data_indices(s, [2]) == {2: {0, 1}}
+    finally:
+        ledger.close()

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from as2sync.backends.as2gateway.model import Attachment, MessageInfo
+from as2sync.backends.as2gateway.receiving import pending_of
+from as2sync.backends.as2gateway.zipread import EntryStream
 from as2sync.config.schema import Layout
 from as2sync.folders.layout import PartnerDirs
 from as2sync.inbound.layouts import wanted_names
@@ -37,7 +39,7 @@ def row_for(ledger: Ledger, files: list[tuple[str, bytes]], mid: str = "<m@x>") 
         mdn_status="Received",
     )
     with ledger.transaction() as s:
-        return li.record_fetching(s, info, station="ME", partner="ACME", now=1.0)
+        return li.record_fetching(s, pending_of(info, "ME", "ACME"), now=1.0)
 
 
 def stager(row: InboundMessage, dirs: PartnerDirs, layout: Layout, metadata: bool) -> Stager:
@@ -121,7 +123,7 @@ def test_two_messages_with_the_same_name_get_distinct_targets_before_either_move
         row = row_for(ledger, [("invoice.edi", b"12345")], mid)
         st = stager(row, dirs, Layout.FLAT, metadata=False)
         with zip_of(tmp_path / f"z{n}.zip", [("invoice.edi", b"12345")]) as zf:
-            st.add_zip_entry(0, zf, zf.infolist()[0], 5)
+            st.add_stream(0, EntryStream(zf, zf.infolist()[0], 5), 5)
         (planned,) = st.seal(reserved).files
         assert planned.temp.read_bytes() == b"12345"
         assert planned.temp.parent == dirs.incoming
@@ -139,7 +141,7 @@ def test_flat_sidecars_follow_each_file_and_describe_the_message(
     st = stager(row, dirs, Layout.FLAT, metadata=True)
     with zip_of(tmp_path / "z.zip", files) as zf:
         for k, info in enumerate(zf.infolist()):
-            st.add_zip_entry(k, zf, info, info.file_size)
+            st.add_stream(k, EntryStream(zf, info, info.file_size), info.file_size)
     staged = st.seal(set())
     kinds = [(f.kind, f.final.name) for f in staged.files]
     assert kinds == [
@@ -173,7 +175,7 @@ def test_message_folder_stages_every_file_and_the_sidecar_in_one_temp_folder(
     st = stager(row, dirs, Layout.MESSAGE_FOLDER, metadata=True)
     with zip_of(tmp_path / "z.zip", files) as zf:
         for k, info in enumerate(zf.infolist()):
-            st.add_zip_entry(k, zf, info, info.file_size)
+            st.add_stream(k, EntryStream(zf, info, info.file_size), info.file_size)
     staged = st.seal(set())
     assert staged.temp_dir == dirs.incoming / f"{row.id}.d"
     assert staged.final_dir == dirs.inbox / "m@x"
@@ -192,6 +194,6 @@ def test_discard_removes_everything_staged(tmp_path: Path, ledger: Ledger) -> No
         row = row_for(ledger, [("a", b"1")], f"<{layout}@x>")
         st = stager(row, dirs, layout, metadata=True)
         with zip_of(tmp_path / "z.zip", [("a", b"1")]) as zf:
-            st.add_zip_entry(0, zf, zf.infolist()[0], 1)
+            st.add_stream(0, EntryStream(zf, zf.infolist()[0], 1), 1)
         st.discard()
         assert list(dirs.incoming.iterdir()) == []

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
+# One attachment is the same to every backend (re-exported: the v1 modules name it here).
+from as2sync.backends.base import Attachment as Attachment
+
 
 class PartnerType(enum.StrEnum):
     PRODUCTION = "production"
@@ -30,12 +33,6 @@ class Folder(enum.StrEnum):
     FAILED = "failed"
     QUEUED = "queued"
     STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class Attachment:
-    name: str
-    size: int
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from as2sync.backends.as2gateway.model import Truncation
+from as2sync.backends.as2gateway.truncation import Coverage, interpret
 from as2sync.errors import ProtocolError
-from as2sync.inbound.truncation import Coverage, interpret
 
 
 def test_without_truncation_every_message_is_complete() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from as2sync.inbound.plan import (
+from as2sync.backends.as2gateway.plan import (
     MAX_BATCH_IDS,
     Batch,
     NoDownload,
@@ -14,7 +14,7 @@ from as2sync.inbound.plan import (
     limit_below,
     plan_downloads,
 )
-from as2sync.inbound.zipread import folder_names
+from as2sync.backends.as2gateway.zipread import folder_names
 
 
 def test_small_messages_share_one_batch_in_order() -> None:

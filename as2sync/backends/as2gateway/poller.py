@@ -5,32 +5,34 @@ pages, so page 0 holds whatever is left. Messages that cannot be finished in thi
 station, not served, failing verification, waiting for a retry) stay unread and would fill
 page 0 forever; once a page holds nothing new, the next page is read instead. The walk ends
 at the first page that is not full.
+
+The walk is a generator: the engine records and acts on each page (marking messages read
+shifts the list) before the next page is requested.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator
 
+import structlog
+
+from as2sync.backends.as2gateway.client import MAX_BATCH
 from as2sync.backends.as2gateway.model import Folder, Gateway, ListQuery, MessageInfo, PartnerType
-from as2sync.inbound.context import log
 
-PAGE_LENGTH = 100
+log = structlog.get_logger("as2sync.inbound")
+
+PAGE_LENGTH = MAX_BATCH
 MAX_ROUNDS = 10_000  # a safety net against a gateway that never stops returning new IDs
 
 
-def drain_unread(
-    gateway: Gateway,
-    partner_type: PartnerType,
-    handle: Callable[[Sequence[MessageInfo]], None],
-    stop: threading.Event,
-    seen: set[str],
-) -> int:
-    """List unread messages of ``partner_type`` and pass each one not in ``seen`` (exact IDs,
-    updated here) to ``handle``, a page at a time, each ID once even if a page lists it twice.
-    Returns how many were handed over."""
+def unread_pages(
+    gateway: Gateway, partner_type: PartnerType, stop: threading.Event, seen: set[str]
+) -> Iterator[list[MessageInfo]]:
+    """List unread messages of ``partner_type`` and yield each one not in ``seen`` (exact IDs,
+    updated here), a page at a time, each ID once even if a page lists it twice. The next
+    page is requested only when the caller asks for it, after acting on this one."""
     page = 0
-    handed = 0
     for _ in range(MAX_ROUNDS):
         if stop.is_set():
             break
@@ -62,8 +64,6 @@ def drain_unread(
             page += 1
             continue
         seen.update(r.message_id for r in fresh)
-        handed += len(fresh)
-        handle(fresh)
+        yield fresh
         if not full:
             break
-    return handed

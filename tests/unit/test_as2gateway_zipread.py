@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from as2sync.backends.as2gateway.model import Attachment
-from as2sync.inbound.zipread import (
+from as2sync.backends.as2gateway.zipread import (
     EntryRefused,
     NotServed,
     Refused,

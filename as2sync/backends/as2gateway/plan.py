@@ -9,7 +9,7 @@ that drops them from folder names) never share a batch, so every folder in a zip
 exactly one requested message.
 
 The plan is only the client's intention: the gateway's own limit (10 MB, smaller in tests) may
-still cut a batch short; :mod:`as2sync.inbound.truncation` decides what happens then, and
+still cut a batch short; :mod:`.truncation` decides what happens then, and
 :func:`limit_below` learns from it. The spec says "10 MB" without saying whether it means
 10,000,000 or 10 MiB bytes, nor whether it counts attachment bytes or zip bytes; rather than
 guess, the engine plans with the configured ``batch_max_bytes`` until a 206 shows where the
@@ -23,13 +23,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-MAX_BATCH_IDS = 100  # the API's limit for one batch request
+from as2sync.backends.as2gateway.client import MAX_BATCH
+
+MAX_BATCH_IDS = MAX_BATCH  # the API's limit for one batch request
 
 
 @dataclass(frozen=True)
 class Sized:
     """What planning needs to know about a message: its declared attachment sizes and the
-    names its batch-zip folder may have (:func:`as2sync.inbound.zipread.folder_names`)."""
+    names its batch-zip folder may have (:func:`.zipread.folder_names`)."""
 
     key: int  # the caller's handle (the ledger row id)
     sizes: tuple[int, ...]

@@ -8,7 +8,9 @@ symlinks, device files, FIFOs, sockets, nested directories, encrypted entries, o
 entries than the metadata lists. An entry is streamed reading at most its declared size plus one
 byte, so a zip bomb (an entry that inflates beyond the size the gateway listed) is refused after
 reading one byte too many, never expanded into memory or onto disk. The CRC is checked by
-:mod:`zipfile` on reaching the end of each entry.
+:mod:`zipfile` on reaching the end of each entry. :func:`open_entry` hands an entry to the
+engine's staging slot (:meth:`~as2sync.backends.base.Staged.add_stream`) as a plain readable
+that says in v1's words what is wrong with it.
 
 A folder name that could belong to two requested IDs (``<a@x>`` and ``a@x`` are two messages,
 and a gateway may drop the brackets from folder names) is given to neither. The caller never
@@ -27,9 +29,11 @@ import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import TracebackType
 from typing import BinaryIO
 
-from as2sync.backends.as2gateway.model import Attachment, normalise_message_id
+from as2sync.backends.as2gateway.model import normalise_message_id
+from as2sync.backends.base import Attachment, ContentRefused
 
 ERROR_ENTRY = ".error"
 _CHUNK = 256 * 1024
@@ -44,7 +48,7 @@ _UNSAFE_TYPES = {
 }
 
 
-class EntryRefused(Exception):
+class EntryRefused(ContentRefused):
     """A zip entry did not hold what the list metadata promised (or could not be read)."""
 
 
@@ -194,28 +198,65 @@ def examine(
     return results, stray
 
 
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError)
+
+
+class EntryStream:
+    """Entry ``info`` of ``zf`` as a readable that raises :class:`EntryRefused` as soon as it
+    inflates beyond ``expected`` bytes, at its end when it holds fewer, and when the zip
+    cannot be read (bad CRC, bad header). A reader of at most ``expected + 1`` bytes never
+    inflates more than that, whatever the entry claims."""
+
+    def __init__(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, expected: int) -> None:
+        self._name = info.filename
+        self._expected = expected
+        self._total = 0
+        try:
+            self._src = zf.open(info)
+        except _ZIP_ERRORS as exc:
+            raise EntryRefused(f"entry {self._name!r} is unreadable: {exc}") from exc
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            chunk = self._src.read(size)
+        except _ZIP_ERRORS as exc:
+            raise EntryRefused(f"entry {self._name!r} is unreadable: {exc}") from exc
+        self._total += len(chunk)
+        if self._total > self._expected:
+            raise EntryRefused(
+                f"entry {self._name!r} inflates beyond the {self._expected} bytes listed "
+                "(zip bomb?)"
+            )
+        if not chunk and size != 0 and self._total != self._expected:
+            raise EntryRefused(
+                f"entry {self._name!r} holds {self._total} bytes, {self._expected} listed"
+            )
+        return chunk
+
+    def close(self) -> None:
+        self._src.close()
+
+    def __enter__(self) -> EntryStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 def copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: BinaryIO, expected: int) -> str:
-    """Stream entry ``info`` into ``dest``; return its SHA-256. Raises :class:`EntryRefused`
-    unless it inflates to exactly ``expected`` bytes with a correct CRC. Reads at most
-    ``expected + 1`` bytes of output, whatever the entry claims."""
+    """Stream entry ``info`` into ``dest`` through :class:`EntryStream`; return its SHA-256.
+    Raises :class:`EntryRefused` unless it inflates to exactly ``expected`` bytes with a
+    correct CRC. Reads at most ``expected + 1`` bytes of output, whatever the entry claims."""
     digest = hashlib.sha256()
     total = 0
-    try:
-        with zf.open(info) as src:
-            while True:
-                chunk = src.read(min(_CHUNK, expected + 1 - total))
-                if not chunk:
-                    break
-                total += len(chunk)
-                if total > expected:
-                    raise EntryRefused(
-                        f"entry {info.filename!r} inflates beyond the {expected} bytes listed "
-                        "(zip bomb?)"
-                    )
-                digest.update(chunk)
-                dest.write(chunk)
-    except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError) as exc:
-        raise EntryRefused(f"entry {info.filename!r} is unreadable: {exc}") from exc
-    if total != expected:
-        raise EntryRefused(f"entry {info.filename!r} holds {total} bytes, {expected} listed")
+    with EntryStream(zf, info, expected) as src:
+        while chunk := src.read(min(_CHUNK, expected + 1 - total)):
+            total += len(chunk)
+            digest.update(chunk)
+            dest.write(chunk)
     return digest.hexdigest()
