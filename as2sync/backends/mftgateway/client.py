@@ -252,7 +252,7 @@ class MftClient:
                 return multipart_body(stack, files, part="File")
 
         call = _Call(
-            "submit",
+            "send",  # the endpoint label v1 uses too, so metrics read the same
             "POST",
             ("message", "submit"),
             body=body,
@@ -670,13 +670,13 @@ class MftClient:
 def _accepted_id(response: httpx.Response) -> str:
     link = response.headers.get("Link")
     try:
-        body: object = json_body(response, endpoint="submit")
+        body: object = json_body(response, endpoint="send")
     except (ProtocolError, httpx.HTTPError):
         body = None  # the Link header may still say it
     identifier = submit_id(body, link)
     if identifier is None:
         raise UnknownOutcome(
-            f"submit: HTTP {response.status_code} accepted it, but neither the body nor the "
+            f"send: HTTP {response.status_code} accepted it, but neither the body nor the "
             f"Link header ({link!r}) holds a message ID",
             status=response.status_code,
         )
