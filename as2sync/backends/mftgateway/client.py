@@ -405,10 +405,12 @@ class MftClient:
         dest_for: Callable[[int, str], Path],
         *,
         only: Collection[int] | None = None,
+        urls: AttachmentUrls | None = None,
     ) -> list[Downloaded]:
         """Download a message's attachments (those at ``only``'s indices, else all) to
-        ``dest_for(index, name)`` each (created or truncated; removed on failure). URLs are
-        renewed as :meth:`_each_object` says."""
+        ``dest_for(index, name)`` each (created or truncated; removed on failure). ``urls``:
+        a listing the caller already has (and checked). URLs are renewed as
+        :meth:`_each_object` says."""
 
         def download(url: str, index: int, name: str) -> int:
             dest = dest_for(index, name)
@@ -421,7 +423,7 @@ class MftClient:
 
         return [
             Downloaded(index, name, size)
-            for index, name, size in self._each_object(box, identifier, only, download)
+            for index, name, size in self._each_object(box, identifier, only, download, urls)
         ]
 
     def attachment_digests(self, box: Box, identifier: str) -> list[tuple[str, Digest]]:
@@ -448,12 +450,14 @@ class MftClient:
         identifier: str,
         only: Collection[int] | None,
         fetch: Callable[[str, int, str], T],
+        urls: AttachmentUrls | None = None,
     ) -> list[tuple[int, str, T]]:
         """``fetch(url, index, name)`` for each attachment (at ``only``'s indices, else all),
         in order. A URL the object store refuses (403, e.g. expired) is replaced by fresh ones
         from the API, up to ``url_refreshes`` times per message, then :class:`UrlRefused`.
         ProtocolError when fresh URLs list other attachments."""
-        urls = self.attachment_urls(box, identifier)
+        if urls is None:
+            urls = self.attachment_urls(box, identifier)
         refreshes = 0
         done: list[tuple[int, str, T]] = []
         for index in range(urls.total):
