@@ -132,3 +132,34 @@ def test_two_read_generations_of_one_message_are_each_recorded_deleted_once(
             assert [r.generation for r in li.in_state(s, InboundState.DELETED)] == [1, 2]
     finally:
         ledger.close()
+
+
+class AlwaysListed(OneMessage):
+    """A server without a read flag: it lists ``<m@x>`` in every pass."""
+
+    def pending(self, stop: threading.Event) -> Iterator[Sequence[Pending]]:
+        self._listed = False
+        yield from super().pending(stop)
+
+
+def test_without_a_read_flag_a_stored_message_listed_again_is_never_stored_again(
+    tmp_path: Path,
+) -> None:
+    config = make_config(tmp_path, "https://unused.example", on_redelivery="store-again")
+    ledger = open_ledger(config.state_dir)
+    receiver = AlwaysListed(NO_READ_FLAG)
+    try:
+        engine = InboundEngine(config, ledger, receiver)
+        engine.start()
+        with capture_logs() as logs:
+            assert engine.poll(threading.Event()) == 1
+            assert engine.poll(threading.Event()) == 0
+            assert engine.poll(threading.Event()) == 0
+        assert receiver.calls == ["download"]
+        assert not [e for e in logs if e["event"] == "inbound.redelivered"]
+        with ledger.read() as s:
+            (row,) = li.in_state(s, InboundState.READ)
+        assert (row.generation, row.redeliveries) == (1, 0)
+        assert inbox_files(config.folders.root) == {"ME/ACME/inbox/order.edi": b"ORDER"}
+    finally:
+        ledger.close()
