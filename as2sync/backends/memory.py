@@ -69,6 +69,7 @@ from as2sync.errors import (
     TransientError,
     UnknownOutcome,
 )
+from as2sync.failpoints import failpoint
 from as2sync.folders.fsutil import storage_error
 
 log = structlog.get_logger("as2sync.backends.memory")
@@ -638,6 +639,7 @@ class MemoryBackend:
 
     def _download_one(self, w: Wanted, sink: Sink) -> None:
         message, cut = self.server.serve(w.remote_id)
+        failpoint("inbound.after_download")  # served (and perhaps marked read), not yet staged
         if message is None:
             sink.not_served([w.key], "the gateway did not serve it")
             return
