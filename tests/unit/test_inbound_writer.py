@@ -230,3 +230,36 @@ def test_a_stream_of_other_than_the_listed_size_is_refused_reading_at_most_one_b
     assert source.taken <= 6
     st.discard()
     assert list(dirs.incoming.iterdir()) == []
+
+
+def test_a_v1_sidecar_has_the_keys_in_the_order_the_release_wrote_them(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    dirs = PartnerDirs("ME", "ACME", tmp_path / "ME" / "ACME")
+    row = row_for(ledger, [("a.edi", b"AAA")])
+    st = stager(row, dirs, Layout.FLAT, metadata=True)
+    st.add_stream(0, io.BytesIO(b"AAA"), 3)
+    doc = json.loads(st.seal(set()).files[1].temp.read_text())
+    # The release (860e24e) wrote these keys in this order, its v1 facts from their columns.
+    assert list(doc) == [
+        "as2MessageId",
+        "subject",
+        "persistedTimestamp",
+        "time",
+        "senderId",
+        "receiverId",
+        "station",
+        "partner",
+        "partnerType",
+        "signed",
+        "encrypted",
+        "compressed",
+        "mdnStatus",
+        "attachments",
+    ]
+    assert (doc["partnerType"], doc["signed"], doc["encrypted"], doc["compressed"]) == (
+        None,
+        False,
+        False,
+        False,
+    )
