@@ -51,6 +51,7 @@ from as2sync.backends.http.transfer import (
     stream_to,
 )
 from as2sync.backends.mftgateway import names, pagination
+from as2sync.backends.mftgateway.capabilities import MAX_FILES
 from as2sync.backends.mftgateway.errors_map import (
     TOKEN_REFUSED,
     UrlRefused,
@@ -223,14 +224,15 @@ class MftClient:
 
         One file whose name a header can carry goes as the raw body with ``Attachment-Name``;
         several (or one with such a name) as ``multipart/form-data`` with one ``File`` part
-        each. ``InvalidRequest`` (nothing sent) for no files, empty or repeated names, or a
+        each. ``InvalidRequest`` (nothing sent) for no files or more than
+        :data:`~.capabilities.MAX_FILES`, empty or repeated names, or a
         station, partner or subject a header cannot carry. ``PermanentError`` for 422 (unknown
         station or partner) and 413; ``UnknownOutcome`` whenever the message may have been
         accepted, including a 2xx without a readable ID. See :meth:`base.Sender.submit`.
         """
         files = list(files)
-        if not files:
-            raise InvalidRequest("a message carries at least one file")
+        if not 1 <= len(files) <= MAX_FILES:
+            raise InvalidRequest(f"a message carries 1 to {MAX_FILES} files, not {len(files)}")
         if not all(f.name for f in files):
             raise InvalidRequest("every file needs a name")
         if len({f.name for f in files}) != len(files):
