@@ -150,7 +150,7 @@ class Doubt:
 
 class Found(enum.Enum):
     FOUND = "found"  # the server has it: record ``remote_id``
-    WAIT = "wait"  # not (yet) visible, or not yet told apart: look again at ``look_at``
+    WAIT = "wait"  # not (yet) visible, or not yet told apart: look again later
     ABSENT = "absent"  # it provably did not arrive (and cannot arrive late): submit again
     AMBIGUOUS = "ambiguous"  # it may be there but can never be told apart: for a person
 
@@ -158,14 +158,22 @@ class Found(enum.Enum):
 @dataclass(frozen=True)
 class Located:
     """What :meth:`Sender.locate` concluded for one row. ``why`` is for logs and failed/;
-    ``look_at`` (epoch seconds) is when to look again after WAIT (None: the engine's
-    default); ``remote`` facts are merged into the row's."""
+    ``where`` says where a FOUND message was (for logs; v1: the list it was in);
+    ``remote`` facts are merged into the row's.
+
+    After WAIT the engine looks again on its own schedule (soon at first, then less often)
+    and once more exactly at ``grace_ends`` (epoch seconds): the moment from which the row
+    may be ABSENT, when the backend waits longer than the configured grace (v1: while the
+    partner's ``sendTimeout`` says the message may still be on its way; None: the
+    configured grace after the submit began).
+    """
 
     found: Found
     remote_id: str | None = None
     why: str = ""
-    look_at: float | None = None
+    grace_ends: float | None = None
     remote: Remote = field(default_factory=dict)
+    where: str = ""
 
 
 @dataclass(frozen=True)
@@ -199,10 +207,20 @@ class Tracked:
 
 
 class Sender(Protocol):
+    """Sending, as the outbound engine drives it.
+
+    The engine claims a file, records the backend's claim facts with it, and submits it; a
+    submit whose outcome is unknown is located before anything is sent again, and a sent
+    message is tracked until its delivery is final. The engine passes rows of one
+    partnership whose claim facts agree (a partner type, for v1) to one :meth:`locate` or
+    :meth:`track` call, and acts on what comes back; a backend never touches the ledger or
+    the files.
+    """
+
     def claim_remote(self, station: str, partner: str) -> Remote:
         """Facts to record with a file claimed for this partnership, before it is submitted
-        (v1: the partnership's partner type). Files are bundled only with files of equal
-        facts. Pure: no request."""
+        (v1: the partnership's partner type). Files are bundled, located and tracked only
+        with files of equal claim facts (the keys returned here). Pure: no request."""
         ...
 
     def submit(self, message: OutboundMessage) -> Receipt:
@@ -225,17 +243,31 @@ class Sender(Protocol):
         attributed: Iterable[str],
         now: float,
         grace: float,
+        stop: threading.Event | None = None,
     ) -> dict[int, Located]:
         """Find the sends of one partnership whose outcome is unknown; one :class:`Located`
         per settleable row. ``attributed`` are the remote IDs any ledger row already holds:
         never another row's match. A match is certain or it is not made: one message settles
-        one row. ``grace`` is the configured floor before a row may be ABSENT. Idempotent."""
+        one row. ``grace`` is ``outbound.reconcile_grace_seconds``, the least time after a
+        row's submit began before it may be ABSENT (a backend may wait longer, e.g. while
+        the partner may still be receiving it). Idempotent.
+
+        Raises ``GatewayError`` when the server could not be asked (the engine looks again
+        later). A set ``stop`` ends the call before its next request; it then returns
+        nothing (no row is decided).
+        """
         ...
 
     def track(self, station: str, partner: str, sent: Sequence[SentRef]) -> dict[int, Tracked]:
         """Delivery of sent messages of one partnership (rows left out: nothing learned).
-        Idempotent."""
+        Raises ``GatewayError`` when the server could not be asked. Idempotent."""
         ...
+
+
+class Sending(Sender, Protocol):
+    """What the outbound engine is given: a :class:`Sender` and what its API can do."""
+
+    capabilities: Capabilities
 
 
 # -- receiving --------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from as2sync import log as logsetup
 from as2sync.backends.as2gateway.factory import make_gateway
 from as2sync.backends.as2gateway.model import Gateway
 from as2sync.backends.as2gateway.receiving import As2Receiver
+from as2sync.backends.as2gateway.sending import As2Sender
 from as2sync.backends.http.ratelimit import shared_limiter
 from as2sync.config import Config, load_config
 from as2sync.daemon.health import Heartbeat, write_heartbeat
@@ -123,7 +124,8 @@ class Daemon:
         self.gateway = make_gateway(
             self.config, observer=self._observe_request, stop=self.stop_event
         )
-        self.outbound = OutboundEngine(self.config, self.ledger, self.gateway)
+        sender = As2Sender(self.gateway, self.config, time.time)
+        self.outbound = OutboundEngine(self.config, self.ledger, sender)
         receiver = As2Receiver(self.gateway, self.config, time.time)
         self.inbound = InboundEngine(self.config, self.ledger, receiver)
         self.metrics.start()

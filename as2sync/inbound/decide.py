@@ -1,11 +1,4 @@
-"""What to do with a message the backend lists as pending, given what the ledger knows (pure).
-
-With a read flag on the server (:attr:`~as2sync.backends.base.Capabilities.read_flag`), a
-finished message listed again was marked unread (or redelivered) on purpose: it is skipped or
-stored again as ``inbound.on_redelivery`` says. Without one, the server lists every message it
-still has, so a finished one listed again says nothing new: it is left alone. Storing it
-again there would store it once per poll.
-"""
+"""What to do with a message the unread list shows, given what the ledger knows (pure)."""
 
 from __future__ import annotations
 
@@ -25,7 +18,6 @@ class Action(enum.Enum):
     MARK_READ = "mark-read"  # STORED: the files are in; only the read flag is missing
     SKIP_REDELIVERY = "skip-redelivery"  # finished, unread again: mark read, do not store again
     STORE_AGAIN = "store-again"  # finished, unread again: a new generation of files
-    DONE = "done"  # finished, listed by a server without a read flag: nothing to do
 
 
 @dataclass(frozen=True)
@@ -37,11 +29,8 @@ class Known:
     tried_this_poll: bool = False
 
 
-def decide(
-    known: Known | None, *, now: float, on_redelivery: OnRedelivery, read_flag: bool = True
-) -> Action:
-    """The action for one listed (pending) message; ``read_flag``: whether the server keeps
-    one (see the module docstring)."""
+def decide(known: Known | None, *, now: float, on_redelivery: OnRedelivery) -> Action:
+    """The action for one listed (unread) message."""
     if known is None:
         return Action.FETCH_NEW
     if known.state is InboundState.FETCHING:
@@ -50,8 +39,6 @@ def decide(
         return Action.FETCH
     if known.state is InboundState.STORED:
         return Action.MARK_READ
-    if not read_flag:
-        return Action.DONE
     # READ or DELETED and unread again: someone called markUnread (or the gateway redelivered).
     if on_redelivery is OnRedelivery.STORE_AGAIN:
         return Action.STORE_AGAIN

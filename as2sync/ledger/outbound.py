@@ -21,17 +21,24 @@ Every state change is one small named function below, called inside one
 it moves from, so a logic error becomes a :class:`~as2sync.errors.LedgerError` instead of a
 silently wrong ledger. Rows are handed out as frozen :class:`Submission` / :class:`OutFile`
 views, never as session-bound ORM objects, so worker threads can hold them safely.
+
+The columns are the same for every backend: ``message_id`` is the message's remote ID (the
+server's key for it), and what only one backend needs to know of a message is kept in the
+``remote`` JSON column (:data:`Remote`; the v1 backend's partner type and failed-list count,
+columns until schema 4, see :func:`backend_neutral`).
 """
 
 from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Float,
     ForeignKey,
     Index,
@@ -39,9 +46,13 @@ from sqlalchemy import (
     Select,
     String,
     Text,
+    bindparam,
+    column,
     delete,
     func,
     select,
+    table,
+    text,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -49,6 +60,11 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from as2sync.errors import LedgerError
 from as2sync.ledger.columns import enum_column
 from as2sync.ledger.db import Base
+
+Remote = Mapping[str, Any]
+"""What only the backend that sends a message needs to know of it (v1: the partner type,
+how many tracking passes saw it failed), stored verbatim as a JSON object: the engine keeps
+and hands it back, never reads it (:data:`as2sync.backends.base.Remote`)."""
 
 # Longest file name we create in processing/ (<file id>-<name>); NAME_MAX is 255 bytes.
 _MAX_PROCESSING_NAME_BYTES = 240
@@ -139,7 +155,6 @@ class SubmissionRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     station: Mapped[str] = mapped_column(String(255))
     partner: Mapped[str] = mapped_column(String(255))
-    partner_type: Mapped[str] = mapped_column(String(16), default="production")
     subject: Mapped[str | None] = mapped_column(Text, nullable=True)
     state: Mapped[SubmissionState] = mapped_column(enum_column(SubmissionState, length=32))
     message_id: Mapped[str | None] = mapped_column(String(998), nullable=True, index=True)
@@ -156,7 +171,8 @@ class SubmissionRow(Base):
     delivery_status: Mapped[str | None] = mapped_column(String(64), nullable=True)
     mdn_status: Mapped[str | None] = mapped_column(String(64), nullable=True)
     tracked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-    gateway_failed_seen: Mapped[int] = mapped_column(Integer, default=0)
+    remote: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """What only the backend needs to know of this message (see :data:`Remote`)."""
 
     __table_args__ = (
         Index("ix_outbound_submissions_state", "state", "next_attempt_at"),
@@ -230,7 +246,6 @@ class Submission:
     id: int
     station: str
     partner: str
-    partner_type: str
     subject: str | None
     state: SubmissionState
     message_id: str | None
@@ -247,8 +262,9 @@ class Submission:
     delivery_status: str | None
     mdn_status: str | None
     tracked_at: float | None
-    gateway_failed_seen: int
     files: tuple[OutFile, ...]
+    remote: Remote = field(default_factory=dict)
+    """The backend's facts about this message (its claim facts, what it learned since)."""
 
     @property
     def total_size(self) -> int:
@@ -283,7 +299,6 @@ def _view(row: SubmissionRow, files: Iterable[FileRow]) -> Submission:
         id=row.id,
         station=row.station,
         partner=row.partner,
-        partner_type=row.partner_type,
         subject=row.subject,
         state=row.state,
         message_id=row.message_id,
@@ -300,8 +315,8 @@ def _view(row: SubmissionRow, files: Iterable[FileRow]) -> Submission:
         delivery_status=row.delivery_status,
         mdn_status=row.mdn_status,
         tracked_at=row.tracked_at,
-        gateway_failed_seen=row.gateway_failed_seen,
         files=tuple(_file_view(f) for f in sorted(files, key=lambda f: f.id)),
+        remote=dict(row.remote or {}),
     )
 
 
@@ -333,6 +348,13 @@ def get(session: Session, submission_id: int) -> Submission:
     if found is None:
         raise LedgerError(f"outbound submission {submission_id} does not exist")
     return found
+
+
+def refreshed(session: Session, sub: Submission) -> Submission:
+    """``sub`` as its row is now in this session, after a state change that left its files as
+    they were: the files are ``sub``'s, so nothing more is read (the row is in the session
+    already)."""
+    return replace(_view(_row(session, sub.id), ()), files=sub.files)
 
 
 def find(session: Session, submission_id: int) -> Submission | None:
@@ -490,9 +512,7 @@ def attributed_ids(
     return {m for m in session.scalars(query) if m is not None}
 
 
-def unknown_outcome(
-    session: Session, station: str, partner: str, partner_type: str
-) -> list[Submission]:
+def unknown_outcome(session: Session, station: str, partner: str) -> list[Submission]:
     """Submissions of this partnership whose message ID is unknown although the gateway may
     have the message: IN_DOUBT, and SUBMITTING (a send in flight), oldest first."""
     query = (
@@ -500,7 +520,6 @@ def unknown_outcome(
         .where(
             SubmissionRow.station == station,
             SubmissionRow.partner == partner,
-            SubmissionRow.partner_type == partner_type,
             SubmissionRow.state.in_([SubmissionState.IN_DOUBT, SubmissionState.SUBMITTING]),
         )
         .order_by(SubmissionRow.created_at, SubmissionRow.id)
@@ -547,6 +566,13 @@ def _row(session: Session, submission_id: int, *expected: SubmissionState) -> Su
     return row
 
 
+def _learn(row: SubmissionRow, facts: Remote | None) -> None:
+    """Merge what the backend learned into the row's facts (a new dict, so that the JSON
+    column sees the change)."""
+    if facts:
+        row.remote = {**(row.remote or {}), **facts}
+
+
 def _files(session: Session, submission_id: int) -> list[FileRow]:
     query = select(FileRow).where(FileRow.submission_id == submission_id).order_by(FileRow.id)
     return list(session.scalars(query))
@@ -572,26 +598,26 @@ def plan_claim(
     source: Path,
     processing_dir: Path,
     now: float,
-    partner_type: str = "production",
+    remote: Remote | None = None,
     subject: str | None = None,
     name: str | None = None,
     instance: str = "",
 ) -> Submission:
     """New submission CLAIMING one file; its processing path is
-    ``<dir>/<instance>-<file id>-<name>`` (see :mod:`as2sync.folders.instance`).
+    ``<dir>/<instance>-<file id>-<name>`` (see :mod:`as2sync.folders.instance`). ``remote``:
+    the backend's claim facts (:meth:`as2sync.backends.base.Sender.claim_remote`).
 
     The path is decided and committed before the rename, so recovery knows where to look.
     """
     sub = SubmissionRow(
         station=station,
         partner=partner,
-        partner_type=partner_type,
         subject=subject,
         state=SubmissionState.CLAIMING,
         attempts=0,
         created_at=now,
         updated_at=now,
-        gateway_failed_seen=0,
+        remote=dict(remote or {}),
     )
     session.add(sub)
     session.flush()
@@ -652,6 +678,7 @@ def mark_rejecting(
     *,
     http_status: int | None = None,
     digests: dict[int, tuple[str, int, str]] | None = None,
+    remote: Remote | None = None,
 ) -> None:
     """CLAIMING/CLAIMED/SUBMITTING/IN_DOUBT -> REJECTING: refused; the files go to failed/.
 
@@ -665,6 +692,7 @@ def mark_rejecting(
         SubmissionState.SUBMITTING,
         SubmissionState.IN_DOUBT,
     )
+    _learn(row, remote)
     row.state = SubmissionState.REJECTING
     row.error = reason
     row.http_status = http_status
@@ -702,9 +730,18 @@ def begin_submit(session: Session, submission_id: int, now: float) -> None:
     row.updated_at = now
 
 
-def mark_submitted(session: Session, submission_id: int, now: float, message_id: str) -> None:
-    """SUBMITTING/IN_DOUBT -> SUBMITTED: the gateway has the message ``message_id``."""
+def mark_submitted(
+    session: Session,
+    submission_id: int,
+    now: float,
+    message_id: str,
+    *,
+    remote: Remote | None = None,
+) -> None:
+    """SUBMITTING/IN_DOUBT -> SUBMITTED: the gateway has the message ``message_id`` (its
+    remote ID); ``remote`` facts are merged into the row's."""
     row = _row(session, submission_id, SubmissionState.SUBMITTING, SubmissionState.IN_DOUBT)
+    _learn(row, remote)
     row.state = SubmissionState.SUBMITTED
     row.message_id = message_id
     row.submitted_at = now
@@ -740,10 +777,12 @@ def mark_in_doubt(
     *,
     http_status: int | None = None,
     look_at: float | None = None,
+    remote: Remote | None = None,
 ) -> None:
     """SUBMITTING -> IN_DOUBT: the gateway may have the message; reconcile before resending,
     first at ``look_at`` (default: now)."""
     row = _row(session, submission_id, SubmissionState.SUBMITTING)
+    _learn(row, remote)
     row.state = SubmissionState.IN_DOUBT
     row.error = error
     row.http_status = http_status
@@ -805,16 +844,27 @@ def mark_returned(session: Session, submission_id: int, now: float) -> None:
     row.updated_at = row.finished_at = now
 
 
-def postpone(session: Session, submission_id: int, now: float, next_attempt_at: float) -> None:
+def postpone(
+    session: Session,
+    submission_id: int,
+    now: float,
+    next_attempt_at: float,
+    *,
+    remote: Remote | None = None,
+) -> None:
     """Any unfinished state: look at this row again at ``next_attempt_at`` (no state change)."""
     row = _row(session, submission_id, *UNFINISHED_STATES)
+    _learn(row, remote)
     row.next_attempt_at = next_attempt_at
     row.updated_at = now
 
 
-def resubmit(session: Session, submission_id: int, now: float) -> None:
+def resubmit(
+    session: Session, submission_id: int, now: float, *, remote: Remote | None = None
+) -> None:
     """IN_DOUBT -> CLAIMED: not on the gateway after the grace period; send it again."""
     row = _row(session, submission_id, SubmissionState.IN_DOUBT)
+    _learn(row, remote)
     row.state = SubmissionState.CLAIMED
     row.next_attempt_at = now
     row.error = None
@@ -887,13 +937,14 @@ def record_delivery(
     *,
     delivery_status: str | None,
     mdn_status: str | None,
-    failed_seen: int = 0,
+    remote: Remote | None = None,
 ) -> None:
-    """ARCHIVED stays ARCHIVED: the latest statuses the gateway reported."""
+    """ARCHIVED stays ARCHIVED: the latest statuses the gateway reported, and what the
+    backend learned (``remote``, merged into the row's facts)."""
     row = _row(session, submission_id, SubmissionState.ARCHIVED)
     row.delivery_status = delivery_status or row.delivery_status
     row.mdn_status = mdn_status or row.mdn_status
-    row.gateway_failed_seen = failed_seen
+    _learn(row, remote)
     row.tracked_at = now
     row.updated_at = now
 
@@ -905,9 +956,11 @@ def mark_delivered(
     *,
     delivery_status: str,
     mdn_status: str | None,
+    remote: Remote | None = None,
 ) -> None:
     """ARCHIVED -> DELIVERED (final)."""
     row = _row(session, submission_id, SubmissionState.ARCHIVED)
+    _learn(row, remote)
     row.state = SubmissionState.DELIVERED
     row.delivery_status = delivery_status
     row.mdn_status = mdn_status or row.mdn_status
@@ -923,9 +976,11 @@ def mark_delivery_failing(
     *,
     delivery_status: str | None = None,
     mdn_status: str | None = None,
+    remote: Remote | None = None,
 ) -> None:
     """ARCHIVED -> DELIVERY_FAILING: the gateway gave up; the files move sent/ -> failed/."""
     row = _row(session, submission_id, SubmissionState.ARCHIVED)
+    _learn(row, remote)
     row.state = SubmissionState.DELIVERY_FAILING
     row.error = reason
     row.delivery_status = delivery_status or row.delivery_status
@@ -1066,8 +1121,46 @@ def prune(session: Session, older_than: float, *, keep_since: float | None = Non
     return len(ids)
 
 
-def backend_neutral(session: Session) -> None:
-    """Schema 4 (submission rows): backend-only columns into ``remote`` (see ledger/migrations.py).
+_SUBMISSIONS = SubmissionRow.__tablename__
+_MOVED_TO_REMOTE = ("partner_type", "gateway_failed_seen")
 
-    Filled in by the backend-seam work; until then a ledger at 4 has the schema-3 columns.
+
+def backend_neutral(session: Session) -> None:
+    """Schema 4 (submission rows): the v1-only columns ``partner_type`` and
+    ``gateway_failed_seen`` become facts in the ``remote`` JSON column, which the AS2 Gateway
+    v1 backend reads as it read the columns (see ledger/migrations.py).
+
+    Every row keeps its partner type; a failure count is kept where it is not 0 (the count's
+    default). Portable SQL (ALTER TABLE ADD/DROP COLUMN, one UPDATE per row with a bound JSON
+    value). It runs in the transaction that records version 4, so a crash leaves the
+    schema-3 table whole.
     """
+    conn = session.connection()
+    json_type = JSON().compile(dialect=conn.dialect)
+    conn.execute(
+        text(f"ALTER TABLE {_SUBMISSIONS} ADD COLUMN remote {json_type} NOT NULL DEFAULT '{{}}'")
+    )
+    old = table(
+        _SUBMISSIONS,
+        column("id"),
+        column("partner_type"),
+        column("gateway_failed_seen"),
+        column("remote", JSON),
+    )
+    updates = []
+    for row_id, partner_type, failed_seen in conn.execute(
+        select(old.c.id, old.c.partner_type, old.c.gateway_failed_seen)
+    ):
+        facts: dict[str, Any] = {"partner_type": partner_type or "production"}
+        if failed_seen:
+            facts["gateway_failed_seen"] = int(failed_seen)
+        updates.append({"row_id": row_id, "facts": facts})
+    if updates:
+        conn.execute(
+            update(old)
+            .where(old.c.id == bindparam("row_id"))
+            .values(remote=bindparam("facts", type_=JSON)),
+            updates,
+        )
+    for name in _MOVED_TO_REMOTE:
+        conn.execute(text(f"ALTER TABLE {_SUBMISSIONS} DROP COLUMN {name}"))

@@ -104,6 +104,7 @@ def send_now(config: Config, source: Path, station: str, partner: str) -> str:
     _check_pair_arguments(station, partner)
     if not source.is_file():
         raise StorageError(f"{source} is not a file")
+    from as2sync.backends.as2gateway.sending import As2Sender
     from as2sync.outbound.engine import OutboundEngine
 
     gateway = make_gateway(config)
@@ -120,7 +121,8 @@ def send_now(config: Config, source: Path, station: str, partner: str) -> str:
         try:
             ledger = open_for_work(config)
             try:
-                return OutboundEngine(config, ledger, gateway).send_file(source, station, partner)
+                sender = As2Sender(gateway, config, time.time)
+                return OutboundEngine(config, ledger, sender).send_file(source, station, partner)
             finally:
                 ledger.close()
         finally:

@@ -212,12 +212,13 @@ def archive_sent(ctx: Context, sub: Submission) -> Submission:
     """
     directory = _sent_dir(ctx, sub, sub.submitted_at or ctx.clock())
     pending = [f for f in sub.files if f.state == FileState.PROCESSING]
-    finished = False
+    archived: Submission | None = None
 
     def finish(session: Session) -> None:
-        nonlocal finished
+        # In the transaction that records the last file's move: no second one to read it.
+        nonlocal archived
         lo.mark_archived(session, sub.id, ctx.clock())
-        finished = True
+        archived = lo.get(session, sub.id)
 
     for index, f in enumerate(pending):
         last = index == len(pending) - 1
@@ -242,10 +243,10 @@ def archive_sent(ctx: Context, sub: Submission) -> Submission:
                 size=f.size,
                 path=str(target),
             )
-    with ctx.ledger.transaction() as s:
-        if not finished:
+    if archived is None:
+        with ctx.ledger.transaction() as s:
             lo.mark_archived(s, sub.id, ctx.clock())
-        archived = lo.get(s, sub.id)
+            archived = lo.get(s, sub.id)
     ctx.counters.sent(sum(1 for f in archived.files if f.state == FileState.SENT), ctx.clock())
     return archived
 

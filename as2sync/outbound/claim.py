@@ -68,7 +68,7 @@ def plan(
             source=to_ledger(source),
             processing_dir=dirs.processing,
             now=ctx.clock(),
-            partner_type=partnership.partner_type.value,
+            remote=ctx.backend.claim_remote(station, partner),
             subject=partnership.subject,
             name=wire_name(name or source.name),
             instance=ctx.instance,

@@ -1,5 +1,9 @@
-"""What every outbound step needs: configuration, ledger, gateway, a clock, counters and what
-is known of the partners."""
+"""What every outbound step needs: configuration, ledger, the backend, a clock and counters.
+
+The engine sends through ``backend`` only (:class:`as2sync.backends.base.Sending`: submit,
+locate, track) and reads what it can do from its ``capabilities``; it never knows which
+gateway API it drives.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from as2sync.backends.as2gateway.model import Gateway
+from as2sync.backends.base import Capabilities, Sending
 from as2sync.config.schema import Config, OutboundConfig
 from as2sync.folders.instance import instance_id
 from as2sync.folders.layout import PartnerDirs, partner_dirs
 from as2sync.ledger.db import Ledger
-from as2sync.outbound.partners import SendTimeouts
+from as2sync.ledger.outbound import Submission
+from as2sync.outbound.decide import FactsKey, claim_facts
 
 
 class Counters:
@@ -39,14 +44,23 @@ class Counters:
 class Context:
     config: Config
     ledger: Ledger
-    gateway: Gateway
+    backend: Sending
     clock: Callable[[], float]
     counters: Counters = field(default_factory=Counters)
-    send_timeouts: SendTimeouts = field(default_factory=SendTimeouts)
 
     @property
     def outbound(self) -> OutboundConfig:
         return self.config.outbound
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.backend.capabilities
+
+    def facts(self, sub: Submission) -> FactsKey:
+        """The row's claim facts as a key (:func:`~.decide.claim_facts`): rows are bundled,
+        located and tracked together only with rows of equal keys."""
+        keys = self.backend.claim_remote(sub.station, sub.partner).keys()
+        return claim_facts(sub.remote, keys)
 
     @cached_property
     def instance(self) -> str:

@@ -1,5 +1,11 @@
 """The outbound engine: find files, claim, submit, archive, reconcile, track — one step at a time.
 
+It sends through one backend (:class:`as2sync.backends.base.Sending`) and knows nothing of
+its API: it submits messages, locates those of unknown outcome and tracks delivery through
+the backend's calls, and reads what the API can do from its
+:class:`~as2sync.backends.base.Capabilities`. Everything that makes sending exactly-once
+(the ledger states and their crash ordering, claiming and archiving) is the engine's.
+
 The service's outbound thread calls :meth:`OutboundEngine.step` in a loop and
 :meth:`OutboundEngine.wait` when a step made no progress. One step:
 
@@ -37,7 +43,7 @@ from pathlib import Path
 
 import structlog
 
-from as2sync.backends.as2gateway.model import Gateway
+from as2sync.backends.base import Sending
 from as2sync.config.schema import Config, OutboundConfig
 from as2sync.errors import (
     PermanentError,
@@ -88,11 +94,11 @@ class OutboundEngine:
         self,
         config: Config,
         ledger: Ledger,
-        gateway: Gateway,
+        backend: Sending,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.ctx = Context(config, ledger, gateway, clock)
+        self.ctx = Context(config, ledger, backend, clock)
         cfg = config.outbound
         self._filter = Filter(tuple(cfg.exclude), cfg.done_file_suffix)
         self._readiness = Readiness(cfg.settle_seconds)
@@ -330,7 +336,7 @@ class OutboundEngine:
                 d.id,
                 d.station,
                 d.partner,
-                d.partner_type,
+                self.ctx.facts(d),
                 d.subject,
                 tuple(f.name for f in d.files),
                 d.total_size,
@@ -338,11 +344,14 @@ class OutboundEngine:
             for d in due
         ]
         groups = decide.plan_bundles(units, per_message, self._cfg.max_file_bytes)
+        rows = {d.id: d for d in due}
         batch: list[Submission] = []
         for group in groups[:free]:
+            if len(group) == 1:
+                batch.append(rows[group[0].id])  # as just read: only this thread claims rows
+                continue
             with self.ctx.ledger.transaction() as s:
-                if len(group) > 1:
-                    lo.merge_into(s, group[0].id, [u.id for u in group[1:]], self.ctx.clock())
+                lo.merge_into(s, group[0].id, [u.id for u in group[1:]], self.ctx.clock())
                 batch.append(lo.get(s, group[0].id))
         return batch, claimed
 

@@ -1,4 +1,4 @@
-"""Submit one claimed message to the gateway and record what happened.
+"""Submit one claimed message through the backend and record what happened.
 
 The order, and what a SIGKILL at each point means:
 
@@ -8,12 +8,12 @@ The order, and what a SIGKILL at each point means:
 1. Commit SUBMITTING with ``submit_started_at``. *Killed here:* at restart the row is
    SUBMITTING and the POST may or may not have been made; it becomes IN_DOUBT and is
    reconciled (looked up on the gateway), never resent blindly.
-2. POST the message, the recorded bytes checked again as they stream
-   (:class:`as2sync.backends.http.transfer.ClaimedBytes`). *Killed during it:* same as 1.
-3. On 202, commit SUBMITTED with the message ID. *Killed between the 202 and this commit:*
-   SUBMITTING at restart -> IN_DOUBT -> reconciliation finds the message (in the sent list
-   by its bytes, or in the queued or failed list where no other row could own it; see
-   :mod:`as2sync.outbound.reconcile`) and records its ID.
+2. Submit the message (:meth:`as2sync.backends.base.Sender.submit`; v1: one POST), the
+   recorded bytes checked again as they stream. *Killed during it:* same as 1.
+3. On a receipt, commit SUBMITTED with the remote ID. *Killed between the receipt and this
+   commit:* SUBMITTING at restart -> IN_DOUBT -> reconciliation locates the message (see
+   :mod:`as2sync.outbound.reconcile`) and records its ID. A receipt without an ID (the
+   message exists, its ID comes later) is recorded IN_DOUBT the same way.
 4. Archive (see :mod:`as2sync.outbound.archive`), except a file that changed after its
    bytes went out, which goes back to the outbox (:func:`archive_checked`). *Killed here:*
    SUBMITTED at restart -> archive again, finishing a half-done move.
@@ -31,7 +31,7 @@ from typing import IO
 
 import structlog
 
-from as2sync.backends.as2gateway.model import Opener, OutboundFile, PartnerType
+from as2sync.backends.base import Opener, OutboundFile, OutboundMessage
 from as2sync.errors import GatewayError, RateLimited
 from as2sync.failpoints import failpoint
 from as2sync.folders import fsutil
@@ -127,23 +127,23 @@ def submit(ctx: Context, sub: Submission) -> Submission:
 
     with ctx.ledger.transaction() as s:
         lo.begin_submit(s, sub.id, ctx.clock())
-        sub = lo.get(s, sub.id)
+        sub = lo.refreshed(s, sub)
     failpoint("outbound.after_submitting_commit")
+    message = OutboundMessage(
+        sub.station, sub.partner, _files(ctx, sub), subject=sub.subject, remote=sub.remote
+    )
     try:
-        message_id = ctx.gateway.submit(
-            sub.station,
-            sub.partner,
-            _files(ctx, sub),
-            subject=sub.subject,
-            partner_type=PartnerType(sub.partner_type),
-        )
+        receipt = ctx.backend.submit(message)
     except Exception as exc:  # every outcome is recorded; see classify_submit_error
         return _after_error(ctx, sub, exc)
     failpoint("outbound.after_202")
+    message_id = receipt.remote_id
+    if message_id is None:
+        return _without_id(ctx, sub, receipt.remote)
     now = ctx.clock()
     targets = archive.plan_sent_targets(ctx, sub, now)
     with ctx.ledger.transaction() as s:
-        lo.mark_submitted(s, sub.id, now, message_id)
+        lo.mark_submitted(s, sub.id, now, message_id, remote=receipt.remote)
         for file_id, target in targets.items():
             lo.set_target(s, file_id, now, sent=target)
         sub = lo.get(s, sub.id)
@@ -172,7 +172,7 @@ def _after_error(ctx: Context, sub: Submission, exc: Exception) -> Submission:
         delay = decide.retry_delay(sub.attempts, retry_after)
         with ctx.ledger.transaction() as s:
             lo.retry_later(s, sub.id, now, now + delay, str(exc), http_status=status)
-            sub = lo.get(s, sub.id)
+            sub = lo.refreshed(s, sub)
         log.warning(
             "outbound.retry", error=str(exc), http_status=status, retry_in=delay, **_fields(sub)
         )
@@ -191,7 +191,7 @@ def _after_error(ctx: Context, sub: Submission, exc: Exception) -> Submission:
         lo.mark_in_doubt(
             s, sub.id, now, str(exc) or type(exc).__name__, http_status=status, look_at=look_at
         )
-        sub = lo.get(s, sub.id)
+        sub = lo.refreshed(s, sub)
     log.warning(
         "outbound.in_doubt",
         error=str(exc),
@@ -199,6 +199,20 @@ def _after_error(ctx: Context, sub: Submission, exc: Exception) -> Submission:
         look_in=round(look_at - now, 1),
         **_fields(sub),
     )
+    return sub
+
+
+def _without_id(ctx: Context, sub: Submission, remote: lo.Remote) -> Submission:
+    """Accepted, but the backend learns the message's ID only later: located like a send of
+    unknown outcome (it is there; the lookup finds it and records its ID)."""
+    now = ctx.clock()
+    look_at = _first_look(ctx, sub, now)
+    with ctx.ledger.transaction() as s:
+        lo.mark_in_doubt(
+            s, sub.id, now, "accepted; its ID is not known yet", look_at=look_at, remote=remote
+        )
+        sub = lo.refreshed(s, sub)
+    log.info("outbound.accepted_without_id", look_in=round(look_at - now, 1), **_fields(sub))
     return sub
 
 
@@ -219,6 +233,6 @@ def interrupted(ctx: Context, sub: Submission) -> Submission:
             "as2sync stopped while submitting; the gateway may have it",
             look_at=_first_look(ctx, sub, now),
         )
-        sub = lo.get(s, sub.id)
+        sub = lo.refreshed(s, sub)
     log.warning("outbound.in_doubt", error="interrupted by a restart", **_fields(sub))
     return sub

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from as2sync.backends.as2gateway.client import As2GatewayClient
+from as2sync.backends.as2gateway.sending import As2Sender
 from as2sync.backends.http.ratelimit import RateLimiter
 from as2sync.backends.http.retrying import RetryPolicy
 from as2sync.config.schema import Config
@@ -85,7 +86,8 @@ class Rig:
         return time.time() + self.offset
 
     def _engine(self) -> OutboundEngine:
-        return OutboundEngine(self.config, self.ledger, self.gateway, clock=self.clock)
+        backend = As2Sender(self.gateway, self.config, self.clock)
+        return OutboundEngine(self.config, self.ledger, backend, clock=self.clock)
 
     def start(self) -> Rig:
         self.engine.start()

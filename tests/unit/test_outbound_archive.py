@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from as2sync.backends.as2gateway.sending import As2Sender
 from as2sync.config.schema import Config
 from as2sync.errors import StorageError
 from as2sync.ledger import outbound as lo
@@ -19,6 +20,10 @@ from as2sync.ledger.db import open_ledger
 from as2sync.ledger.outbound import FileState, Submission, SubmissionState
 from as2sync.outbound import archive, claim
 from as2sync.outbound.context import Context
+
+
+def clock() -> float:
+    return 1_800_000_000.0
 
 
 class NoGateway:
@@ -38,7 +43,8 @@ def ctx(tmp_path: Path) -> Iterator[Context]:
         }
     )
     ledger = open_ledger(config.state_dir)
-    yield Context(config, ledger, NoGateway(), clock=lambda: 1_800_000_000.0)
+    backend = As2Sender(NoGateway(), config, clock)  # claim facts come from the config alone
+    yield Context(config, ledger, backend, clock=clock)
     ledger.close()
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from as2sync import failpoints
+from as2sync.backends.as2gateway.sending import As2Sender
 from as2sync.config.schema import Config, OutboundConfig
 from as2sync.errors import StorageError
 from as2sync.ledger import outbound as lo
@@ -20,6 +21,10 @@ from as2sync.ledger.db import open_ledger
 from as2sync.ledger.outbound import SubmissionState
 from as2sync.outbound import claim
 from as2sync.outbound.context import Context
+
+
+def clock() -> float:
+    return 1_800_000_000.0
 
 
 class NoGateway:
@@ -37,7 +42,8 @@ def make_ctx(root: Path, state_dir: Path) -> Context:
             "folders": {"root": str(root)},
         }
     )
-    return Context(config, open_ledger(state_dir), NoGateway(), clock=lambda: 1_800_000_000.0)
+    backend = As2Sender(NoGateway(), config, clock)  # claim facts come from the config alone
+    return Context(config, open_ledger(state_dir), backend, clock=clock)
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """The partners' ``sendTimeout`` (GET /partner), kept for an hour, for the resend grace.
 
 A send in doubt is resent only once it cannot still be on its way (see
-:func:`as2sync.outbound.decide.resend_grace`), and how long a send may be on its way is the
-partner's ``sendTimeout``. One request lists every partner of the account; it is made only
+:func:`resend_grace`), and how long a send may be on its way is the partner's
+``sendTimeout``. One request lists every partner of the account; it is made only
 when a send in doubt has outlived ``outbound.reconcile_grace_seconds`` (before that the grace
 cannot have run out whatever the partner says), at most once an hour while it answers, and
 at most once a minute while it fails (the last list is used meanwhile; with none, the
@@ -23,6 +23,25 @@ log = structlog.get_logger(__name__)
 
 REFRESH_SECONDS = 3600.0
 RETRY_SECONDS = 60.0
+
+ASSUMED_SEND_TIMEOUT_SECONDS = 300.0
+"""A partner's sendTimeout when the gateway does not say (the long end of what is usual)."""
+SEND_TIMEOUT_MARGIN = 0.5
+"""The resend grace is the partner's sendTimeout plus this fraction of it again: the gateway's
+own work around the wait for the partner (picking the message, signing, connecting,
+recording the outcome)."""
+
+
+def resend_grace(floor: float, send_timeout: float | None) -> float:
+    """How long after a submit began a send in doubt that is in no list may be resent.
+
+    The queued list hides a message while it is being sent (spec 5.4), and that lasts up to
+    the partner's ``sendTimeout``: resending earlier could deliver it twice to a slow partner.
+    ``floor`` (``outbound.reconcile_grace_seconds``) is the least; an unknown sendTimeout
+    counts as :data:`ASSUMED_SEND_TIMEOUT_SECONDS`.
+    """
+    timeout = ASSUMED_SEND_TIMEOUT_SECONDS if send_timeout is None else send_timeout
+    return max(floor, timeout * (1 + SEND_TIMEOUT_MARGIN))
 
 
 class SendTimeouts:

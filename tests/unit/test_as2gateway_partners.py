@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from as2sync.backends.as2gateway import partners
 from as2sync.backends.as2gateway.model import Gateway, Partner
+from as2sync.backends.as2gateway.partners import SendTimeouts
 from as2sync.errors import TransientError
-from as2sync.outbound import partners
-from as2sync.outbound.partners import SendTimeouts
 
 
 class Directory:
@@ -63,3 +63,10 @@ def test_a_test_and_a_production_partner_of_one_id_count_the_longer_wait() -> No
         ]
     )
     assert SendTimeouts().of(gateway(directory), "ACME", 0.0) == 240
+
+
+def test_the_grace_is_the_partners_send_timeout_and_a_half_at_least_the_floor() -> None:
+    assert partners.resend_grace(120, 60) == 120
+    assert partners.resend_grace(120, 300) == 450
+    assert partners.resend_grace(1, 0) == 1
+    assert partners.resend_grace(120, None) == 450  # unknown: the long end of what is usual
