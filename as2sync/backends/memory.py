@@ -20,6 +20,10 @@ S3), and fault knobs:
 * ``visible_after``: a sent message can be looked up only this long after it was accepted
   (the v1 queued list omits messages being processed), so locate must wait for it.
 
+:class:`MemoryBackend` locates a send of unknown outcome by content (names, sizes, SHA-256),
+as v1 does, but more cautiously: rows with the same bytes are matched only when there are as
+many such messages as rows; otherwise they wait and, after the grace, go to a person.
+
 A :class:`MemoryServer` outlives the :class:`MemoryBackend` objects built on it, as a gateway
 outlives the processes that talk to it: a test "restarts" by building a new backend on the
 same server. Both are thread-safe (one lock over the server's state; the backend keeps none).
@@ -69,6 +73,7 @@ from as2sync.errors import (
     TransientError,
     UnknownOutcome,
 )
+from as2sync.failpoints import failpoint
 from as2sync.folders.fsutil import storage_error
 
 log = structlog.get_logger("as2sync.backends.memory")
@@ -165,8 +170,8 @@ class _Injected:
 
 
 class MemoryServer:
-    """The gateway itself; see the module docstring. Methods without a leading underscore that
-    are not the backend's requests are the test's hands on the world.
+    """The gateway itself; see the module docstring. Its methods are the test's hands on the
+    world (seed, inspect, inject faults) and, below them, the requests the backend makes.
 
     ``clock`` is epoch seconds, and should be the engine's clock (a test rig shares one), since
     ``locate`` compares the server's acceptance times with the engine's ``started_at``.
@@ -638,6 +643,7 @@ class MemoryBackend:
 
     def _download_one(self, w: Wanted, sink: Sink) -> None:
         message, cut = self.server.serve(w.remote_id)
+        failpoint("inbound.after_download")  # served (and perhaps marked read), not yet staged
         if message is None:
             sink.not_served([w.key], "the gateway did not serve it")
             return

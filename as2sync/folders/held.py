@@ -22,8 +22,8 @@ folder alive, so "same identity" means "same folder".) A swap *during* an operat
 it was with the walk: the operation goes on in the real folder it started in, never through a
 link.
 
-At most :data:`HELD_MAX` descriptors are held (least recently used closed first); all are
-close-on-exec.
+At most :data:`HELD_MAX` descriptors are held (least recently used closed first), none longer
+than :data:`IDLE_SECONDS` unused; all are close-on-exec.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,6 +41,8 @@ from as2sync.folders.fsutil import DIR_FLAGS, is_folder_name, open_part
 
 HELD_MAX = 64
 """Partnership folders held open at once (a few hundred partnerships share them in turn)."""
+IDLE_SECONDS = 60.0
+"""A held folder unused this long is closed (the daemon's scans use active ones far more often)."""
 
 
 class _Check(NamedTuple):
@@ -126,11 +129,23 @@ def _below(base_fd: int, base: Callable[[], Path], parts: Sequence[str], create:
 
 class HeldFolders:
     """Verified partnership-folder descriptors, keyed by (anchor, parts), reused while they
-    pass their check (see the module docstring). Safe to share between threads."""
+    pass their check (see the module docstring). Safe to share between threads.
 
-    def __init__(self, size: int = HELD_MAX) -> None:
+    At most ``size`` are held (least recently used closed first), and one unused for ``idle``
+    seconds of ``clock`` is closed at the next call: a partnership no longer in use does not
+    keep its folder (or its filesystem, for ``umount``) busy."""
+
+    def __init__(
+        self,
+        size: int = HELD_MAX,
+        idle: float = IDLE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._size = size
-        self._held: OrderedDict[tuple[Path, tuple[str, ...]], _Held] = OrderedDict()
+        self._idle = idle
+        self._clock = clock
+        # Least recently used first; each with the time it was last used.
+        self._held: OrderedDict[tuple[Path, tuple[str, ...]], tuple[_Held, float]] = OrderedDict()
         # Held while a held descriptor is used, so none is closed under another thread.
         self._lock = threading.Lock()
 
@@ -142,28 +157,34 @@ class HeldFolders:
         the filesystem does (FileNotFoundError: missing and not ``create``); as
         :func:`.fsutil.open_dir`."""
         key = (anchor, parts)
+        now = self._clock()
         with self._lock:
-            held = self._held.get(key)
+            self._close_idle(now)
+            entry = self._held.pop(key, None)
+            held = entry[0] if entry is not None else None
             if held is not None and not held.valid():
-                del self._held[key]
                 os.close(held.fd)
                 held = None
             if held is None:
                 held = _walk(anchor, parts, create)
-                self._held[key] = held
-                while len(self._held) > self._size:
-                    _, old = self._held.popitem(last=False)
-                    os.close(old.fd)
-            else:
-                self._held.move_to_end(key)
+                while len(self._held) >= self._size:
+                    self._close_oldest()
+            self._held[key] = (held, now)  # (back) at the most recently used end
             return _below(held.fd, lambda: anchor.joinpath(*parts), below, create)
+
+    def _close_idle(self, now: float) -> None:
+        while self._held and next(iter(self._held.values()))[1] <= now - self._idle:
+            self._close_oldest()
+
+    def _close_oldest(self) -> None:
+        _, (held, _used) = self._held.popitem(last=False)
+        os.close(held.fd)
 
     def clear(self) -> None:
         """Close every held descriptor."""
         with self._lock:
             while self._held:
-                _, held = self._held.popitem()
-                os.close(held.fd)
+                self._close_oldest()
 
     def __len__(self) -> int:
         return len(self._held)

@@ -1,4 +1,11 @@
-"""What to do with a message the unread list shows, given what the ledger knows (pure)."""
+"""What to do with a message the backend lists as pending, given what the ledger knows (pure).
+
+With a read flag on the server (:attr:`~as2sync.backends.base.Capabilities.read_flag`), a
+finished message listed again was marked unread (or redelivered) on purpose: it is skipped or
+stored again as ``inbound.on_redelivery`` says. Without one, the server lists every message it
+still has, so a finished one listed again says nothing new: it is left alone. Storing it
+again there would store it once per poll.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ class Action(enum.Enum):
     MARK_READ = "mark-read"  # STORED: the files are in; only the read flag is missing
     SKIP_REDELIVERY = "skip-redelivery"  # finished, unread again: mark read, do not store again
     STORE_AGAIN = "store-again"  # finished, unread again: a new generation of files
+    DONE = "done"  # finished, listed by a server without a read flag: nothing to do
 
 
 @dataclass(frozen=True)
@@ -29,8 +37,11 @@ class Known:
     tried_this_poll: bool = False
 
 
-def decide(known: Known | None, *, now: float, on_redelivery: OnRedelivery) -> Action:
-    """The action for one listed (unread) message."""
+def decide(
+    known: Known | None, *, now: float, on_redelivery: OnRedelivery, read_flag: bool = True
+) -> Action:
+    """The action for one listed (pending) message; ``read_flag``: whether the server keeps
+    one (see the module docstring)."""
     if known is None:
         return Action.FETCH_NEW
     if known.state is InboundState.FETCHING:
@@ -39,6 +50,8 @@ def decide(known: Known | None, *, now: float, on_redelivery: OnRedelivery) -> A
         return Action.FETCH
     if known.state is InboundState.STORED:
         return Action.MARK_READ
+    if not read_flag:
+        return Action.DONE
     # READ or DELETED and unread again: someone called markUnread (or the gateway redelivered).
     if on_redelivery is OnRedelivery.STORE_AGAIN:
         return Action.STORE_AGAIN

@@ -77,6 +77,7 @@ def _decide_and_record(
             None if row is None else Known(row.state, row.next_attempt_at, row.id in ctx.tried),
             now=now,
             on_redelivery=ctx.config.inbound.on_redelivery,
+            read_flag=ctx.capabilities.read_flag,
         )
         decided.append((action, row))
         if action is Action.FETCH_NEW or action is Action.STORE_AGAIN:

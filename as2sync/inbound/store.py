@@ -22,7 +22,7 @@ touched is fsynced (once per batch) before WRITTEN is committed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from as2sync.inbound.writer import (
     StagedMessage,
     discard,
     place_file,
+    place_file_at,
     place_folder,
     staged_dirs,
     sync_dirs,
@@ -78,15 +79,31 @@ def _place(ctx: Context, sm: StagedMessage, touched: set[Path]) -> None:
         return
     data = [f for f in sm.files if f.kind is FileKind.DATA]
     sides = [f for f in sm.files if f.kind is FileKind.METADATA]
-    for f in data:
-        mine = [s for s in sides if s.index == f.index]
-        place_file(f.temp, f.final, partial(replan_file, ctx, f, mine), touched, dirs=sm.dirs)
-        failpoint("inbound.after_link")
-    for side in sides:
-        place_file(
-            side.temp, side.final, partial(replan_file, ctx, side, ()), touched, dirs=sm.dirs
-        )
-        failpoint("inbound.after_link")
+    # Every file of a message goes from the work folder to the inbox: both are opened once
+    # for all of them (a replanned name stays in the inbox).
+    with sm.dirs.open(sm.dirs.incoming) as src, sm.dirs.open(sm.dirs.inbox, create=True) as dst:
+        for f in data:
+            mine = [s for s in sides if s.index == f.index]
+            replan = partial(replan_file, ctx, f, mine)
+            _place_one(f, replan, touched, sm, src, dst)
+            failpoint("inbound.after_link")
+        for side in sides:
+            _place_one(side, partial(replan_file, ctx, side, ()), touched, sm, src, dst)
+            failpoint("inbound.after_link")
+
+
+def _place_one(
+    f: PlannedFile,
+    replan: Callable[[Path], None],
+    touched: set[Path],
+    sm: StagedMessage,
+    src: int,
+    dst: int,
+) -> None:
+    if f.temp.parent == sm.dirs.incoming and f.final.parent == sm.dirs.inbox:
+        place_file_at(src, dst, f.temp, f.final, replan, touched)
+    else:  # not where a staged file of a file layout is: open its own folders
+        place_file(f.temp, f.final, replan, touched, dirs=sm.dirs)
 
 
 def store(ctx: Context, staged: Sequence[StagedMessage]) -> list[StagedMessage]:

@@ -448,15 +448,29 @@ def place_file(
     empty inbox). The folders changed are added to ``touched``; the caller syncs them
     (:func:`sync_dirs`). Raises OSError (UnsafeFolder for a symlinked folder on the way)."""
     with dirs.open(temp.parent) as src, dirs.open(target.parent, create=True) as dst:
-        touched.update((temp.parent, target.parent))
-        while True:
-            # No fsync per file: the caller syncs every folder touched once per batch, before
-            # it commits WRITTEN (killed before that, recovery finishes or redoes the move).
-            if place_at(src, temp.name, dst, target.name, sync=False):
-                return target
-            new = _free_name(dst, target.parent, target.name)
-            replan(new)
-            target = new
+        return place_file_at(src, dst, temp, target, replan, touched)
+
+
+def place_file_at(
+    src: int,
+    dst: int,
+    temp: Path,
+    target: Path,
+    replan: Callable[[Path], None],
+    touched: set[Path],
+) -> Path:
+    """:func:`place_file` with the folders of ``temp`` and ``target`` already open (verified,
+    as :meth:`PartnerDirs.open` opens them) as ``src`` and ``dst``: for the files of one
+    message, which share both folders."""
+    touched.update((temp.parent, target.parent))
+    while True:
+        # No fsync per file: the caller syncs every folder touched once per batch, before it
+        # commits WRITTEN (killed before that, recovery finishes or redoes the move).
+        if place_at(src, temp.name, dst, target.name, sync=False):
+            return target
+        new = _free_name(dst, target.parent, target.name)
+        replan(new)
+        target = new
 
 
 def place_folder(

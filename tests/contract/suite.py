@@ -14,6 +14,7 @@ import hashlib
 import threading
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from as2sync.backends.base import (
     SentRef,
     Wanted,
 )
-from as2sync.errors import NotFound, TransientError, UnknownOutcome
+from as2sync.errors import InvalidRequest, NotFound, TransientError, UnknownOutcome
 from tests.contract.sink import DirSink
 
 Files = tuple[tuple[str, bytes], ...]
@@ -203,6 +204,28 @@ class BackendContract:
         assert len(on_server) == 1
         if receipt.remote_id is not None:
             assert on_server == [receipt.remote_id]
+
+    def test_a_message_beyond_the_capabilities_is_refused_before_anything_is_sent(
+        self, harness: Harness, tmp_path: Path
+    ) -> None:
+        caps = harness.backend.capabilities
+        files = tuple((f"part-{n}.edi", b"p") for n in range(caps.max_files_per_message + 1))
+        with pytest.raises(InvalidRequest):
+            harness.backend.submit(self.message(harness, tmp_path, files))
+        assert harness.submitted() == []
+
+    def test_concurrent_submits_each_arrive_once(self, harness: Harness, tmp_path: Path) -> None:
+        # The outbound engine submits from a small pool while its step thread locates.
+        messages = [
+            self.message(harness, tmp_path, ((f"pool-{n}.edi", f"pooled {n}".encode()),))
+            for n in range(16)
+        ]
+        with ThreadPoolExecutor(4) as pool:
+            receipts = list(pool.map(harness.backend.submit, messages))
+        for n, receipt in enumerate(receipts):
+            on_server = self.times_on_server(harness, ((f"pool-{n}.edi", f"pooled {n}".encode()),))
+            assert len(on_server) == 1
+            assert receipt.remote_id in (None, on_server[0])
 
     def test_a_submit_that_failed_before_taking_effect_leaves_nothing(
         self, harness: Harness, tmp_path: Path

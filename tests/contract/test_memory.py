@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -244,14 +243,3 @@ def test_a_message_for_no_station_of_the_account_is_not_handed_out() -> None:
     server.receive("OTHERSTATION", PARTNER, [("a", b"a")])
     mine = server.receive(STATION, PARTNER, [("b", b"b")])
     assert [p.remote_id for page in backend.pending(threading.Event()) for p in page] == [mine]
-
-
-def test_concurrent_submits_are_each_kept_once(tmp_path: Path) -> None:
-    server, backend, _ = _server()
-    messages = [_message(tmp_path, (f"c{n}.edi", f"content {n}".encode())) for n in range(200)]
-    with ThreadPoolExecutor(8) as pool:
-        receipts = list(pool.map(backend.submit, messages))
-    ids = [r.remote_id or "" for r in receipts]
-    assert len(set(ids)) == 200
-    assert sorted(m.remote_id for m in server.sent()) == sorted(ids)
-    assert server.calls[Op.SUBMIT] == 200

@@ -97,3 +97,69 @@ def test_with_a_read_flag_and_deletes_the_engine_acknowledges_and_forgets(
             assert [r.message_id for r in li.in_state(s, InboundState.DELETED)] == ["<m@x>"]
     finally:
         ledger.close()
+
+
+class OnePerRequest(OneMessage):
+    """Lists nothing; forgets one ID per request."""
+
+    def pending(self, stop: threading.Event) -> Iterator[Sequence[Pending]]:
+        yield from ()
+
+    def forget(self, remote_ids: Sequence[str], forgotten: Callable[[Sequence[str]], None]) -> None:
+        for remote_id in remote_ids:
+            self.calls.append(f"forget {remote_id}")
+            forgotten([remote_id])
+
+
+def test_two_read_generations_of_one_message_are_each_recorded_deleted_once(
+    tmp_path: Path,
+) -> None:
+    config = make_config(tmp_path, "https://unused.example", delete_after_store=True)
+    ledger = open_ledger(config.state_dir)
+    message = Pending("<m@x>", "ME", "ACME", 1_700_000_000_000, ())
+    try:
+        with ledger.transaction() as s:
+            for generation in (1, 2):
+                row = li.record_fetching(s, message, now=1.0, generation=generation)
+                li.message_stored(s, [row.id], now=1.0)
+                li.message_read(s, [row.id], now=1.0)
+        receiver = OnePerRequest(dataclasses.replace(NO_READ_FLAG, read_flag=True, deletes=True))
+        engine = InboundEngine(config, ledger, receiver)
+        engine.start()
+        assert engine.poll(threading.Event()) == 0
+        assert receiver.calls == ["forget <m@x>", "forget <m@x>"]
+        with ledger.read() as s:
+            assert [r.generation for r in li.in_state(s, InboundState.DELETED)] == [1, 2]
+    finally:
+        ledger.close()
+
+
+class AlwaysListed(OneMessage):
+    """A server without a read flag: it lists ``<m@x>`` in every pass."""
+
+    def pending(self, stop: threading.Event) -> Iterator[Sequence[Pending]]:
+        self._listed = False
+        yield from super().pending(stop)
+
+
+def test_without_a_read_flag_a_stored_message_listed_again_is_never_stored_again(
+    tmp_path: Path,
+) -> None:
+    config = make_config(tmp_path, "https://unused.example", on_redelivery="store-again")
+    ledger = open_ledger(config.state_dir)
+    receiver = AlwaysListed(NO_READ_FLAG)
+    try:
+        engine = InboundEngine(config, ledger, receiver)
+        engine.start()
+        with capture_logs() as logs:
+            assert engine.poll(threading.Event()) == 1
+            assert engine.poll(threading.Event()) == 0
+            assert engine.poll(threading.Event()) == 0
+        assert receiver.calls == ["download"]
+        assert not [e for e in logs if e["event"] == "inbound.redelivered"]
+        with ledger.read() as s:
+            (row,) = li.in_state(s, InboundState.READ)
+        assert (row.generation, row.redeliveries) == (1, 0)
+        assert inbox_files(config.folders.root) == {"ME/ACME/inbox/order.edi": b"ORDER"}
+    finally:
+        ledger.close()

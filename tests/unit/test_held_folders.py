@@ -166,3 +166,22 @@ def test_partner_dirs_open_goes_through_the_held_folder(tmp_path: Path) -> None:
         assert os.path.samestat(os.fstat(fd), os.stat(tmp_path / "ST/ACME/.as2sync/incoming"))
     with pytest.raises(UnsafeFolder, match="is not inside"), dirs.open(tmp_path / "ST" / "OTHER"):
         pass
+
+
+def test_a_folder_unused_for_a_while_is_closed_at_the_next_call(tmp_path: Path) -> None:
+    now = [0.0]
+    held = HeldFolders(idle=60, clock=lambda: now[0])
+    for partner in ("A", "B"):
+        (tmp_path / "ST" / partner).mkdir(parents=True)
+    os.close(held.open(tmp_path, ("ST", "A"), ()))
+    now[0] = 30
+    os.close(held.open(tmp_path, ("ST", "B"), ()))
+    assert len(held) == 2
+    now[0] = 61  # A unused for 61 s, B for 31 s
+    os.close(held.open(tmp_path, ("ST", "B"), ()))
+    assert len(held) == 1
+    now[0] = 500
+    write_through(held, tmp_path, "again", parts=("ST", "A"))  # walked afresh, B closed
+    assert len(held) == 1
+    assert (tmp_path / "ST" / "A" / "again").exists()
+    held.clear()

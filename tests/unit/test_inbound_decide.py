@@ -43,3 +43,19 @@ def test_retries_back_off_from_the_next_poll_to_at_most_an_hour() -> None:
     assert retry_delay(2, 30) == 60
     assert retry_delay(3, 30) == 120
     assert retry_delay(50, 30) == MAX_RETRY_DELAY
+
+
+@pytest.mark.parametrize("state", [InboundState.READ, InboundState.DELETED])
+@pytest.mark.parametrize("on_redelivery", [SKIP, AGAIN])
+def test_without_a_read_flag_a_finished_message_listed_again_is_done(
+    state: InboundState, on_redelivery: OnRedelivery
+) -> None:
+    known = Known(state, next_attempt_at=0)
+    assert decide(known, now=10, on_redelivery=on_redelivery, read_flag=False) is Action.DONE
+
+
+def test_without_a_read_flag_unfinished_messages_are_decided_as_with_one() -> None:
+    for known in (None, Known(InboundState.FETCHING, 0), Known(InboundState.STORED, 0)):
+        assert decide(known, now=10, on_redelivery=AGAIN, read_flag=False) is decide(
+            known, now=10, on_redelivery=AGAIN
+        )

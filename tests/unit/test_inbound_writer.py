@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 from as2sync.backends.as2gateway.model import Attachment, MessageInfo
 from as2sync.backends.as2gateway.receiving import pending_of
 from as2sync.backends.as2gateway.zipread import EntryStream
+from as2sync.backends.base import ContentRefused
 from as2sync.config.schema import Layout
 from as2sync.folders.layout import PartnerDirs
 from as2sync.inbound.layouts import wanted_names
@@ -197,3 +199,67 @@ def test_discard_removes_everything_staged(tmp_path: Path, ledger: Ledger) -> No
             st.add_stream(0, EntryStream(zf, zf.infolist()[0], 1), 1)
         st.discard()
         assert list(dirs.incoming.iterdir()) == []
+
+
+class CountingReader(io.BytesIO):
+    """Bytes that count how many of them were read."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.taken = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        chunk = super().read(size)
+        self.taken += len(chunk)
+        return chunk
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [(b"x" * 1000, "more than the 5 bytes listed"), (b"abc", "holds 3 bytes, 5 listed")],
+)
+def test_a_stream_of_other_than_the_listed_size_is_refused_reading_at_most_one_byte_more(
+    tmp_path: Path, ledger: Ledger, data: bytes, reason: str
+) -> None:
+    dirs = PartnerDirs("ME", "ACME", tmp_path / "ME" / "ACME")
+    row = row_for(ledger, [("a.edi", b"12345")])
+    st = stager(row, dirs, Layout.FLAT, metadata=False)
+    source = CountingReader(data)
+    with pytest.raises(ContentRefused, match=reason):
+        st.add_stream(0, source, 5)
+    assert source.taken <= 6
+    st.discard()
+    assert list(dirs.incoming.iterdir()) == []
+
+
+def test_a_v1_sidecar_has_the_keys_in_the_order_the_release_wrote_them(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    dirs = PartnerDirs("ME", "ACME", tmp_path / "ME" / "ACME")
+    row = row_for(ledger, [("a.edi", b"AAA")])
+    st = stager(row, dirs, Layout.FLAT, metadata=True)
+    st.add_stream(0, io.BytesIO(b"AAA"), 3)
+    doc = json.loads(st.seal(set()).files[1].temp.read_text())
+    # The release (860e24e) wrote these keys in this order, its v1 facts from their columns.
+    assert list(doc) == [
+        "as2MessageId",
+        "subject",
+        "persistedTimestamp",
+        "time",
+        "senderId",
+        "receiverId",
+        "station",
+        "partner",
+        "partnerType",
+        "signed",
+        "encrypted",
+        "compressed",
+        "mdnStatus",
+        "attachments",
+    ]
+    assert (doc["partnerType"], doc["signed"], doc["encrypted"], doc["compressed"]) == (
+        None,
+        False,
+        False,
+        False,
+    )

@@ -61,15 +61,8 @@ def partner_types(setting: InboundPartnerType) -> list[PartnerType]:
 
 
 def remote_facts(info: MessageInfo) -> Remote:
-    return {
-        "partner_type": info.partner_type,
-        "sender_id": info.sender_id,
-        "receiver_id": info.receiver_id,
-        "signed": info.signed,
-        "encrypted": info.encrypted,
-        "compressed": info.compressed,
-        "mdn_status": info.mdn_status,
-    }
+    """The v1 facts of a listed message, as the ledger keeps them."""
+    return {name: getattr(info, name) for name in REMOTE_FACTS}
 
 
 def pending_of(info: MessageInfo, station: str, partner: str) -> Pending:

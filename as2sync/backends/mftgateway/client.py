@@ -51,6 +51,7 @@ from as2sync.backends.http.transfer import (
     stream_to,
 )
 from as2sync.backends.mftgateway import names, pagination
+from as2sync.backends.mftgateway.capabilities import MAX_FILES
 from as2sync.backends.mftgateway.errors_map import (
     TOKEN_REFUSED,
     UrlRefused,
@@ -223,14 +224,15 @@ class MftClient:
 
         One file whose name a header can carry goes as the raw body with ``Attachment-Name``;
         several (or one with such a name) as ``multipart/form-data`` with one ``File`` part
-        each. ``InvalidRequest`` (nothing sent) for no files, empty or repeated names, or a
+        each. ``InvalidRequest`` (nothing sent) for no files or more than
+        :data:`~.capabilities.MAX_FILES`, empty or repeated names, or a
         station, partner or subject a header cannot carry. ``PermanentError`` for 422 (unknown
         station or partner) and 413; ``UnknownOutcome`` whenever the message may have been
         accepted, including a 2xx without a readable ID. See :meth:`base.Sender.submit`.
         """
         files = list(files)
-        if not files:
-            raise InvalidRequest("a message carries at least one file")
+        if not 1 <= len(files) <= MAX_FILES:
+            raise InvalidRequest(f"a message carries 1 to {MAX_FILES} files, not {len(files)}")
         if not all(f.name for f in files):
             raise InvalidRequest("every file needs a name")
         if len({f.name for f in files}) != len(files):
@@ -405,10 +407,12 @@ class MftClient:
         dest_for: Callable[[int, str], Path],
         *,
         only: Collection[int] | None = None,
+        urls: AttachmentUrls | None = None,
     ) -> list[Downloaded]:
         """Download a message's attachments (those at ``only``'s indices, else all) to
-        ``dest_for(index, name)`` each (created or truncated; removed on failure). URLs are
-        renewed as :meth:`_each_object` says."""
+        ``dest_for(index, name)`` each (created or truncated; removed on failure). ``urls``:
+        a listing the caller already has (and checked). URLs are renewed as
+        :meth:`_each_object` says."""
 
         def download(url: str, index: int, name: str) -> int:
             dest = dest_for(index, name)
@@ -421,7 +425,7 @@ class MftClient:
 
         return [
             Downloaded(index, name, size)
-            for index, name, size in self._each_object(box, identifier, only, download)
+            for index, name, size in self._each_object(box, identifier, only, download, urls)
         ]
 
     def attachment_digests(self, box: Box, identifier: str) -> list[tuple[str, Digest]]:
@@ -448,12 +452,14 @@ class MftClient:
         identifier: str,
         only: Collection[int] | None,
         fetch: Callable[[str, int, str], T],
+        urls: AttachmentUrls | None = None,
     ) -> list[tuple[int, str, T]]:
         """``fetch(url, index, name)`` for each attachment (at ``only``'s indices, else all),
         in order. A URL the object store refuses (403, e.g. expired) is replaced by fresh ones
         from the API, up to ``url_refreshes`` times per message, then :class:`UrlRefused`.
         ProtocolError when fresh URLs list other attachments."""
-        urls = self.attachment_urls(box, identifier)
+        if urls is None:
+            urls = self.attachment_urls(box, identifier)
         refreshes = 0
         done: list[tuple[int, str, T]] = []
         for index in range(urls.total):
