@@ -83,7 +83,7 @@ def test_attributed_ids_are_never_read_or_matched(make_mft: MakeMft, tmp_path: P
         rows = [doubt(1, "po.edi", b"AAAA", start)]
         got = locate(client, "MYSTATION", "ACME", rows, attributed=[sent], now=start + 61, grace=60)
     assert got[1].found is Found.ABSENT
-    assert not [p for _, p, _ in emu.state.request_log() if sent in p]
+    assert not [e.path for e in emu.state.journal.exchanges() if sent in e.path]
 
 
 def test_a_set_stop_decides_nothing(mft: RunningMftEmulator) -> None:
