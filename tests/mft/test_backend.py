@@ -9,9 +9,14 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from as2sync.backends.base import Delivery, OutboundFile, OutboundMessage, SentRef, Wanted
 from as2sync.backends.mftgateway.backend import make_backend
+from as2sync.backends.mftgateway.online import describe
 from as2sync.backends.mftgateway.settings import MftGatewaySettings
+from as2sync.emulator.mft.settings import CertificateSpec
+from as2sync.errors import AuthError
 from tests.contract.sink import DirSink
 from tests.mft.conftest import PASSWORD, USER, MakeMft
 
@@ -57,3 +62,31 @@ def test_round_trip_through_an_echo_partner(make_mft: MakeMft, tmp_path: Path) -
     finally:
         backend.close()
     assert emu.state.duplicate_submissions() == 0
+
+
+def test_check_online_logs_in_and_reports_expired_certificates(make_mft: MakeMft) -> None:
+    emu = make_mft()
+    now = time.time()
+    emu.switches.update(
+        certificates=[
+            CertificateSpec("old", "TRUST", int((now - 86400) * 1000), "ACME", ("ACME",)),
+            CertificateSpec("fine", "IDENTITY", int((now + 86400) * 1000), "ME", ("MYSTATION",)),
+        ]
+    )
+    settings = MftGatewaySettings(api="mftgateway", url=emu.base_url, username=USER)
+    backend = make_backend(settings, PASSWORD)
+    try:
+        (problem,) = backend.online_problems([])
+        assert problem.startswith("certificate old (TRUST, ACME; used by ACME) expired on ")
+        assert backend.sendable_problems("MYSTATION", "ANYONE") == []
+        assert backend.requests_in_use() >= 0
+        backend.wake()
+    finally:
+        backend.close()
+    wrong = make_backend(settings, "not the password")
+    try:
+        with pytest.raises(AuthError):
+            wrong.online_problems([])
+    finally:
+        wrong.close()
+    assert "no list of stations or partners" in describe(emu.base_url, USER)

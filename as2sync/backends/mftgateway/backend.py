@@ -24,11 +24,13 @@ from as2sync.backends.base import (
     Wanted,
 )
 from as2sync.backends.http.ratelimit import RateLimiter, shared_limiter
+from as2sync.backends.mftgateway import online
 from as2sync.backends.mftgateway.capabilities import CAPABILITIES
 from as2sync.backends.mftgateway.client import MftClient
 from as2sync.backends.mftgateway.receiving import MftReceiver
 from as2sync.backends.mftgateway.sending import MftSender
 from as2sync.backends.mftgateway.settings import MftGatewaySettings
+from as2sync.folders.layout import PartnerDirs
 
 Observer = Callable[[str, int | None, float], None]
 
@@ -38,13 +40,39 @@ class MftBackend:
 
     capabilities = CAPABILITIES
 
-    def __init__(self, client: MftClient, *, page_length: int = 100) -> None:
+    def __init__(
+        self,
+        client: MftClient,
+        *,
+        page_length: int = 100,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.client = client
+        self._clock = clock
         self._sender = MftSender(client)
         self._receiver = MftReceiver(client, page_length=page_length)
 
     def close(self) -> None:
         self.client.close()
+
+    # -- what the daemon and the operator commands ask ---------------------------------------
+
+    def sendable_problems(self, station: str, partner: str) -> list[tuple[str, str]]:
+        """None that can be told in advance: MFT Gateway lists no stations or partners (only
+        a submit's 422 says one is unknown, and that send then goes to failed/)."""
+        return []
+
+    def online_problems(self, pairs: Sequence[PartnerDirs]) -> list[str]:
+        """``as2sync check --online``: logs in (AuthError for bad credentials) and reports
+        expired certificates of the account. Stations and partners cannot be confirmed: the
+        API has no list of them (see :mod:`.online`)."""
+        return online.problems(self.client, now=self._clock())
+
+    def wake(self) -> None:
+        self.client.wake()
+
+    def requests_in_use(self) -> int:
+        return self.client.requests_in_use()
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -116,4 +144,4 @@ def make_backend(
         token_renew_seconds=settings.token_renew_seconds,
         stop=stop,
     )
-    return MftBackend(client)
+    return MftBackend(client, clock=clock)

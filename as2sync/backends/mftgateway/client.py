@@ -210,6 +210,14 @@ class MftClient:
     def close(self) -> None:
         self._http.close()
 
+    def wake(self) -> None:
+        """Once the stop event is set: end the rate limiter's waits at once."""
+        self._limiter.wake()
+
+    def requests_in_use(self) -> int:
+        """Requests counted against the client-side rate limit now (a metric)."""
+        return self._limiter.in_use()
+
     # -- sending --------------------------------------------------------------------------
 
     def submit(
