@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
-from as2sync.backends.base import Lookup
+from as2sync.backends.base import Lookup, OutboundMessage, Receipt
 from as2sync.backends.memory import MEMORY_CAPABILITIES, Fault, MemoryBackend, MemoryServer, Op
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.db import open_ledger
@@ -44,13 +45,22 @@ class Memory:
         raise AssertionError(f"timed out; ledger: {self.rows()}")
 
 
+class IdLater(MemoryBackend):
+    """A backend whose submit is accepted before the message has an ID (an upload the
+    gateway picks up later): the receipt carries none."""
+
+    def submit(self, message: OutboundMessage) -> Receipt:
+        return Receipt(None, super().submit(message).remote)
+
+
 @pytest.fixture
 def memory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Memory]:
-    caps = dataclasses.replace(MEMORY_CAPABILITIES, **request.param)
-    server = MemoryServer(capabilities=caps)
+    param = dict(request.param)
+    backend_type = param.pop("backend", MemoryBackend)
+    server = MemoryServer(capabilities=dataclasses.replace(MEMORY_CAPABILITIES, **param))
     config = make_config(tmp_path, "http://127.0.0.1:9/v1")
     ledger = open_ledger(config.state_dir)
-    engine = OutboundEngine(config, ledger, MemoryBackend(server))
+    engine = OutboundEngine(config, ledger, backend_type(server))
     base = config.folders.root / STATION / "ACME"
     (base / "outbox").mkdir(parents=True)
     engine.start()
@@ -88,3 +98,17 @@ def test_without_delivery_tracking_a_sent_file_rests_archived_and_nothing_is_ask
         memory.engine.wait(0.05)
     assert memory.server.calls[Op.TRACK] == 0
     assert [r.state for r in memory.rows()] == [SubmissionState.ARCHIVED]
+
+
+@pytest.mark.parametrize("memory", [{"backend": IdLater}], indirect=True)
+def test_a_receipt_without_an_id_is_located_and_recorded_not_sent_again(memory: Memory) -> None:
+    (memory.outbox / "a.edi").write_bytes(b"ISA*1")
+    with capture_logs() as logs:
+        memory.run_until(lambda: [r.state for r in memory.rows()] == [SubmissionState.DELIVERED])
+    events = [e["event"] for e in logs]
+    assert "outbound.accepted_without_id" in events  # expected, not an error
+    assert "outbound.unexpected_error" not in events
+    [row] = memory.rows()
+    [sent] = memory.server.sent()  # sent once
+    assert row.message_id == sent.remote_id
+    assert memory.server.calls[Op.LOCATE] >= 1
