@@ -144,6 +144,10 @@ def _reconcile_group(
         located = found.get(sub.id)
         if located is not None:
             changed += _act(ctx, sub, located, grace)
+        elif stop is None or not stop.is_set():
+            # Left out of the answer (nothing learned): look again on the usual schedule
+            # rather than at every step. (A stopped call answers nothing: we are stopping.)
+            changed += _act(ctx, sub, Located(Found.WAIT, why="nothing learned"), grace)
     return changed
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
-from as2sync.backends.base import Lookup, OutboundMessage, Receipt
+from as2sync.backends.base import Doubt, Located, Lookup, OutboundMessage, Receipt
 from as2sync.backends.memory import MEMORY_CAPABILITIES, Fault, MemoryBackend, MemoryServer, Op
 from as2sync.ledger import outbound as lo
 from as2sync.ledger.db import open_ledger
@@ -112,3 +113,47 @@ def test_a_receipt_without_an_id_is_located_and_recorded_not_sent_again(memory: 
     [sent] = memory.server.sent()  # sent once
     assert row.message_id == sent.remote_id
     assert memory.server.calls[Op.LOCATE] >= 1
+
+
+class Silent(MemoryBackend):
+    """A backend whose lookups learn nothing: every row is left out of the answer."""
+
+    def locate(
+        self, station: str, partner: str, rows: Sequence[Doubt], **kw: Any
+    ) -> dict[int, Located]:
+        self.server.request(Op.LOCATE)
+        return {}
+
+
+def test_a_row_the_lookup_says_nothing_about_is_looked_up_again_later_not_at_every_step(
+    tmp_path: Path,
+) -> None:
+    now = [time.time()]
+    server = MemoryServer()
+    config = make_config(tmp_path, "http://127.0.0.1:9/v1")
+    ledger = open_ledger(config.state_dir)
+    engine = OutboundEngine(config, ledger, Silent(server), clock=lambda: now[0])
+    outbox = config.folders.root / STATION / "ACME" / "outbox"
+    outbox.mkdir(parents=True)
+    stop = threading.Event()
+    try:
+        engine.start()
+        server.inject(Op.SUBMIT, Fault.AFTER)  # accepted, but the answer is lost
+        (outbox / "a.edi").write_bytes(b"ISA*1")
+        for _ in range(200):
+            now[0] += 0.05
+            engine.step(stop)
+            with ledger.read() as s:
+                if lo.count_in_states(s, [SubmissionState.IN_DOUBT]) and server.calls[Op.LOCATE]:
+                    break
+        asked = server.calls[Op.LOCATE]
+        assert asked == 1
+        for _ in range(20):  # the clock stands still: nothing is due again
+            engine.step(stop)
+        assert server.calls[Op.LOCATE] == asked
+        now[0] += 120  # once it is due, it is asked again
+        engine.step(stop)
+        assert server.calls[Op.LOCATE] == asked + 1
+    finally:
+        engine.stop()
+        ledger.close()
