@@ -70,6 +70,7 @@ class GatewayMiddleware:
         journal: Journal,
         *,
         is_api: Callable[[str], bool] | None = None,
+        rate_limited: bool = True,
     ) -> None:
         self.app = app
         self.account = account
@@ -78,6 +79,9 @@ class GatewayMiddleware:
         # Which paths are API calls (the rest, /_admin, passes straight through): /v1 here;
         # an API without a version prefix (MFT Gateway) passes its own rule.
         self.is_api = is_api or _is_v1
+        # False for a listener that is not the account's API (MFT's object store): logged,
+        # delayed and droppable like the API, but not counted against its rate limit.
+        self.rate_limited = rate_limited
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -116,7 +120,7 @@ class GatewayMiddleware:
             latency = self.injector.current.latency
             if latency > 0:
                 await anyio.sleep(latency)
-            retry_after = self.account.admit_request()
+            retry_after = self.account.admit_request() if self.rate_limited else None
             if retry_after is not None:
                 self.injector.count("rate_limited")
                 limit = self.account.settings.rate_limit

@@ -523,3 +523,15 @@ def test_sizes_from_content_range_or_a_store_that_ignores_the_range(
 
     fake.routes["s3.example.test"] = s3
     assert client.attachment_sizes(Box.INBOX, MID) == [("a", 1234), ("b", 10)]
+
+
+def test_an_object_store_5xx_is_retried(client: MftClient, fake: FakeMft, tmp_path: Path) -> None:
+    fake.routes[f"/message/inbox/{MID}/attachments"] = ok(
+        {"total": 1, "attachments": [{"name": "a", "url": "https://s3.example.test/a"}]}
+    )
+    fake.routes["s3.example.test"] = [
+        lambda r: httpx.Response(500, text="<Error><Code>InternalError</Code></Error>"),
+        lambda r: httpx.Response(200, content=b"bytes"),
+    ]
+    done = client.download_attachments(Box.INBOX, MID, lambda i, name: tmp_path / name)
+    assert [(d.name, d.size) for d in done] == [("a", 5)]

@@ -86,12 +86,13 @@ def from_status(
 def object_error(response: httpx.Response, *, endpoint: str) -> GatewayError:
     """The error for an object-store download whose status is not 2xx."""
     status = response.status_code
+    if status not in (400, 403, 429, 503):
+        return rest_from_status(response, endpoint=endpoint, idempotent=True)
+    # The body can be read once: only for the statuses decided here.
     detail = gateway_message(response)
     what = f"{endpoint}: object store HTTP {status}" + (f": {detail}" if detail else "")
     if status == 403:
         return UrlRefused(what, status=status)
     if status == 400:
         return ProtocolError(what, status=status)
-    if status == 429 or status == 503:
-        return RateLimited(what, status=status, retry_after=retry_after(response))
-    return rest_from_status(response, endpoint=endpoint, idempotent=True)
+    return RateLimited(what, status=status, retry_after=retry_after(response))

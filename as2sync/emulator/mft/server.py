@@ -25,6 +25,7 @@ from as2sync.emulator.mft.objectstore import Signer, object_store_app
 from as2sync.emulator.mft.recording import Recording
 from as2sync.emulator.mft.sessions import RefreshTokens
 from as2sync.emulator.mft.settings import MftSettings, Switches
+from as2sync.emulator.middleware import GatewayMiddleware
 from as2sync.emulator.server import serving
 from as2sync.emulator.settings import EmulatorSettings
 from as2sync.emulator.state import EmulatorState
@@ -75,8 +76,17 @@ def running_mft_emulator(
     boxes = Boxes(state.store, switches)
     signer = Signer(lambda: switches.current.url_validity, clock=clock)
     refresh = RefreshTokens(lambda: switches.current.refresh_ttl, clock=clock)
+    # The object store's requests are logged and faulted (drops need the middleware's hook)
+    # like the API's, but are not the API's calls: no rate limit.
     objects = Recording(
-        object_store_app(boxes, signer, state.account, state.fault_injector),
+        GatewayMiddleware(
+            object_store_app(boxes, signer, state.account, state.fault_injector),
+            state.account,
+            state.fault_injector,
+            state.journal,
+            is_api=lambda path: True,
+            rate_limited=False,
+        ),
         state.journal,
         origin="objects",
     )
