@@ -23,6 +23,13 @@ ever stored twice. At the end, with the faults off, everything completes: every
 dropped file submitted once and in sent/ (a duplicate drop in failed/), every attachment
 stored once and byte-identical, every message read.
 
+Every backend runs under it: the AS2 Gateway v1 backend against the emulator (which speaks
+the real protocol, so faults are HTTP faults; every scenario), and the in-memory reference
+backend (:mod:`as2sync.backends.memory`; one scenario per direction at half the examples, to
+keep ``make test`` within its budget), whose knobs stand in for the same faults
+(:data:`MEMORY_FAULTS`) and whose downloads mark read as v1's batches do, the case where a
+crash between download and store would lose a message.
+
 The crash tests of the real process (tests/e2e) SIGKILL it; these explore far more orders.
 """
 
@@ -38,7 +45,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -55,11 +62,15 @@ from hypothesis.stateful import (
 )
 
 from as2sync import failpoints
+from as2sync.backends.memory import Fault, MemoryBackend, MemoryServer, Op
 from as2sync.emulator.server import RunningEmulator, running_emulator
 from as2sync.emulator.settings import Faults
 from as2sync.errors import GatewayError
+from as2sync.inbound.engine import InboundEngine
 from as2sync.ledger import inbound as li
+from as2sync.ledger.db import open_ledger
 from as2sync.ledger.inbound import InboundState
+from as2sync.outbound.engine import OutboundEngine
 from tests.conftest import EMULATOR_DEFAULTS
 from tests.integration import inbound_support, outbound_support
 
@@ -77,6 +88,19 @@ FAULTS: dict[str, Faults] = {
     "timeout": Faults(latency=CLIENT_TIMEOUT + 0.2),
     "truncate": Faults(truncate=1.0),
 }
+MEMORY_FAULTS: dict[str, Fault | None] = {
+    "none": None,
+    "error_before": Fault.BEFORE,
+    "error_after": Fault.AFTER,
+    "drop": Fault.BEFORE,
+    "drop_after": Fault.AFTER,
+    "rate_limit_burst": Fault.BEFORE,
+    "token_expiry": None,  # the v1 client renews its token; nothing the seam sees
+    "timeout": Fault.AFTER,  # the action happens, the answer never comes
+    "truncate": None,  # downloads cut short: MemoryWorld.set_fault
+}
+"""The memory backend's knob for each of :data:`FAULTS` (every call of a pass gets it)."""
+MEMORY_URL = "https://memory.invalid/v1"  # in the config only; the memory backend needs none
 OUT_POINTS = sorted(
     p for p in ("after_claim_commit", "after_rename", "after_submitting_commit", "after_202",
                 "after_archive_link")
@@ -100,6 +124,13 @@ PROPERTY_SETTINGS = settings(
 )
 
 
+# The memory backend's machines run half as many examples: they exist to prove the seam (every
+# backend under the same machine), and make test has a 15-minute budget on two cores.
+MEMORY_SETTINGS = settings(
+    PROPERTY_SETTINGS, max_examples=max(1, PROPERTY_SETTINGS.max_examples // 2)
+)
+
+
 class SimulatedCrash(BaseException):
     """Raised at an armed failpoint. A BaseException: as2sync's ``except Exception`` handlers
     (which keep a daemon alive through bugs) do not catch it, so it unwinds like a kill."""
@@ -109,30 +140,156 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class EmulatorWorld:
+    """The gateway as the v1 backend sees it: a real emulator on loopback."""
+
+    def __init__(self, stack: ExitStack, overrides: dict[str, Any]) -> None:
+        settings_ = replace(EMULATOR_DEFAULTS, **overrides)
+        self.emu: RunningEmulator = stack.enter_context(running_emulator(settings_))
+
+    def set_fault(self, fault: str, seed: int) -> None:
+        self.emu.state.set_faults(replace(FAULTS[fault], seed=seed))
+
+    def clear_faults(self) -> None:
+        self.emu.state.set_faults(Faults())
+
+    def submitted(self) -> list[tuple[str, list[tuple[str, bytes]]]]:
+        return [(s.message_id, s.attachments) for s in self.emu.state.submissions()]
+
+    def receive(
+        self, partner: str, attachments: list[tuple[str, bytes]], message_id: str | None = None
+    ) -> str:
+        return self.emu.state.seed_received(
+            "MYSTATION", partner, attachments, message_id=message_id
+        )
+
+    def is_read(self, message_id: str) -> bool:
+        return self.emu.state.is_read(message_id)
+
+    def set_read(self, message_id: str, read: bool) -> None:
+        self.emu.state.set_read(message_id, read)
+
+    def outbound_rig(self, base: Path, outbound: dict[str, Any]) -> outbound_support.Rig:
+        return outbound_support.Rig(base, self.emu, outbound, timeout=CLIENT_TIMEOUT)
+
+    def inbound_rig(
+        self, rigs: inbound_support.Rigs, restart_from: inbound_support.Rig | None
+    ) -> inbound_support.Rig:
+        if restart_from is None:
+            return rigs.make(self.emu.base_url, poll_seconds=0.05)
+        return rigs.restart(restart_from)
+
+
+class MemoryWorld:
+    """The gateway as the memory backend sees it: a :class:`MemoryServer` in this process,
+    on the engine's clock (``locate`` compares its acceptance times with the engine's)."""
+
+    def __init__(self, stack: ExitStack, overrides: dict[str, Any]) -> None:
+        self.server = MemoryServer(partners=("ACME", "LOOP"), mark_read_on_download=True)
+        self._stack = stack
+        self._ids: list[str] = []
+
+    def set_fault(self, fault: str, seed: int) -> None:
+        knob = MEMORY_FAULTS[fault]
+        if knob is not None:
+            for op in Op:
+                self.server.inject(op, knob, times=1_000_000)
+        if fault == "truncate":
+            for message_id in self._received:
+                self.server.cut_short(message_id, times=1_000_000)
+
+    def clear_faults(self) -> None:
+        self.server.clear_faults()
+
+    @property
+    def _received(self) -> list[str]:
+        return [m for m in self._ids if self.server.received(m) is not None]
+
+    def submitted(self) -> list[tuple[str, list[tuple[str, bytes]]]]:
+        return [(m.remote_id, list(m.files)) for m in self.server.sent()]
+
+    def receive(
+        self, partner: str, attachments: list[tuple[str, bytes]], message_id: str | None = None
+    ) -> str:
+        rid = self.server.receive("MYSTATION", partner, attachments, remote_id=message_id)
+        self._ids.append(rid)
+        return rid
+
+    def is_read(self, message_id: str) -> bool:
+        return self.server.is_read(message_id)
+
+    def set_read(self, message_id: str, read: bool) -> None:
+        self.server.set_read(message_id, read)
+
+    def outbound_rig(self, base: Path, outbound: dict[str, Any]) -> outbound_support.Rig:
+        return MemoryOutboundRig(base, None, outbound, world=self)  # type: ignore[arg-type]
+
+    def inbound_rig(
+        self, rigs: inbound_support.Rigs, restart_from: inbound_support.Rig | None
+    ) -> inbound_support.Rig:
+        if restart_from is None:
+            config = inbound_support.make_config(rigs.base, MEMORY_URL, poll_seconds=0.05)
+        else:
+            config = restart_from.config
+            restart_from.ledger.close()
+        ledger = open_ledger(config.state_dir)
+        self._stack.callback(ledger.close)
+        backend = MemoryBackend(self.server)
+        engine = InboundEngine(config, ledger, backend, clock=time.time)
+        engine.start()
+        return inbound_support.Rig(config, ledger, backend, engine, time.time)  # type: ignore[arg-type]
+
+
+@dataclass
+class MemoryOutboundRig(outbound_support.Rig):
+    """The outbound rig with the memory backend instead of a client of the emulator."""
+
+    world: MemoryWorld | None = None
+
+    def __post_init__(self) -> None:
+        assert self.world is not None
+        self.config = outbound_support.make_config(self.base, MEMORY_URL, **self.outbound)
+        self.root = self.config.folders.root
+        self.ledger = open_ledger(self.config.state_dir)
+        self.world.server.clock = self.clock  # one clock for the server and the engine
+        self.gateway = MemoryBackend(self.world.server)  # type: ignore[assignment]
+        self.engine = self._engine()
+        self.stop_event = threading.Event()
+        self.dirs("ACME")
+
+    def _engine(self) -> OutboundEngine:
+        assert self.world is not None
+        backend = MemoryBackend(self.world.server)
+        return OutboundEngine(self.config, self.ledger, backend, clock=self.clock)
+
+
+World = EmulatorWorld | MemoryWorld
+
+
 class _Machine(RuleBasedStateMachine):
-    """What both machines share: their own emulator and temp dir, and fault switching."""
+    """What both machines share: their own gateway (``world``) and temp dir, and faults."""
 
     emulator_overrides: ClassVar[dict[str, Any]] = {}
+    world_type: ClassVar[type[World]] = EmulatorWorld
 
     def __init__(self) -> None:
         super().__init__()
         self._stack = ExitStack()
         self.base = Path(tempfile.mkdtemp(prefix="as2sync-prop-"))
         self._stack.callback(shutil.rmtree, self.base, ignore_errors=True)
-        settings_ = replace(EMULATOR_DEFAULTS, **self.emulator_overrides)
-        self.emu: RunningEmulator = self._stack.enter_context(running_emulator(settings_))
+        self.world: World = self.world_type(self._stack, self.emulator_overrides)
         self.events: list[str] = []
 
     def pass_under(self, fault: str, one_pass: Callable[[], object]) -> None:
-        """One engine pass while the emulator injects ``fault`` into every request."""
+        """One engine pass while the gateway injects ``fault`` into every request."""
         self.events.append(f"pass under {fault}")
-        self.emu.state.set_faults(replace(FAULTS[fault], seed=len(self.events)))
+        self.world.set_fault(fault, seed=len(self.events))
         try:
             one_pass()
         except GatewayError:
             pass  # what the daemon's loop does too: back off and go on
         finally:
-            self.emu.state.set_faults(Faults())
+            self.world.clear_faults()
 
     def crash_at(self, spec: str, one_pass: Callable[[], object]) -> None:
         """Arm ``spec``, run passes until it fires (or :data:`CRASH_STEPS` passes), disarm.
@@ -175,11 +332,8 @@ class OutboundMachine(_Machine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rig = outbound_support.Rig(
-            self.base,
-            self.emu,
-            {**self.outbound, "reconcile_grace_seconds": 0.3},
-            timeout=CLIENT_TIMEOUT,
+        self.rig = self.world.outbound_rig(
+            self.base, {**self.outbound, "reconcile_grace_seconds": 0.3}
         )
         self._stack.callback(self.rig.close)
         self.rig.start()
@@ -188,7 +342,7 @@ class OutboundMachine(_Machine):
 
     def _submitted(self) -> Counter[str]:
         """How often each content was submitted to the gateway (sha256 -> count)."""
-        return Counter(sha(data) for s in self.rig.submissions() for _name, data in s.attachments)
+        return Counter(sha(data) for _id, files in self.world.submitted() for _name, data in files)
 
     @initialize()
     def first_file(self) -> None:
@@ -271,8 +425,8 @@ class OutboundMachine(_Machine):
     @invariant()
     def every_recorded_message_carries_its_rows_bytes(self) -> None:
         on_gateway = {
-            s.message_id: sorted(sha(data) for _name, data in s.attachments)
-            for s in self.rig.submissions()
+            message_id: sorted(sha(data) for _name, data in files)
+            for message_id, files in self.world.submitted()
         }
         for row in self.rig.rows():
             if row.message_id is None:
@@ -335,13 +489,8 @@ class InboundMachine(_Machine):
         self.rigs = self._stack.enter_context(
             inbound_support.Rigs(self.base, timeout=CLIENT_TIMEOUT)
         )
-        self.rig = self._build()
+        self.rig = self.world.inbound_rig(self.rigs, None)
         self.attachments: dict[str, list[bytes]] = {}  # message id -> attachment contents
-
-    def _build(self, restart_from: inbound_support.Rig | None = None) -> inbound_support.Rig:
-        if restart_from is None:
-            return self.rigs.make(self.emu.base_url, poll_seconds=0.05)
-        return self.rigs.restart(restart_from)
 
     def _stored(self) -> Counter[str]:
         return Counter(sha(data) for data in self.rig.files().values())
@@ -357,7 +506,7 @@ class InboundMachine(_Machine):
             f"{self.base.name} message {k} part {j}\n".encode() + b"y" * size for j in range(count)
         ]
         attachments = [(f"in-{k:03}-{j}.edi", data) for j, data in enumerate(contents)]
-        message_id = self.emu.state.seed_received("MYSTATION", "ACME", attachments)
+        message_id = self.world.receive("ACME", attachments)
         self.attachments[message_id] = contents
         self.events.append(f"receive {message_id} ({count} x {size} B)")
 
@@ -370,16 +519,16 @@ class InboundMachine(_Machine):
         twin = data.draw(st.sampled_from(ids)).strip("<>")
         contents = [f"{self.base.name} twin {twin}\n".encode()]
         name = f"twin-{len(self.attachments):03}.edi"
-        self.emu.state.seed_received("MYSTATION", "LOOP", [(name, contents[0])], message_id=twin)
+        self.world.receive("LOOP", [(name, contents[0])], message_id=twin)
         self.attachments[twin] = contents
         self.events.append(f"receive {twin} from LOOP (bracket twin)")
 
-    @precondition(lambda self: any(self.emu.state.is_read(m) for m in self.attachments))
+    @precondition(lambda self: any(self.world.is_read(m) for m in self.attachments))
     @rule(data=st.data())
     def redeliver(self, data: st.DataObject) -> None:
-        read = sorted(m for m in self.attachments if self.emu.state.is_read(m))
+        read = sorted(m for m in self.attachments if self.world.is_read(m))
         message_id = data.draw(st.sampled_from(read))
-        self.emu.state.set_read(message_id, False)
+        self.world.set_read(message_id, False)
         self.events.append(f"unread again {message_id}")
 
     @rule(fault=st.sampled_from(sorted(FAULTS)))
@@ -391,12 +540,12 @@ class InboundMachine(_Machine):
     def crash(self, point: str, nth: int) -> None:
         self.receive(2, 30_000)  # work that passes every point (a 206 on the way)
         self.crash_at(f"inbound.{point}@{nth}", self.rig.poll)
-        self.rig = self._build(self.rig)
+        self.rig = self.world.inbound_rig(self.rigs, self.rig)
 
     @rule()
     def restart(self) -> None:
         self.events.append("restart")
-        self.rig = self._build(self.rig)
+        self.rig = self.world.inbound_rig(self.rigs, self.rig)
 
     @invariant()
     def read_means_stored_or_pending_and_nothing_stored_twice(self) -> None:
@@ -404,7 +553,7 @@ class InboundMachine(_Machine):
         twice = {k: n for k, n in stored.items() if n > 1}
         assert not twice, f"stored twice: {twice}; events: {self.events}"
         for message_id, contents in self.attachments.items():
-            if not self.emu.state.is_read(message_id):
+            if not self.world.is_read(message_id):
                 continue
             missing = [j for j, d in enumerate(contents) if not stored[sha(d)]]
             if not missing:
@@ -429,7 +578,7 @@ class InboundMachine(_Machine):
         def done() -> bool:
             stored = self._stored()
             return all(
-                self.emu.state.is_read(m) and all(stored[sha(d)] for d in contents)
+                self.world.is_read(m) and all(stored[sha(d)] for d in contents)
                 for m, contents in self.attachments.items()
             )
 
@@ -458,3 +607,21 @@ def test_no_file_is_ever_submitted_twice_in_bundles_and_none_is_lost() -> None:
 @pytest.mark.timeout(600)
 def test_no_attachment_is_ever_stored_twice_and_none_is_lost() -> None:
     run_state_machine_as_test(InboundMachine, settings=PROPERTY_SETTINGS)
+
+
+class MemoryOutboundMachine(OutboundMachine):
+    world_type = MemoryWorld
+
+
+class MemoryInboundMachine(InboundMachine):
+    world_type = MemoryWorld
+
+
+@pytest.mark.timeout(600)
+def test_memory_backend_no_file_is_ever_submitted_twice_and_none_is_lost() -> None:
+    run_state_machine_as_test(MemoryOutboundMachine, settings=MEMORY_SETTINGS)
+
+
+@pytest.mark.timeout(600)
+def test_memory_backend_no_attachment_is_ever_stored_twice_and_none_is_lost() -> None:
+    run_state_machine_as_test(MemoryInboundMachine, settings=MEMORY_SETTINGS)
