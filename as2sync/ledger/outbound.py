@@ -352,8 +352,8 @@ def get(session: Session, submission_id: int) -> Submission:
 
 def refreshed(session: Session, sub: Submission) -> Submission:
     """``sub`` as its row is now in this session, after a state change that left its files as
-    they were: the files are ``sub``'s, so nothing more is read (the row is in the session
-    already)."""
+    they were (``begin_submit``, ``retry_later``, ``mark_in_doubt``): the files are ``sub``'s,
+    so they are not read again."""
     return replace(_view(_row(session, sub.id), ()), files=sub.files)
 
 

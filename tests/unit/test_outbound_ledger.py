@@ -275,3 +275,28 @@ def test_a_full_ledger_disk_is_a_clear_error_and_the_transaction_leaves_nothing(
         rows = lo.in_states(s, list(SubmissionState))
     assert len(rows) >= before
     assert all(r.files for r in rows)
+
+
+def test_a_refreshed_view_is_what_a_fresh_read_returns_after_a_change_of_the_row_alone(
+    ledger: Ledger,
+) -> None:
+    first, second = claimed(ledger, "a.edi", "s1"), claimed(ledger, "b.edi", "s2")
+    with ledger.transaction() as s:
+        lo.merge_into(s, first, [second], 100.5)
+    with ledger.read() as s:
+        sub = lo.get(s, first)
+    with ledger.transaction() as s:
+        lo.begin_submit(s, first, 101.0)
+        sub = lo.refreshed(s, sub)
+        assert sub == lo.get(s, first)
+    with ledger.transaction() as s:
+        lo.retry_later(s, first, 102.0, 110.0, "busy", http_status=503)
+        sub = lo.refreshed(s, sub)
+        assert sub == lo.get(s, first)
+    assert (sub.state, sub.attempts, sub.next_attempt_at) == (SubmissionState.CLAIMED, 1, 110.0)
+    with ledger.transaction() as s:
+        lo.begin_submit(s, first, 111.0)
+        lo.mark_in_doubt(s, first, 111.5, "reset", look_at=115.0, remote={"seen": 1})
+        sub = lo.refreshed(s, sub)
+        assert sub == lo.get(s, first)
+    assert sub.remote == {"seen": 1} and len(sub.files) == 2
