@@ -176,3 +176,14 @@ def test_acknowledge_forget_and_lookup(mft: RunningMftEmulator) -> None:
     assert mft.state.received_ids() == [ids[0]]
     with pytest.raises(NotFound):
         receiver.lookup(["<nope@x>"])
+
+
+def test_the_listing_pending_read_serves_the_download(
+    mft: RunningMftEmulator, tmp_path: Path
+) -> None:
+    mid = seed(mft, [("a", b"A")])
+    receiver = receiver_for(mft)
+    (pending,) = [p for page in receiver.pending(GO) for p in page]
+    receiver.download([wanted(1, pending)], DirSink(tmp_path), GO)
+    listings = [e for e in mft.state.journal.exchanges() if e.path.endswith("/attachments")]
+    assert [e.path for e in listings] == [f"/message/inbox/{mid}/attachments"]

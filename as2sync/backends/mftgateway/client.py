@@ -445,14 +445,18 @@ class MftClient:
 
         return [(name, d) for _, name, d in self._each_object(box, identifier, None, digest)]
 
-    def attachment_sizes(self, box: Box, identifier: str) -> list[tuple[str, int]]:
+    def attachment_sizes(
+        self, box: Box, identifier: str, *, urls: AttachmentUrls | None = None
+    ) -> list[tuple[str, int]]:
         """``(name, size)`` of each attachment, from a one-byte ranged GET of its URL (the
-        only size the API tells: a presigned GET URL is not valid for HEAD)."""
+        only size the API tells: a presigned GET URL is not valid for HEAD). ``urls``: a
+        listing the caller already has."""
 
         def size(url: str, index: int, name: str) -> int:
             return self._object(url, _object_size, "size", headers={"Range": "bytes=0-0"})
 
-        return [(name, n) for _, name, n in self._each_object(box, identifier, None, size)]
+        found = self._each_object(box, identifier, None, size, urls)
+        return [(name, n) for _, name, n in found]
 
     def _each_object(
         self,

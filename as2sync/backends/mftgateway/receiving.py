@@ -7,10 +7,11 @@
 * station and partner: a received message's ``receiverIdentifier`` and ``senderIdentifier``
   (the API has no station list to check them against); one without both is not handed out
   and is warned about once per process;
-* download: fresh attachment URLs, checked against what was recorded (count and names, in
-  order), each attachment streamed into its staging slot without ``Authorization``, an
-  expired URL renewed (:meth:`MftClient.download_attachments`), sizes compared; never marked
-  read here (the engine acknowledges after storing);
+* download: the attachment URLs pending read (if still young) or fresh ones, checked
+  against what was recorded (count and names, in order), each attachment streamed into its
+  staging slot without ``Authorization``, an expired URL renewed
+  (:meth:`MftClient.download_attachments`), sizes compared; never marked read here (the
+  engine acknowledges after storing);
 * acknowledge: ``GET /message/inbox/{id}?markAsRead=true``, one per message;
 * forget: ``POST /message/inbox/delete``, at most 100 IDs per request.
 
@@ -23,6 +24,8 @@ them needs ``fetchAll=true`` listings compared with the ledger, which this recei
 from __future__ import annotations
 
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 
 import structlog
@@ -31,10 +34,13 @@ from as2sync.backends.base import Attachment, Pending, Remote, Sink, Wanted, bar
 from as2sync.backends.mftgateway.capabilities import CAPABILITIES
 from as2sync.backends.mftgateway.client import MAX_IDS, MAX_PAGE, Box, MftClient
 from as2sync.backends.mftgateway.errors_map import UrlRefused
-from as2sync.backends.mftgateway.parsing import MessageInfo
+from as2sync.backends.mftgateway.parsing import AttachmentUrls, MessageInfo
 from as2sync.errors import NotFound, PermanentError, ProtocolError, StorageError
 
 log = structlog.get_logger("as2sync.inbound")
+
+LISTING_REUSE_SECONDS = 120.0
+LISTINGS_KEPT = 1000
 
 
 def remote_facts(info: MessageInfo) -> Remote:
@@ -47,6 +53,31 @@ def remote_facts(info: MessageInfo) -> Remote:
     return facts
 
 
+class _Listings:
+    """Attachment listings read by ``pending`` for the download that usually follows at once:
+    kept :data:`LISTING_REUSE_SECONDS` (well inside the URLs' 10 minutes), at most
+    :data:`LISTINGS_KEPT`. Saves one API request per message."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[str, tuple[float, AttachmentUrls]] = OrderedDict()
+
+    def put(self, identifier: str, urls: AttachmentUrls) -> None:
+        with self._lock:
+            self._kept[identifier] = (self._clock(), urls)
+            self._kept.move_to_end(identifier)
+            while len(self._kept) > LISTINGS_KEPT:
+                self._kept.popitem(last=False)
+
+    def take(self, identifier: str) -> AttachmentUrls | None:
+        with self._lock:
+            entry = self._kept.pop(identifier, None)
+        if entry is None or self._clock() - entry[0] > LISTING_REUSE_SECONDS:
+            return None
+        return entry[1]
+
+
 class MftReceiver:
     """The receiving half of the MFT backend; one per daemon, used by one loop at a time."""
 
@@ -56,6 +87,7 @@ class MftReceiver:
         self._client = client
         self._page_length = page_length
         self._unplaced_logged: set[str] = set()
+        self._listings = _Listings()
 
     # -- what is pending --------------------------------------------------------------------
 
@@ -90,7 +122,9 @@ class MftReceiver:
                     message_id=identifier,
                 )
             return None
-        sizes = self._client.attachment_sizes(Box.INBOX, identifier)
+        urls = self._client.attachment_urls(Box.INBOX, identifier)
+        sizes = self._client.attachment_sizes(Box.INBOX, identifier, urls=urls)
+        self._listings.put(identifier, urls)
         return Pending(
             remote_id=identifier,
             station=info.station,
@@ -113,7 +147,11 @@ class MftReceiver:
 
     def _download(self, item: Wanted, sink: Sink) -> None:
         try:
-            urls = self._client.attachment_urls(Box.INBOX, item.remote_id)
+            # The listing pending() read, while its URLs are young (an expired one is
+            # renewed on its 403 anyway); else a fresh one.
+            urls = self._listings.take(item.remote_id) or self._client.attachment_urls(
+                Box.INBOX, item.remote_id
+            )
         except NotFound as exc:
             sink.not_served([item.key], f"the gateway does not serve it now: {exc}")
             return
