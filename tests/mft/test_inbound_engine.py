@@ -127,3 +127,21 @@ def test_faults_and_restarts_lose_nothing_and_store_nothing_twice(
     assert rig.files() == expected
     assert all(emu.state.is_read(m) for m in emu.state.received_ids())
     assert emu.state.fault_counts()  # the faults did fire
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="reading (b) recovery is not built: it needs fetchAll=true listings compared with "
+    "the ledger, which the backend cannot see (an engine hook; see receiving.py)",
+)
+def test_reading_b_a_crash_right_after_a_list_answer_loses_nothing(
+    make_mft: MakeMft, rigs: MakeRig
+) -> None:
+    emu = make_mft(mft=MftSettings(list_marks_read=True))
+    expected = seed(emu, 3)
+    rig = rigs(emu)
+    next(iter(rig.backend.pending(rig.stop)))  # the list answered; the process dies here
+    rig.restart()
+    rig.poll()
+    rig.poll()
+    assert rig.files() == expected
