@@ -3,15 +3,18 @@ against, following seed 003 and the fact sheet."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
 
 from as2sync.emulator.mft.keys import INTERNAL_ID_BASE
-from as2sync.emulator.mft.server import RunningMftEmulator
+from as2sync.emulator.mft.server import RunningMftEmulator, running_mft_emulator
 from as2sync.emulator.mft.settings import MftSettings
 from as2sync.emulator.settings import Faults, PartnerSpec
+from tests.conftest import EMULATOR_DEFAULTS
 from tests.mft.conftest import PASSWORD, USER, MakeMft, ManualClock, login
 
 SEND = {"AS2-From": "MYSTATION", "AS2-To": "ACME"}
@@ -396,3 +399,15 @@ def test_truncation_cuts_object_downloads_not_the_url_listing(
     with pytest.raises(httpx.HTTPError):
         httpx.get(url)
     assert mft.state.fault_counts()["truncate"] == 1
+
+
+def test_a_data_dir_keeps_messages_and_read_flags_across_a_restart(tmp_path: Path) -> None:
+    settings = replace(EMULATOR_DEFAULTS, data_dir=tmp_path / "data")
+    with running_mft_emulator(settings) as first:
+        ids = seed(first, 2)
+        token = login(first)["apiToken"]
+        httpx.get(f"{first.base_url}/message/inbox/{q(ids[0])}", headers={"Authorization": token})
+    with running_mft_emulator(settings) as second:
+        token = login(second)["apiToken"]
+        unread = httpx.get(f"{second.base_url}/message/inbox", headers={"Authorization": token})
+    assert unread.json()["messages"] == [ids[1]]
