@@ -11,7 +11,9 @@ from benchmarks.report import Figure, Section
 WHAT = """
 The small-message run again with the limit off in the emulator (`--no-rate-limit`) and in the
 daemon. CPU is the daemon process's user + system time from the start of the poll until every
-attachment is in the inbox. The raw baseline (section 6) gives the bound for messages/s.
+attachment is in the inbox; context switches are its threads' (voluntary and involuntary,
+`/proc/<pid>/task/*/status`) over the same span. The raw baseline (section 6) gives the bound
+for messages/s.
 """
 
 
@@ -35,6 +37,14 @@ def run(ctx: Context) -> Section:
         )
     )
     section.add(Figure("daemon CPU per message", 1000 * result.cpu_seconds / n, "ms"))
+    section.add(
+        Figure(
+            "daemon context switches per message",
+            result.switches / n,
+            "",
+            note="steadier than CPU on a shared machine: a regression shows here too",
+        )
+    )
     section.details.append(
         f"{n} messages in {result.seconds:.1f} s; daemon CPU {result.cpu_seconds:.1f} s, "
         f"emulator CPU {result.emulator_cpu_seconds:.1f} s; requests: {result.requests.describe()}"

@@ -18,7 +18,8 @@ The same drop of files with the limit switched off in the emulator (`--no-rate-l
 the daemon (`gateway.rate_limit` raised out of the way), `max_in_flight` at its default of 2.
 Files/s is measured from the first submission to the last file in `sent/` (the settle time
 before the first send is not the daemon's speed). CPU is the daemon process's user + system
-time (`/proc/<pid>/stat`) from the drop until every file is in `sent/`. The bound is a plain
+time (`/proc/<pid>/stat`) from the drop until every file is in `sent/`, context switches its
+threads' (`/proc/<pid>/task/*/status`) over the same span. The bound is a plain
 httpx loop posting the same files to the same emulator with the same concurrency (2) and doing
 nothing else: no ledger, no fsync, no archive.
 """
@@ -65,6 +66,14 @@ def run(ctx: Context) -> Section:
     raw_rate = n / raw_seconds
     section.add(Figure("files/s", rate, "files/s", bound=raw_rate))
     section.add(Figure("daemon CPU per file", 1000 * result.cpu_seconds / n, "ms"))
+    section.add(
+        Figure(
+            "daemon context switches per file",
+            result.switches / n,
+            "",
+            note="steadier than CPU on a shared machine: a regression shows here too",
+        )
+    )
     section.details.append(
         f"{n} files of {size} bytes sent in {sending:.1f} s (first submission "
         f"{result.first_submit_delay:.2f} s after the drop); daemon CPU {result.cpu_seconds:.1f} s "

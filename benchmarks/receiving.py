@@ -33,6 +33,7 @@ class ReceiveRun:
     rss_ready: int  # VmRSS when idle, just before the load
     rss_peak: int  # VmHWM at the end: the peak since the process started
     rss_samples: list[int]
+    switches: int  # the daemon's context switches, over ``seconds``
 
     @property
     def rate(self) -> float:
@@ -111,7 +112,7 @@ def receive(
         time.sleep(max(0.0, POLL_SECONDS * 1.1 + 0.2 - (time.monotonic() - stopped)))
         before = len(emu.request_log())
         emu_cpu = procfs.cpu_seconds(emu.pid)
-        cpu_idle = daemon.cpu()
+        cpu_idle, switches_idle = daemon.cpu(), daemon.switches()
         rss_idle = daemon.memory()["VmRSS"]
     finally:
         os.kill(daemon.pid, signal.SIGCONT)
@@ -119,6 +120,7 @@ def receive(
     with procfs.RssSampler(daemon.pid) as sampler:
         done = rig.wait_for_files(ws.inbox(), count, timeout, "every attachment stored")
         cpu = daemon.cpu() - cpu_idle
+        switches = daemon.switches() - switches_idle
         emu_cpu = procfs.cpu_seconds(emu.pid) - emu_cpu
         wait_until(lambda: emu.unread() == 0, 60, interval=0.1, what="every message read")
         read = time.time()
@@ -137,4 +139,5 @@ def receive(
         rss_ready=rss_idle,
         rss_peak=peak,
         rss_samples=sampler.samples,
+        switches=switches,
     )

@@ -157,6 +157,9 @@ class Daemon:
     def cpu(self) -> float:
         return procfs.cpu_seconds(self.pid)
 
+    def switches(self) -> int:
+        return procfs.context_switches(self.pid)
+
     def memory(self) -> dict[str, int]:
         return procfs.memory(self.pid)
 

@@ -19,6 +19,7 @@ class SendRun:
     requests: RequestSummary
     cpu_seconds: float  # the daemon's, from the drop to done
     duplicates: int
+    switches: int  # the daemon's context switches, from the drop to done
 
     @property
     def submit_times(self) -> list[float]:
@@ -67,10 +68,11 @@ def send_files(
     Raises AssertionError unless every file was submitted exactly once (a benchmark of a
     client that loses or duplicates files would be meaningless)."""
     batch = [(f"{prefix}-{i:05d}.edi", rig.payload(i, size)) for i in range(files)]
-    cpu_before = daemon.cpu()
+    cpu_before, switches_before = daemon.cpu(), daemon.switches()
     dropped = rig.drop(ws.outbox(partner), batch)
     done = rig.wait_for_files(ws.sent(partner), files, timeout, f"{files} files in sent/")
     cpu = daemon.cpu() - cpu_before
+    switches = daemon.switches() - switches_before
     submissions = [s for s in emu.submissions() if s["partner"] == partner]
     sent_names = sorted(a["name"] for s in submissions for a in s["attachments"])
     if sent_names != sorted(name for name, _data in batch):
@@ -83,4 +85,5 @@ def send_files(
         requests=emu.requests(),
         cpu_seconds=cpu,
         duplicates=len(emu.snapshot()["duplicate_submissions"]),
+        switches=switches,
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pytest
 
+from benchmarks import procfs
 from benchmarks.report import Figure, Section, Target, kept_soak_section, render
 from benchmarks.stats import (
     inbound_request_bound,
@@ -189,3 +192,35 @@ def test_a_soak_result_replaces_the_last_one_and_survives_a_bench_rewrite(tmp_pa
     assert "second run" in text and "first run" not in text
     kept = kept_soak_section(text)
     assert kept is not None and "second run" in kept
+
+
+def test_context_switches_counts_every_thread_of_the_process() -> None:
+    """Two threads hand a turn back and forth 200 times; they are still alive (waiting to be
+    let go) when the count is read, since an ended thread no longer counts."""
+    pid = os.getpid()
+    ping, pong, release = threading.Event(), threading.Event(), threading.Event()
+    finished = [threading.Event(), threading.Event()]
+
+    def player(mine: threading.Event, theirs: threading.Event, over: threading.Event) -> None:
+        for _ in range(200):
+            mine.wait()
+            mine.clear()
+            theirs.set()
+        over.set()
+        release.wait()
+
+    threads = [
+        threading.Thread(target=player, args=(ping, pong, finished[0])),
+        threading.Thread(target=player, args=(pong, ping, finished[1])),
+    ]
+    before = procfs.context_switches(pid)
+    for t in threads:
+        t.start()
+    ping.set()
+    for over in finished:
+        over.wait()
+    after = procfs.context_switches(pid)
+    release.set()
+    for t in threads:
+        t.join()
+    assert after - before >= 200  # each turn handed over wakes a waiting thread
