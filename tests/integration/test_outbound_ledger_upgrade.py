@@ -17,7 +17,7 @@ from pathlib import Path
 from as2sync.emulator.server import RunningEmulator
 from as2sync.emulator.settings import PartnerSpec
 from as2sync.ledger import outbound as lo
-from as2sync.ledger.db import LEDGER_FILE
+from as2sync.ledger.db import LEDGER_FILE, open_ledger
 from as2sync.ledger.outbound import FileState, SubmissionState
 from tests.integration.outbound_support import STATION, Rig
 
@@ -161,3 +161,34 @@ def test_a_release_ledger_upgrades_and_a_restart_finishes_everything_in_flight(
             assert all(f.state != FileState.PROCESSING for f in sub.files)
     finally:
         rig.close()
+
+
+def test_a_release_ledger_without_outbound_rows_upgrades_to_the_new_columns(
+    tmp_path: Path,
+) -> None:
+    release_ledger(tmp_path)
+    db = sqlite3.connect(tmp_path / "state" / LEDGER_FILE)
+    db.executescript("DELETE FROM outbound_files; DELETE FROM outbound_submissions;")
+    db.close()
+    ledger = open_ledger(tmp_path / "state")
+    try:
+        with ledger.transaction() as s:
+            sub = lo.plan_claim(
+                s,
+                station=STATION,
+                partner="ACME",
+                source=tmp_path / "a.edi",
+                processing_dir=tmp_path,
+                now=1.0,
+                remote={"partner_type": "test"},
+            )
+        with ledger.read() as s:
+            assert lo.get(s, sub.id).remote == {"partner_type": "test"}
+    finally:
+        ledger.close()
+    db = sqlite3.connect(tmp_path / "state" / LEDGER_FILE)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(outbound_submissions)")}
+    version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    db.close()
+    assert "remote" in columns and not columns & {"partner_type", "gateway_failed_seen"}
+    assert version == ("4",)
