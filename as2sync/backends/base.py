@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, runtime_checkable
 
 from as2sync.errors import StorageError
 
@@ -454,6 +454,32 @@ class Receiver(Protocol):
     ) -> None:
         """Delete these on the server, calling ``forgotten`` with the IDs of each request
         once it succeeded (the engine records them before the next). Idempotent."""
+        ...
+
+
+KnownIds = Callable[[Sequence[str]], set[str]]
+"""Which of these remote IDs the ledger has recorded (any generation, any state)."""
+
+
+@runtime_checkable
+class Relisting(Protocol):
+    """Optional, for a receiver whose pending list may itself hide what it returns (MFT Gateway
+    under reading (b) of issue 13: the list call marks its answer fetched). A process killed
+    after such a list answer and before the engine recorded it would never see those messages
+    listed again; :meth:`relist` finds them by a listing that hides nothing.
+
+    The engine calls it before :meth:`Receiver.pending` at its first poll (until one pass
+    completes) and then periodically. What it hands out is what the ledger did not know when
+    asked; the engine still decides from the ledger and never treats a relisted message it
+    knows as a redelivery (a relisted message says nothing about its read flag)."""
+
+    def relist(
+        self, known: KnownIds, since: float, stop: threading.Event
+    ) -> Iterator[Sequence[Pending]]:
+        """Pages of messages received at or after ``since`` (epoch seconds) that the server
+        has, read or not, and ``known`` does not name, newest first, each looked up as for
+        :meth:`Receiver.pending`; stops between requests once ``stop`` is set. The backend
+        bounds the walk's cost and says how."""
         ...
 
 

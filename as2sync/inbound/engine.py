@@ -37,6 +37,7 @@ from as2sync.failpoints import failpoint
 from as2sync.inbound import fetch, recovery, store
 from as2sync.inbound.context import Context, attachment_names, log
 from as2sync.inbound.record import record
+from as2sync.inbound.relisting import Relister
 from as2sync.inbound.summary import PollSummary
 from as2sync.inbound.unrecorded import Unrecorded, UnrecordedMessage
 from as2sync.ledger import inbound as ledger_in
@@ -71,6 +72,7 @@ class InboundEngine:
         self._last_poll_at: float | None = None
         self._summary = PollSummary(clock)
         self._unrecorded = Unrecorded(clock)
+        self._relister = Relister(self._ctx)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -123,6 +125,7 @@ class InboundEngine:
         store.mark_read(ctx, stored_unread)
         fetch.fetch(ctx, due, stop)
         self._unrecorded.begin_poll()
+        self._relist(stop)
         for page in ctx.backend.pending(stop):
             self._handle(page, stop)
         if not stop.is_set():  # every pending message was listed: the rest are over
@@ -133,12 +136,26 @@ class InboundEngine:
             raise ctx.storage_errors[0]
         return ctx.stored
 
-    def _handle(self, page: Sequence[Pending], stop: threading.Event) -> None:
-        """Decide and act on one page of pending messages."""
+    def _relist(self, stop: threading.Event) -> None:
+        """What a backend's list calls may have hidden from us (see :mod:`.relisting`); a
+        gateway failure fails the poll before anything new is listed."""
+        backend = self._relister.backend
+        if backend is None or not self._relister.due():
+            return
+        started = self._ctx.clock()
+        for page in backend.relist(self._relister.known, self._relister.since(), stop):
+            self._handle(page, stop, relisted=True)
+        if not stop.is_set():
+            self._relister.completed(started)
+
+    def _handle(
+        self, page: Sequence[Pending], stop: threading.Event, *, relisted: bool = False
+    ) -> None:
+        """Decide and act on one page of pending (or relisted) messages."""
         ctx = self._ctx
         if not page:
             return
-        recorded = record(ctx, page)
+        recorded = record(ctx, page, relisted=relisted)
         for item, conflict in recorded.conflicts:
             self._unrecorded.met(item, conflict)
         if recorded.created:

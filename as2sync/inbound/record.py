@@ -45,19 +45,22 @@ class Recorded:
         self.skip += other.skip
 
 
-def record(ctx: Context, listed: Sequence[Pending]) -> Recorded:
-    """Decide and commit for every message of ``listed``; see the module docstring."""
+def record(ctx: Context, listed: Sequence[Pending], *, relisted: bool = False) -> Recorded:
+    """Decide and commit for every message of ``listed``; see the module docstring.
+    ``relisted``: found by :meth:`~as2sync.backends.base.Relisting.relist`, which lists read
+    messages too, so a finished one there is no redelivery (decided as without a read flag)."""
     now = ctx.clock()
+    read_flag = ctx.capabilities.read_flag and not relisted
     try:
         with ctx.ledger.transaction() as session:
-            return _decide_and_record(ctx, session, listed, now)
+            return _decide_and_record(ctx, session, listed, now, read_flag)
     except LedgerConflict:
         pass  # rolled back as a whole: record one by one to find the message it belongs to
     result = Recorded()
     for item in listed:
         try:
             with ctx.ledger.transaction() as session:
-                one = _decide_and_record(ctx, session, [item], now)
+                one = _decide_and_record(ctx, session, [item], now, read_flag)
         except LedgerConflict as exc:
             result.conflicts.append((item, exc))
         else:
@@ -66,7 +69,7 @@ def record(ctx: Context, listed: Sequence[Pending]) -> Recorded:
 
 
 def _decide_and_record(
-    ctx: Context, session: Session, listed: Sequence[Pending], now: float
+    ctx: Context, session: Session, listed: Sequence[Pending], now: float, read_flag: bool
 ) -> Recorded:
     known = ledger_in.latest_many(session, [item.remote_id for item in listed])
     decided: list[tuple[Action, InboundMessage | None]] = []
@@ -77,7 +80,7 @@ def _decide_and_record(
             None if row is None else Known(row.state, row.next_attempt_at, row.id in ctx.tried),
             now=now,
             on_redelivery=ctx.config.inbound.on_redelivery,
-            read_flag=ctx.capabilities.read_flag,
+            read_flag=read_flag,
         )
         decided.append((action, row))
         if action is Action.FETCH_NEW or action is Action.STORE_AGAIN:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from as2sync.backends.base import (
     Doubt,
+    KnownIds,
     Located,
     OutboundMessage,
     Pending,
@@ -104,6 +105,11 @@ class MftBackend:
 
     def pending(self, stop: threading.Event) -> Iterator[Sequence[Pending]]:
         return self._receiver.pending(stop)
+
+    def relist(
+        self, known: KnownIds, since: float, stop: threading.Event
+    ) -> Iterator[Sequence[Pending]]:
+        return self._receiver.relist(known, since, stop)
 
     def download(self, wanted: Sequence[Wanted], sink: Sink, stop: threading.Event) -> None:
         self._receiver.download(wanted, sink, stop)

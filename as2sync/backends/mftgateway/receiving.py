@@ -15,10 +15,18 @@
 * acknowledge: ``GET /message/inbox/{id}?markAsRead=true``, one per message;
 * forget: ``POST /message/inbox/delete``, at most 100 IDs per request.
 
-Only reading (a) of issue 13 is handled so far: nothing but the single GET marks a message
-read. Under reading (b) (the list call marks what it returns), a crash between a list answer
-and the engine's recording would hide those messages from every later unread list; recovering
-them needs ``fetchAll=true`` listings compared with the ledger, which this receiver cannot see.
+* relist (reading (b) of issue 13, :class:`~as2sync.backends.base.Relisting`): if the list
+  call itself marks what it returns, a process killed between a list answer and the engine's
+  recording would never see those messages listed again. ``fetchAll=true`` lists read ones
+  too: walked newest first, a page at a time, each page's IDs given to the ledger's ``known``;
+  the unknown ones are looked up (metadata first: one received before ``since`` ends the walk
+  before its attachments are asked for) and handed out. The walk ends at the first page the
+  ledger knows entirely (what a killed walk hid lies just behind the messages that arrived
+  since, because the engine relists before it lists anything new), at a short page, at a
+  message older than ``since`` (the engine's floor: the ledger's creation, so an account's
+  history from before this install is never fetched, and the retention horizon, so a pruned
+  row is never taken for a new message) or after :data:`RELIST_MAX_PAGES`. Cost per pass in
+  steady state: one list request, plus the lookups of messages that are new anyway.
 """
 
 from __future__ import annotations
@@ -30,7 +38,15 @@ from collections.abc import Callable, Iterator, Sequence
 
 import structlog
 
-from as2sync.backends.base import Attachment, Pending, Remote, Sink, Wanted, bare_message_id
+from as2sync.backends.base import (
+    Attachment,
+    KnownIds,
+    Pending,
+    Remote,
+    Sink,
+    Wanted,
+    bare_message_id,
+)
 from as2sync.backends.mftgateway.capabilities import CAPABILITIES
 from as2sync.backends.mftgateway.client import MAX_IDS, MAX_PAGE, Box, MftClient
 from as2sync.backends.mftgateway.errors_map import UrlRefused
@@ -41,6 +57,8 @@ log = structlog.get_logger("as2sync.inbound")
 
 LISTING_REUSE_SECONDS = 120.0
 LISTINGS_KEPT = 1000
+RELIST_MAX_PAGES = 100
+"""At most this many ``fetchAll`` pages per relisting pass (10,000 IDs at 100 a page)."""
 
 
 def remote_facts(info: MessageInfo) -> Remote:
@@ -51,6 +69,11 @@ def remote_facts(info: MessageInfo) -> Remote:
     if info.internal_id is not None:
         facts["mft_id"] = info.internal_id  # text: it may exceed 2**53
     return facts
+
+
+class _TooOld(Exception):
+    """A relisted message received before the walk's floor (a message without a timestamp
+    counts as older: it cannot be shown to be this install's)."""
 
 
 class _Listings:
@@ -88,6 +111,7 @@ class MftReceiver:
         self._page_length = page_length
         self._unplaced_logged: set[str] = set()
         self._listings = _Listings()
+        self._too_old: set[str] = set()  # relisted IDs shown older than a floor (it only rises)
 
     # -- what is pending --------------------------------------------------------------------
 
@@ -110,8 +134,55 @@ class MftReceiver:
             if stop.is_set():
                 return
 
-    def _pending(self, identifier: str) -> Pending | None:
+    def relist(
+        self, known: KnownIds, since: float, stop: threading.Event
+    ) -> Iterator[Sequence[Pending]]:
+        """Messages the server has (read or not) and the ledger does not know, newest first;
+        bounded as the module docstring says."""
+        floor_ms = int(since * 1000)
+        seen: set[str] = set()
+        for page_number in range(RELIST_MAX_PAGES):
+            ids = self._client.list_page(
+                Box.INBOX,
+                page=page_number,
+                page_length=self._page_length,
+                ascending=False,
+                fetch_all=True,
+            )
+            fresh = [i for i in dict.fromkeys(ids) if i not in seen]
+            seen.update(fresh)
+            have = known(fresh) if fresh else set()
+            unknown = [i for i in fresh if i not in have]
+            # An ID shown older than a floor before is so still (the floor only rises).
+            cut = next((n for n, i in enumerate(unknown) if i in self._too_old), None)
+            if cut is not None:
+                unknown = unknown[:cut]
+            found: list[Pending] = []
+            too_old = cut is not None
+            for identifier in unknown:
+                if stop.is_set():
+                    break
+                try:
+                    item = self._pending(identifier, not_before_ms=floor_ms)
+                except NotFound:
+                    continue  # deleted since it was listed
+                except _TooOld:
+                    if len(self._too_old) >= LISTINGS_KEPT:
+                        self._too_old.clear()  # only a cache: costs one GET per pass if lost
+                    self._too_old.add(identifier)
+                    too_old = True
+                    break
+                if item is not None:
+                    found.append(item)
+            if found:
+                yield found
+            if stop.is_set() or too_old or not unknown or len(ids) < self._page_length:
+                return
+
+    def _pending(self, identifier: str, *, not_before_ms: int | None = None) -> Pending | None:
         info = self._client.inbox_message(identifier, mark_read=False)
+        if not_before_ms is not None and (info.timestamp_ms or 0) < not_before_ms:
+            raise _TooOld(identifier)
         if not info.station or not info.partner:
             if identifier not in self._unplaced_logged:
                 self._unplaced_logged.add(identifier)
