@@ -19,6 +19,7 @@ the backend that wrote it reads.
 from __future__ import annotations
 
 import enum
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -480,6 +481,43 @@ class Relisting(Protocol):
         has, read or not, and ``known`` does not name, newest first, each looked up as for
         :meth:`Receiver.pending`; stops between requests once ``stop`` is set. The backend
         bounds the walk's cost and says how."""
+        ...
+
+
+# -- certificates (optional) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """One certificate of the account as the daemon reports it (status, metrics, health).
+    ``type`` in the backend's own words; ``expires_at`` epoch seconds (None: the server gave
+    no readable date); ``belongs_to``: the stations and partners that use it."""
+
+    alias: str
+    type: str
+    subject: str | None
+    expires_at: float | None
+    belongs_to: tuple[str, ...] = ()
+
+    def days_left(self, now: float) -> int | None:
+        """Whole days until expiry (negative once expired); None without a date."""
+        if self.expires_at is None:
+            return None
+        return math.floor((self.expires_at - now) / 86400)
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+@runtime_checkable
+class Certificates(Protocol):
+    """Optional: a backend whose API shows the account's certificates (an expired one stops
+    its partnership: seed 002's CERT_HAS_EXPIRED). A backend without it has nothing to report
+    (AS2 Gateway v1)."""
+
+    def certificates(self) -> list[Certificate]:
+        """The account's certificates, as last read (the backend bounds how often it asks and
+        logs the expiry warnings). Raises GatewayError if they were never read."""
         ...
 
 

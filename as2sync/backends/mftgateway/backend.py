@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from as2sync.backends.base import (
+    Certificate,
     Doubt,
     KnownIds,
     Located,
@@ -27,6 +28,7 @@ from as2sync.backends.base import (
 from as2sync.backends.http.ratelimit import RateLimiter, shared_limiter
 from as2sync.backends.mftgateway import online
 from as2sync.backends.mftgateway.capabilities import CAPABILITIES
+from as2sync.backends.mftgateway.certificates import DEFAULT_WARN_DAYS, CertificateWatch
 from as2sync.backends.mftgateway.client import MftClient
 from as2sync.backends.mftgateway.receiving import MftReceiver
 from as2sync.backends.mftgateway.sending import MftSender
@@ -47,9 +49,11 @@ class MftBackend:
         *,
         page_length: int = 100,
         clock: Callable[[], float] = time.time,
+        warn_days: int = DEFAULT_WARN_DAYS,
     ) -> None:
         self.client = client
         self._clock = clock
+        self._certificates = CertificateWatch(client, warn_days=warn_days, clock=clock)
         self._sender = MftSender(client)
         self._receiver = MftReceiver(client, page_length=page_length)
 
@@ -68,6 +72,11 @@ class MftBackend:
         expired certificates of the account. Stations and partners cannot be confirmed: the
         API has no list of them (see :mod:`.online`)."""
         return online.problems(self.client, now=self._clock())
+
+    def certificates(self) -> list[Certificate]:
+        """The account's certificates (base.Certificates), read at most hourly; logs the
+        expiry warnings (see :mod:`.certificates`)."""
+        return self._certificates.current()
 
     def wake(self) -> None:
         self.client.wake()
@@ -132,6 +141,7 @@ def make_backend(
     observer: Observer | None = None,
     stop: threading.Event | None = None,
     clock: Callable[[], float] = time.time,
+    warn_days: int = DEFAULT_WARN_DAYS,
 ) -> MftBackend:
     """The backend for a ``gateway`` section with ``api: mftgateway``; ``password`` already
     resolved (from ``password``, ``password_file`` or a credential) by the caller. Without a
@@ -150,4 +160,4 @@ def make_backend(
         token_renew_seconds=settings.token_renew_seconds,
         stop=stop,
     )
-    return MftBackend(client, clock=clock)
+    return MftBackend(client, clock=clock, warn_days=warn_days)

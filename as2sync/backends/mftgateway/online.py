@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from as2sync.backends.mftgateway.certificates import read_all
 from as2sync.backends.mftgateway.client import MftClient
 
 NO_LISTS = (
@@ -22,13 +23,12 @@ NO_LISTS = (
 def problems(client: MftClient, *, now: float) -> list[str]:
     """One line per expired certificate of the account (logging in on the way)."""
     found = []
-    for ref in client.certificates():
-        cert = client.certificate(ref.alias)
-        if cert.expires_at is not None and cert.expires_at <= now:
-            when = datetime.fromtimestamp(cert.expires_at, UTC).strftime("%Y-%m-%d")
+    for cert in read_all(client):
+        if cert.expired(now):
+            when = datetime.fromtimestamp(cert.expires_at or 0.0, UTC).strftime("%Y-%m-%d")
             whose = ", ".join(cert.belongs_to) or "no station or partner"
             found.append(
-                f"certificate {cert.alias} ({cert.type}, {cert.common_name or 'no CN'}; used by "
+                f"certificate {cert.alias} ({cert.type}, {cert.subject or 'no CN'}; used by "
                 f"{whose}) expired on {when}"
             )
     return found
