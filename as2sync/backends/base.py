@@ -469,17 +469,21 @@ class Relisting(Protocol):
     after such a list answer and before the engine recorded it would never see those messages
     listed again; :meth:`relist` finds them by a listing that hides nothing.
 
-    The engine calls it before :meth:`Receiver.pending` at its first poll (until one pass
-    completes) and then periodically. What it hands out is what the ledger did not know when
-    asked; the engine still decides from the ledger and never treats a relisted message it
-    knows as a redelivery (a relisted message says nothing about its read flag)."""
+    The engine calls it before :meth:`Receiver.pending` at every poll: with ``since`` (a
+    walk of what the server has) at its first poll (until one such pass completes) and then
+    periodically, and with ``since=None`` in between (only what this process's own list calls
+    returned and did not hand out, e.g. after a failed lookup; no request if there is none).
+    What it hands out is what the ledger did not know when asked; the engine still decides
+    from the ledger and never treats a relisted message it knows as a redelivery (a relisted
+    message says nothing about its read flag)."""
 
     def relist(
-        self, known: KnownIds, since: float, stop: threading.Event
+        self, known: KnownIds, since: float | None, stop: threading.Event
     ) -> Iterator[Sequence[Pending]]:
-        """Pages of messages received at or after ``since`` (epoch seconds) that the server
-        has, read or not, and ``known`` does not name, newest first, each looked up as for
-        :meth:`Receiver.pending`; stops between requests once ``stop`` is set. The backend
+        """Pages of messages this process listed and did not hand out, then (``since`` given)
+        those received at or after ``since`` (epoch seconds) that the server has, read or not,
+        newest first; only those ``known`` does not name, each looked up as for
+        :meth:`Receiver.pending`. Stops between requests once ``stop`` is set. The backend
         bounds the walk's cost and says how."""
         ...
 

@@ -140,12 +140,14 @@ class InboundEngine:
         """What a backend's list calls may have hidden from us (see :mod:`.relisting`); a
         gateway failure fails the poll before anything new is listed."""
         backend = self._relister.backend
-        if backend is None or not self._relister.due():
+        if backend is None:
             return
+        walk = self._relister.due()
         started = self._ctx.clock()
-        for page in backend.relist(self._relister.known, self._relister.since(), stop):
+        since = self._relister.since() if walk else None
+        for page in backend.relist(self._relister.known, since, stop):
             self._handle(page, stop, relisted=True)
-        if not stop.is_set():
+        if walk and not stop.is_set():
             self._relister.completed(started)
 
     def _handle(

@@ -1,9 +1,11 @@
 """When and how far back the engine asks a :class:`~as2sync.backends.base.Relisting` backend
 for messages its list calls may have hidden (MFT Gateway, reading (b) of issue 13).
 
-A pass runs before the poll lists anything new: at the first poll of a process (and at each
-later one until a pass completes: a poll that lists first could record newer messages ahead of
-what a killed process lost) and then every :data:`RELIST_INTERVAL` seconds. The backend is
+The backend is asked before each poll lists anything new: for what its own list calls hid in
+this process (say, a lookup failed after the list answer) at every poll, and for a walk of
+what the server has at the first poll of a process (and at each later one until a walk
+completes: a poll that lists first could record newer messages ahead of what a killed process
+lost) and then every :data:`RELIST_INTERVAL` seconds. For a walk the backend is
 told which IDs the ledger knows and a floor, ``since``: the later of the ledger's creation and
 the retention horizon (so nothing received before this install is fetched, and no message
 whose row was pruned is taken for a new one), each widened by :data:`CLOCK_SKEW` towards the
@@ -34,8 +36,7 @@ class Relister:
         return backend if isinstance(backend, Relisting) else None
 
     def due(self) -> bool:
-        if self.backend is None:
-            return False
+        """Whether a walk is due."""
         return self._last_pass is None or self._ctx.clock() - self._last_pass >= RELIST_INTERVAL
 
     def completed(self, started: float) -> None:

@@ -199,3 +199,25 @@ def test_a_relisted_message_the_ledger_knows_is_never_a_redelivery(
     rig.restart()
     rig.poll()
     assert rig.files() == expected
+
+
+def test_reading_b_a_failed_lookup_after_the_list_answer_loses_nothing(
+    make_mft: MakeMft, rigs: MakeRig
+) -> None:
+    """The list call marked the page read, then each lookup failed: this process hands those
+    messages out at its next poll, though newer ones (more than a page) arrive meanwhile and
+    the periodic walk is not due."""
+    emu = make_mft(mft=MftSettings(list_marks_read=True))
+    rig = rigs(emu)
+    rig.poll()  # the start-up walk is done: the next is an hour away
+    now_ms = int(time.time() * 1000)
+    expected = seed(emu, 3, base_ms=now_ms)
+    emu.state.set_faults(Faults(error_before=1.0, endpoints=("get",)))
+    with pytest.raises(GatewayError):
+        rig.poll()
+    emu.state.set_faults(Faults())
+    assert all(emu.state.is_read(m) for m in emu.state.received_ids())
+    more = seed(emu, 6, base_ms=now_ms + 1000)  # same names: stored under free ones
+    rig.poll()
+    rig.poll()
+    assert sorted(rig.files().values()) == sorted([*expected.values(), *more.values()])

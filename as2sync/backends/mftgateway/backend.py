@@ -116,7 +116,7 @@ class MftBackend:
         return self._receiver.pending(stop)
 
     def relist(
-        self, known: KnownIds, since: float, stop: threading.Event
+        self, known: KnownIds, since: float | None, stop: threading.Event
     ) -> Iterator[Sequence[Pending]]:
         return self._receiver.relist(known, since, stop)
 

@@ -17,7 +17,10 @@
 
 * relist (reading (b) of issue 13, :class:`~as2sync.backends.base.Relisting`): if the list
   call itself marks what it returns, a process killed between a list answer and the engine's
-  recording would never see those messages listed again. ``fetchAll=true`` lists read ones
+  recording would never see those messages listed again. Within a process, IDs a list call
+  returned stay owed until their page was handed out, and each relist hands the owed ones
+  out first (a failed lookup after the list answer loses nothing; no request if none is
+  owed). Across a kill, the walk: ``fetchAll=true`` lists read ones
   too: walked newest first, a page at a time, each page's IDs given to the ledger's ``known``;
   the unknown ones are looked up (metadata first: one received before ``since`` ends the walk
   before its attachments are asked for) and handed out. The walk ends at the first page the
@@ -111,30 +114,64 @@ class MftReceiver:
         self._page_length = page_length
         self._unplaced_logged: set[str] = set()
         self._listings = _Listings()
+        self._owed: dict[str, None] = {}  # listed, not yet handed out (ordered)
         self._too_old: set[str] = set()  # relisted IDs shown older than a floor (it only rises)
 
     # -- what is pending --------------------------------------------------------------------
 
     def pending(self, stop: threading.Event) -> Iterator[Sequence[Pending]]:
         """Unread messages, a batch of new IDs at a time, each looked up before it is handed
-        out; stops between requests once ``stop`` is set."""
+        out; stops between requests once ``stop`` is set. Listed IDs stay owed until their
+        page was handed out (or they proved gone or unplaceable): a list call may have marked
+        them read, so :meth:`relist` hands them out next time."""
         for batch in self._client.walk(Box.INBOX, page_length=self._page_length):
-            page: list[Pending] = []
-            for identifier in batch:
-                if stop.is_set():
-                    break
-                try:
-                    found = self._pending(identifier)
-                except NotFound:
-                    continue  # deleted since it was listed
-                if found is not None:
-                    page.append(found)
+            self._owed.update(dict.fromkeys(batch))
+            page = self._look_up(batch, stop)
             if page:
                 yield page
+                for item in page:
+                    self._owed.pop(item.remote_id, None)
             if stop.is_set():
                 return
 
+    def _look_up(
+        self, identifiers: Sequence[str], stop: threading.Event, *, not_before_ms: int | None = None
+    ) -> list[Pending]:
+        """Each of ``identifiers`` as a :class:`Pending`, until ``stop``; one gone or without
+        a station is no longer owed. :class:`_TooOld` passes through."""
+        page: list[Pending] = []
+        for identifier in identifiers:
+            if stop.is_set():
+                break
+            try:
+                found = self._pending(identifier, not_before_ms=not_before_ms)
+            except NotFound:
+                found = None  # deleted since it was listed
+            if found is None:
+                self._owed.pop(identifier, None)
+            else:
+                page.append(found)
+        return page
+
     def relist(
+        self, known: KnownIds, since: float | None, stop: threading.Event
+    ) -> Iterator[Sequence[Pending]]:
+        """What this process listed and did not hand out, then (``since`` given) the walk of
+        the module docstring."""
+        owed = list(self._owed)
+        if owed:
+            have = known(owed)
+            for identifier in have:
+                self._owed.pop(identifier, None)
+            page = self._look_up([i for i in owed if i not in have], stop)
+            if page:
+                yield page
+                for item in page:
+                    self._owed.pop(item.remote_id, None)
+        if since is not None and not stop.is_set():
+            yield from self._walk_all(known, since, stop)
+
+    def _walk_all(
         self, known: KnownIds, since: float, stop: threading.Event
     ) -> Iterator[Sequence[Pending]]:
         """Messages the server has (read or not) and the ledger does not know, newest first;
@@ -160,20 +197,14 @@ class MftReceiver:
             found: list[Pending] = []
             too_old = cut is not None
             for identifier in unknown:
-                if stop.is_set():
-                    break
                 try:
-                    item = self._pending(identifier, not_before_ms=floor_ms)
-                except NotFound:
-                    continue  # deleted since it was listed
+                    found += self._look_up([identifier], stop, not_before_ms=floor_ms)
                 except _TooOld:
                     if len(self._too_old) >= LISTINGS_KEPT:
                         self._too_old.clear()  # only a cache: costs one GET per pass if lost
                     self._too_old.add(identifier)
                     too_old = True
                     break
-                if item is not None:
-                    found.append(item)
             if found:
                 yield found
             if stop.is_set() or too_old or not unknown or len(ids) < self._page_length:
