@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import SecretStr, ValidationError
 
+from as2sync.config.capabilities import capability_problems
 from as2sync.config.routes import route_problems
 from as2sync.config.schema import Config
 from as2sync.config.yamlerror import describe_yaml_error
@@ -155,11 +156,22 @@ def _raw_folder_problems(data: Any, base_dir: Path) -> list[ConfigProblem]:
 
 
 def _pydantic_problems(exc: ValidationError) -> list[ConfigProblem]:
+    # Here, not at the top: the registry imports the backends, which import the configuration.
+    from as2sync.backends.registry import BACKENDS, unavailable
+
     problems = []
     for err in exc.errors():
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+        loc = err["loc"]
+        if loc[:1] == ("gateway",) and len(loc) > 1 and loc[1] in BACKENDS:
+            loc = loc[:1] + loc[2:]  # the union's tag (the api), not a key the user wrote
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
         path = path.removeprefix(".")  # routes[0].station, as the other checks write it
         kind = err["type"]
+        if kind == "union_tag_invalid" and err["loc"] == ("gateway",):
+            # An API no backend is registered for: one problem for the whole section (its
+            # other keys belong to that API and cannot be checked).
+            problems.append(ConfigProblem("gateway.api", unavailable(err["ctx"]["tag"])))
+            continue
         if kind == "missing":
             message = "is required"
         elif kind == "extra_forbidden":
@@ -184,6 +196,8 @@ def _resolve(
     *,
     check_folders: bool,
 ) -> Config:
+    from as2sync.backends.registry import registration  # see _pydantic_problems
+
     gateway = config.gateway
     password = _resolve_password(config, env, base_dir, problems)
     url_problem = _check_url(gateway.url)
@@ -216,6 +230,7 @@ def _resolve(
                 )
             )
     problems.extend(route_problems(folders_root, routes, check_folders=check_folders))
+    problems.extend(capability_problems(config, registration(config).capabilities))
     if config.metrics.listen and not _valid_listen(config.metrics.listen):
         problems.append(ConfigProblem("metrics.listen", "must be host:port, e.g. 127.0.0.1:9108"))
     seen: set[tuple[str, str]] = set()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
@@ -39,15 +39,37 @@ def _default(field: Any) -> str:
     return f"`{value}`"
 
 
-def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
-    rows = []
+def _sections(annotation: Any) -> list[type[BaseModel]]:
+    """The section models a field holds: one, or each member of a union of sections (the
+    ``gateway`` section, one model per API); none for a plain value."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    members = [get_args(m)[0] if get_origin(m) is Annotated else m for m in get_args(annotation)]
+    if members and all(isinstance(m, type) and issubclass(m, BaseModel) for m in members):
+        return members
+    return []
+
+
+def _rows(model: type[BaseModel], prefix: str = "", *, only: str = "") -> list[str]:
+    """Rows for ``model``'s keys; ``only`` names the API its keys belong to, when the section
+    is one of several (its ``api`` key, shared by all, is listed once)."""
+    rows: list[str] = []
     for name, field in model.model_fields.items():
         path = f"{prefix}{name}"
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            rows.extend(_rows(annotation, f"{path}."))
+        sections = _sections(field.annotation)
+        if len(sections) > 1:
+            # The first section's ``api`` row stands for all (its description names them).
+            for i, section in enumerate(sections):
+                api = section.model_fields["api"].default
+                own = _rows(section, f"{path}.", only=api)
+                rows.extend(r for r in own if i == 0 or not r.startswith(f"| `{path}.api` |"))
+            continue
+        if sections:
+            rows.extend(_rows(sections[0], f"{path}.", only=only))
             continue
         description = (field.description or "").replace("|", "\\|")
+        if only and name != "api":
+            description = f"(api: {only}) {description}"
         rows.append(f"| `{path}` | {_default(field)} | {description} |")
     return rows
 

@@ -9,18 +9,31 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+)
 
 from as2sync.backends.as2gateway.model import PartnerType
+from as2sync.backends.as2gateway.settings import (
+    API,
+    As2GatewaySettings,
+)
+from as2sync.backends.as2gateway.settings import (
+    MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES,  # re-exported: the v1 limit, named where it was
+)
 from as2sync.config.as2id import check_as2_id
 
 Seconds = Annotated[float, Field(ge=0)]
 PositiveSeconds = Annotated[float, Field(gt=0)]
 As2Id = Annotated[str, AfterValidator(check_as2_id)]  # also a folder name: see as2sync/as2id.py
-
-MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # the API's limit for one message, single or multipart
 
 
 class _Section(BaseModel):
@@ -28,31 +41,22 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RateLimit(_Section):
-    requests: int = Field(50, ge=1, description="Requests allowed per window (the API's is 50).")
-    per_seconds: PositiveSeconds = Field(10, description="Length of the window in seconds.")
+def api_of(section: object) -> str:
+    """The ``api`` a gateway section names (``as2gateway`` when it names none, so that
+    configurations written before there was a choice keep working unchanged)."""
+    value = section.get("api", API) if isinstance(section, dict) else getattr(section, "api", API)
+    return value if isinstance(value, str) else repr(value)
 
 
-class GatewayConfig(_Section):
-    url: str = Field(
-        "https://api.as2gateway.com/v1",
-        description="Base URL including the API version. http:// only for loopback hosts.",
-    )
-    username: str = Field(..., min_length=1, description="Account e-mail address.")
-    password: SecretStr | None = Field(
-        None, description="Password; ${VAR} takes it from the environment."
-    )
-    password_file: Path | None = Field(
-        None, description="File holding the password (first line), instead of password."
-    )
-    rate_limit: RateLimit = Field(
-        default_factory=lambda: RateLimit(), description="Client-side limit."
-    )
-    timeout_seconds: PositiveSeconds = Field(60, description="Timeout of one HTTP request.")
-    ca_file: Path | None = Field(None, description="Extra CA bundle for TLS verification.")
-    token_renew_seconds: Seconds = Field(
-        300, description="Renew the token this long before its expiry."
-    )
+# The ``gateway`` section: one backend's settings, chosen by ``api``. A backend that is not
+# listed here is refused by the loader with one problem at ``gateway.api`` (see
+# as2sync.backends.registry); adding one is its section model here, tagged with its name.
+GatewayConfig = Annotated[
+    Union[  # noqa: UP007 - Annotated[X | Y, ...] reads worse once tagged; one member today
+        Annotated[As2GatewaySettings, Tag(API)],
+    ],
+    Discriminator(api_of),
+]
 
 
 class FoldersConfig(_Section):
@@ -100,11 +104,17 @@ class OutboundConfig(_Section):
         None, description="If set (e.g. .done), a file is sent only once <name><suffix> exists."
     )
     max_in_flight: int = Field(2, ge=1, le=32, description="Concurrent submissions.")
+    # The upper bounds of these two are the backend's (its Capabilities), checked by the loader.
     bundle_max_files: int = Field(
-        1, ge=1, le=10, description="Files that arrive together go as one message (max 10)."
+        1,
+        ge=1,
+        description="Files that arrive together go as one message (at most the API's limit: "
+        "10 on as2gateway).",
     )
     max_file_bytes: int = Field(
-        MAX_MESSAGE_BYTES, ge=1, le=MAX_MESSAGE_BYTES, description="Larger files go to failed/."
+        MAX_MESSAGE_BYTES,
+        ge=1,
+        description="Larger files go to failed/ (at most the API's limit: 10 MB on as2gateway).",
     )
     in_doubt: InDoubt = Field(
         InDoubt.RECONCILE, description="After an unknown outcome: reconcile or hold."

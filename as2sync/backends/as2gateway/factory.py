@@ -1,9 +1,12 @@
-"""Build the gateway client the configuration describes."""
+"""Build the v1 client and backend the configuration describes."""
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
+from as2sync.backends.as2gateway.backend import As2GatewayBackend
 from as2sync.backends.as2gateway.client import As2GatewayClient, Observer
 from as2sync.backends.http.ratelimit import shared_limiter
 from as2sync.config import Config
@@ -30,3 +33,29 @@ def make_gateway(
         token_renew_seconds=gateway.token_renew_seconds,
         stop=stop,
     )
+
+
+def make_backend(
+    config: Config,
+    *,
+    observer: Observer | None = None,
+    stop: threading.Event | None = None,
+    clock: Callable[[], float] = time.time,
+) -> As2GatewayBackend:
+    """The v1 backend over a client from :func:`make_gateway`."""
+    return As2GatewayBackend(make_gateway(config, observer=observer, stop=stop), config, clock)
+
+
+def address(config: Config) -> str:
+    """The API's base URL, for ``as2sync status``."""
+    return config.gateway.url
+
+
+def describe(config: Config) -> str:
+    """Where and as whom, for ``as2sync check`` (no secret)."""
+    return f"{config.gateway.url} as {config.gateway.username}"
+
+
+def secrets(config: Config) -> list[str]:
+    """What the log scrubber must never let through."""
+    return [config.password()]
