@@ -60,10 +60,12 @@ def check(args: argparse.Namespace) -> int:
     """Exit 0 when the configuration is usable, even with refused folders: those are problems
     of the folder tree, not of the configuration; the daemon serves every other partnership
     (and lists them in ``status``), so they are warnings that must not fail a deployment."""
+    from as2sync.backends.registry import registration
+
     config = _load(args)
     found = survey(config)
     pairs = found.pairs
-    print(f"configuration OK: gateway {config.gateway.url} as {config.gateway.username}")
+    print(f"configuration OK: gateway {registration(config).describe(config)}")
     print(f"folders: {config.folders.root} ({len(pairs)} station/partner folder pair(s))")
     for pair in pairs:
         print(f"  {pair.station} -> {pair.partner}: {pair.base}")
@@ -71,9 +73,13 @@ def check(args: argparse.Namespace) -> int:
         print(f"warning: refused folder {refused}", file=sys.stderr)
     if not args.online:
         return ExitCode.OK
-    from as2sync.ops.online_check import check_online
+    from as2sync.backends.registry import make_backend
 
-    problems = check_online(config, pairs)
+    backend = make_backend(config)
+    try:
+        problems = backend.online_problems(pairs)
+    finally:
+        backend.close()
     if problems:
         print("online check found problems:", file=sys.stderr)
         for problem in problems:

@@ -41,11 +41,7 @@ from types import FrameType
 import structlog
 
 from as2sync import log as logsetup
-from as2sync.backends.as2gateway.factory import make_gateway
-from as2sync.backends.as2gateway.model import Gateway
-from as2sync.backends.as2gateway.receiving import As2Receiver
-from as2sync.backends.as2gateway.sending import As2Sender
-from as2sync.backends.http.ratelimit import shared_limiter
+from as2sync.backends.registry import DaemonBackend, make_backend, registration
 from as2sync.config import Config, load_config
 from as2sync.daemon.health import Heartbeat, write_heartbeat
 from as2sync.daemon.liveness import ErrorKind, Loops, restart_needed
@@ -107,7 +103,7 @@ class Daemon:
         self._abandoned: list[str] = []  # threads still busy when the shutdown timed out
         self._lock = InstanceLock.for_config(config)  # state_dir and folder trees
         self.ledger: Ledger | None = None
-        self.gateway: Gateway | None = None
+        self.backend: DaemonBackend | None = None
         self.outbound: OutboundEngine | None = None
         self.inbound: InboundEngine | None = None
         self.metrics = Metrics(config.metrics.listen)
@@ -120,14 +116,13 @@ class Daemon:
         self._lock.acquire()
         self.beat.pid = os.getpid()
         self.ledger = open_for_work(self.config, new_ledger=self.new_ledger)
-        logsetup.register_secret(self.config.password())
-        self.gateway = make_gateway(
+        for secret in registration(self.config).secrets(self.config):
+            logsetup.register_secret(secret)
+        self.backend = make_backend(
             self.config, observer=self._observe_request, stop=self.stop_event
         )
-        sender = As2Sender(self.gateway, self.config, time.time)
-        self.outbound = OutboundEngine(self.config, self.ledger, sender)
-        receiver = As2Receiver(self.gateway, self.config, time.time)
-        self.inbound = InboundEngine(self.config, self.ledger, receiver)
+        self.outbound = OutboundEngine(self.config, self.ledger, self.backend)
+        self.inbound = InboundEngine(self.config, self.ledger, self.backend)
         self.metrics.start()
         if self.config.outbound.enabled:
             self.outbound.start()
@@ -141,8 +136,8 @@ class Daemon:
             self._abandon()
         if self.outbound is not None:
             self.outbound.stop()
-        if self.gateway is not None:
-            self.gateway.close()
+        if self.backend is not None:
+            self.backend.close()
         if self.ledger is not None:
             self.ledger.close()
         self.metrics.stop()
@@ -177,10 +172,8 @@ class Daemon:
                 self.metrics.backlog(stats.backlog)
             if self.inbound is not None:
                 self.beat.unrecorded = self.inbound.unrecorded()
-            limit = self.config.gateway.rate_limit
-            self.metrics.rate_limit_in_use(
-                shared_limiter(limit.requests, limit.per_seconds).in_use()
-            )
+            if self.backend is not None:
+                self.metrics.rate_limit_in_use(self.backend.requests_in_use())
             beat = Heartbeat(**{k: getattr(self.beat, k) for k in Heartbeat.__dataclass_fields__})
         beat.loops = self.loops.snapshot()
         try:
@@ -311,8 +304,8 @@ class Daemon:
         """After the stop event is set: wake the waits that do not watch it themselves (queued
         rate-limit waiters, the outbound engine's wait for work). Done here, not in the signal
         handler, which must not take locks the interrupted code may hold."""
-        limit = self.config.gateway.rate_limit
-        shared_limiter(limit.requests, limit.per_seconds).wake()
+        if self.backend is not None:
+            self.backend.wake()
         if self.outbound is not None:
             self.outbound.wake()
 

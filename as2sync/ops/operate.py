@@ -16,8 +16,7 @@ from pathlib import Path
 
 import structlog
 
-from as2sync.backends.as2gateway.factory import make_gateway
-from as2sync.backends.as2gateway.model import Gateway
+from as2sync.backends.registry import DaemonBackend, make_backend
 from as2sync.config import Config
 from as2sync.config.as2id import as2_id_problem
 from as2sync.errors import As2SyncError, ConfigError, ConfigProblem, LockError, StorageError
@@ -28,7 +27,6 @@ from as2sync.folders.lock import StateLock
 from as2sync.ledger import outbound as outbound_ledger
 from as2sync.ledger.db import open_ledger_read_only
 from as2sync.ledger.guard import open_for_work
-from as2sync.ops.online_check import sendable_problems
 from as2sync.outbound.archive import SIDECAR_SUFFIX
 
 log = structlog.get_logger(__name__)
@@ -87,10 +85,10 @@ def _check_pair_arguments(station: str, partner: str) -> None:
         raise ConfigError(problems)
 
 
-def _check_pair_on_gateway(gateway: Gateway, station: str, partner: str) -> None:
+def _check_pair_on_gateway(backend: DaemonBackend, station: str, partner: str) -> None:
     """Refuse a pair the gateway would refuse, before anything is created for it: a folder
     made for a mistyped partner would stay behind for good (and be scanned ever after)."""
-    problems = sendable_problems(gateway, station, partner)
+    problems = backend.sendable_problems(station, partner)
     if problems:
         raise ConfigError([ConfigProblem(f"--{which}", reason) for which, reason in problems])
 
@@ -104,12 +102,11 @@ def send_now(config: Config, source: Path, station: str, partner: str) -> str:
     _check_pair_arguments(station, partner)
     if not source.is_file():
         raise StorageError(f"{source} is not a file")
-    from as2sync.backends.as2gateway.sending import As2Sender
     from as2sync.outbound.engine import OutboundEngine
 
-    gateway = make_gateway(config)
+    backend = make_backend(config)
     try:
-        _check_pair_on_gateway(gateway, station, partner)
+        _check_pair_on_gateway(backend, station, partner)
         lock = StateLock(config.state_dir)
         try:
             lock.acquire()
@@ -121,14 +118,13 @@ def send_now(config: Config, source: Path, station: str, partner: str) -> str:
         try:
             ledger = open_for_work(config)
             try:
-                sender = As2Sender(gateway, config, time.time)
-                return OutboundEngine(config, ledger, sender).send_file(source, station, partner)
+                return OutboundEngine(config, ledger, backend).send_file(source, station, partner)
             finally:
                 ledger.close()
         finally:
             lock.release()
     finally:
-        gateway.close()
+        backend.close()
 
 
 def retry_target(config: Config, target: str) -> str:
@@ -195,15 +191,13 @@ def _retry_file(config: Config, path: Path) -> str:
 
 
 def _retry_message(config: Config, message_id: str) -> str:
-    from as2sync.backends.as2gateway.receiving import As2Receiver
     from as2sync.inbound.engine import InboundEngine
 
     ledger = open_for_work(config)
-    gateway = make_gateway(config)
+    backend = make_backend(config)
     try:
-        receiver = As2Receiver(gateway, config, time.time)
-        InboundEngine(config, ledger, receiver).retry_message(message_id)
+        InboundEngine(config, ledger, backend).retry_message(message_id)
     finally:
-        gateway.close()
+        backend.close()
         ledger.close()
     return f"message {message_id} will be fetched again on the next poll"

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from as2sync.backends.registry import registration
 from as2sync.config import Config
 from as2sync.daemon.health import evaluate, process_alive, read_heartbeat
 from as2sync.errors import ConfigError, ConfigProblem
@@ -85,7 +86,7 @@ def collect_status(config: Config) -> dict[str, Any]:
             "problems": evaluate(config, beat, now),
         },
         "gateway": {
-            "url": config.gateway.url,
+            "url": registration(config).address(config),
             "reachable": reachable,
             "last_ok_at": _iso(beat.gateway_ok_at) if beat else None,
             "last_error_at": _iso(beat.gateway_error_at) if beat else None,
