@@ -8,21 +8,11 @@ grace runs out without waiting for it (a short real pause lets the emulator deli
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-if importlib.util.find_spec("as2sync.backends.as2gateway.backend") is None:
-    # Only while the v1 backend is not committed; a module that exists but fails to import
-    # fails here loudly. (Remove this guard once backends/as2gateway/backend.py is in main.)
-    pytest.skip(
-        "needs As2GatewayBackend (as2sync/backends/as2gateway/backend.py, built on As2Sender "
-        "and As2Receiver), not in this tree yet",
-        allow_module_level=True,
-    )
 
 from as2sync.backends.as2gateway.backend import As2GatewayBackend
 from as2sync.backends.as2gateway.poller import PAGE_LENGTH
