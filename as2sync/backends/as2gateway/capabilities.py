@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from as2sync.backends.as2gateway.client import MAX_FILES
+from as2sync.backends.as2gateway.settings import MAX_MESSAGE_BYTES
 from as2sync.backends.base import Capabilities, Lookup
-from as2sync.config.schema import MAX_MESSAGE_BYTES
 
 CAPABILITIES = Capabilities(
     name="as2gateway",
