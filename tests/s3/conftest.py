@@ -3,6 +3,7 @@ loopback, started once per module, and a fresh bucket per test."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 
@@ -29,22 +30,33 @@ def s3_endpoint() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture
-def s3_settings(s3_endpoint: str) -> S3Settings:
-    """Settings of a new, empty bucket on the module's server."""
-    settings = S3Settings.model_validate(
+def settings_for(endpoint: str, bucket: str) -> S3Settings:
+    return S3Settings.model_validate(
         {
-            "bucket": f"mftg-tenant-{next(_buckets)}",
-            "endpoint_url": s3_endpoint,
+            "bucket": bucket,
+            "endpoint_url": endpoint,
             "access_key_id": ACCESS_KEY,
             "secret_access_key": SECRET_KEY,
             "read_attempts": 2,
         }
     )
-    make_clients(settings).writes.create_bucket(Bucket=settings.bucket)
+
+
+@pytest.fixture(scope="module")
+def _module_clients(s3_endpoint: str) -> S3Clients:
+    # Made once per module: building boto3 clients loads the service model (slow).
+    return make_clients(settings_for(s3_endpoint, "mftg-unused"))
+
+
+@pytest.fixture
+def s3_settings(s3_endpoint: str, _module_clients: S3Clients) -> S3Settings:
+    """Settings of a new, empty bucket on the module's server."""
+    settings = settings_for(s3_endpoint, f"mftg-tenant-{next(_buckets)}")
+    _module_clients.writes.create_bucket(Bucket=settings.bucket)
     return settings
 
 
 @pytest.fixture
-def s3(s3_settings: S3Settings) -> S3Clients:
-    return make_clients(s3_settings)
+def s3(s3_settings: S3Settings, _module_clients: S3Clients) -> S3Clients:
+    """The module's clients, on the test's bucket."""
+    return dataclasses.replace(_module_clients, bucket=s3_settings.bucket)
