@@ -126,8 +126,13 @@ class InboundEngine:
         fetch.fetch(ctx, due, stop)
         self._unrecorded.begin_poll()
         self._relist(stop)
-        for page in ctx.backend.pending(stop):
-            self._handle(page, stop)
+        try:
+            for page in ctx.backend.pending(stop):
+                self._handle(page, stop)
+        except BaseException:
+            # A list call whose answer was lost may still have hidden what it listed.
+            self._relister.walk_next()
+            raise
         if not stop.is_set():  # every pending message was listed: the rest are over
             self._unrecorded.end_poll()
         if ctx.config.inbound.delete_after_store and ctx.capabilities.deletes and not stop.is_set():

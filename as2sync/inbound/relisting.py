@@ -5,7 +5,9 @@ The backend is asked before each poll lists anything new: for what its own list 
 this process (say, a lookup failed after the list answer) at every poll, and for a walk of
 what the server has at the first poll of a process (and at each later one until a walk
 completes: a poll that lists first could record newer messages ahead of what a killed process
-lost) and then every :data:`RELIST_INTERVAL` seconds. For a walk the backend is
+lost), at the poll after one whose listing failed (an answer lost after the server acted:
+nothing but a walk finds what it hid) and then every :data:`RELIST_INTERVAL` seconds. For a
+walk the backend is
 told which IDs the ledger knows and a floor, ``since``: the later of the ledger's creation and
 the retention horizon (so nothing received before this install is fetched, and no message
 whose row was pruned is taken for a new one), each widened by :data:`CLOCK_SKEW` towards the
@@ -41,6 +43,12 @@ class Relister:
 
     def completed(self, started: float) -> None:
         self._last_pass = started
+
+    def walk_next(self) -> None:
+        """A poll's listing failed: its list calls may have hidden messages whose IDs never
+        reached us (an answer lost after the server acted), so walk before the next listing,
+        while nothing newer is recorded ahead of them."""
+        self._last_pass = None
 
     def known(self, remote_ids: Sequence[str]) -> set[str]:
         with self._ctx.ledger.read() as session:

@@ -55,6 +55,7 @@ from as2sync.backends.mftgateway.client import MAX_IDS, MAX_PAGE, Box, MftClient
 from as2sync.backends.mftgateway.errors_map import UrlRefused
 from as2sync.backends.mftgateway.parsing import AttachmentUrls, MessageInfo
 from as2sync.errors import NotFound, PermanentError, ProtocolError, StorageError
+from as2sync.failpoints import failpoint
 
 log = structlog.get_logger("as2sync.inbound")
 
@@ -270,6 +271,7 @@ class MftReceiver:
             self._client.download_attachments(
                 Box.INBOX, item.remote_id, lambda i, _name: slot.temp_for(i), only=todo, urls=urls
             )
+            failpoint("inbound.after_download")  # downloaded, not yet made durable or stored
             for index in todo:
                 size = slot.add_download(index)
                 if size != item.attachments[index].size:
