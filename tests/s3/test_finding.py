@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 
@@ -98,3 +99,14 @@ def test_a_set_stop_decides_nothing(s3: S3Clients) -> None:
     stop.set()
     with pytest.raises(Stopped):
         find(s3, _upload(), stop)
+
+
+def test_without_the_md5_the_bytes_are_compared(s3: S3Clients) -> None:
+    # The answer of the upload was lost: only the claim's SHA-256 is known.
+    unknown_md5 = dataclasses.replace(_upload(), md5=None)
+    _put(s3, "AS2/files/MYSTATION/ACME/outbox/orders.edi", b"ORDERS 0000\n" * 100)
+    assert find(s3, unknown_md5) == Where(Place.NOWHERE)
+    _put(s3, "AS2/duplicate/MYSTATION/ACME/orders.edi")
+    assert find(s3, unknown_md5) == Where(
+        Place.DUPLICATE, "AS2/duplicate/MYSTATION/ACME/orders.edi"
+    )

@@ -46,13 +46,15 @@ class Place(enum.Enum):
 
 @dataclass(frozen=True)
 class Upload:
-    """What was uploaded: the name in ``send/`` and the bytes (MD5 = a single-part ETag)."""
+    """What was uploaded: the name in ``send/`` and the bytes (MD5 = a single-part ETag; None
+    when it was not learned, e.g. the answer of the upload was lost: then the bytes are
+    compared by SHA-256)."""
 
     station: str
     partner: str
     name: str
     size: int
-    md5: str
+    md5: str | None
     sha256: str
 
 
@@ -108,9 +110,9 @@ def _is_ours(clients: S3Clients, entry: ObjectTypeDef, upload: Upload) -> bool:
     if entry.get("Size") != upload.size:
         return False
     etag = entry.get("ETag", "").strip('"')
-    if etag and "-" not in etag:  # an MD5: a single-part upload or a copy of one
-        return etag == upload.md5
-    # A multipart ETag says nothing about the bytes: compare them.
+    if etag and "-" not in etag and upload.md5 is not None:
+        return etag == upload.md5  # an MD5: a single-part upload or a copy of one
+    # A multipart ETag says nothing about the bytes (nor does one without our MD5): compare.
     body = clients.reads.get_object(Bucket=clients.bucket, Key=entry["Key"])["Body"]
     digest = hashlib.sha256()
     for chunk in iter(lambda: body.read(READ_CHUNK), b""):
