@@ -32,7 +32,19 @@ import threading
 from collections.abc import Callable, Iterable
 
 import structlog
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirModifiedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
@@ -47,6 +59,20 @@ stays bounded however many files arrive between two engine steps."""
 POLL_SECONDS = 1.0
 STOP_POLL_SECONDS = 0.1  # how often watchdog's threads look for a stop request
 _RELEVANT = frozenset({"created", "modified", "moved", "deleted", "closed"})
+# The same, as the observers' event filter: inotify is then not even asked for opens and
+# closes without writing, which the daemon's own folder reads cause by the thousand (each one
+# woke the observer thread to be dropped by on_any_event).
+_EVENT_FILTER = [
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileDeletedEvent,
+    FileClosedEvent,
+    DirCreatedEvent,
+    DirModifiedEvent,
+    DirMovedEvent,
+    DirDeletedEvent,
+]
 _INOTIFY_LOGGER = "watchdog.observers.inotify_c"
 
 
@@ -212,7 +238,9 @@ class Watcher:
             return False
         polling = self.mode == ObserverMode.POLLING
         try:
-            self._observer(polling).schedule(self._handler, folder, recursive=False)
+            self._observer(polling).schedule(
+                self._handler, folder, recursive=False, event_filter=_EVENT_FILTER
+            )
         except OSError as exc:
             if self.mode != ObserverMode.AUTO:
                 # Scans still find every file; only the latency suffers.
@@ -220,7 +248,9 @@ class Watcher:
                 return False
             log.warning("outbound.watch_fallback_polling", folder=folder, error=str(exc))
             try:
-                self._observer(True).schedule(self._handler, folder, recursive=False)
+                self._observer(True).schedule(
+                    self._handler, folder, recursive=False, event_filter=_EVENT_FILTER
+                )
             except OSError as exc2:
                 log.error("outbound.watch_failed", folder=folder, error=str(exc2))
                 return False

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from watchdog.events import DirCreatedEvent, DirDeletedEvent, DirMovedEvent
+from watchdog.events import DirCreatedEvent, DirDeletedEvent, DirMovedEvent, FileSystemEvent
 
 from as2sync.config.schema import Observer
 from as2sync.outbound.watcher import Hints, Watcher, _Handler
@@ -136,3 +136,29 @@ def test_only_folders_made_in_a_parent_count_as_new_folders() -> None:
     handler.on_any_event(DirCreatedEvent("/r/NEWSTATION2"))
     assert hints.take_folders()
     assert hints.take() == (set(), False)
+
+
+def test_reading_in_a_watched_folder_does_not_wake_the_observer(tmp_path: Path) -> None:
+    """The daemon opens and reads its own folders constantly (verified folder descriptors,
+    hashing claimed files): inotify is not asked for those events at all, so none reaches
+    the handler (each used to wake the observer thread only to be dropped)."""
+    (tmp_path / "a.edi").write_bytes(b"x")
+    hints = Hints()
+    w = Watcher(Observer.NATIVE, hints)
+    seen: list[str] = []
+    handle = w._handler.on_any_event
+
+    def counting(event: FileSystemEvent) -> None:
+        seen.append(event.event_type)
+        handle(event)
+
+    w._handler.on_any_event = counting  # type: ignore[method-assign]
+    w.start([str(tmp_path)])
+    try:
+        for _ in range(20):
+            (tmp_path / "a.edi").read_bytes()
+        (tmp_path / "b.edi").write_bytes(b"y")  # a marker that does arrive
+        assert wait_for(lambda: str(tmp_path / "b.edi") in hints.take()[0])
+    finally:
+        w.stop()
+    assert "opened" not in seen and "closed_no_write" not in seen
