@@ -431,8 +431,11 @@ class Receiver(Protocol):
     def download(self, wanted: Sequence[Wanted], sink: Sink, stop: threading.Event) -> None:
         """Download ``wanted`` into ``sink``'s staging slots and hand each message to one of
         the sink's outcomes (see :class:`Sink`); a message left out (``stop`` set, or an
-        exception) stays pending in the ledger. Checks ``stop`` between requests. Never
-        acknowledges a message it does not hand to ``sink.store`` as acknowledged. Raises
+        exception) stays pending in the ledger. Checks ``stop`` between requests. A download
+        may acknowledge as a side effect (v1's batch zips mark read), so a message the server
+        shows read can still fail locally: the ledger's FETCHING row, not the server's flag,
+        is what keeps it; ``sink.store`` is told which messages the download acknowledged
+        (the engine acknowledges the others itself once stored). Raises
         ``GatewayError`` when the server fails (what is not handed out is retried by the next
         poll)."""
         ...
