@@ -20,6 +20,9 @@ from as2sync.backends.as2gateway import factory as as2gateway
 from as2sync.backends.as2gateway.capabilities import CAPABILITIES as AS2GATEWAY
 from as2sync.backends.as2gateway.settings import As2GatewaySettings
 from as2sync.backends.base import Backend, Capabilities
+from as2sync.backends.mftgateway import factory as mftgateway
+from as2sync.backends.mftgateway.capabilities import CAPABILITIES as MFTGATEWAY
+from as2sync.backends.mftgateway.settings import MftGatewaySettings
 
 if TYPE_CHECKING:
     from as2sync.config.schema import Config
@@ -87,10 +90,18 @@ BACKENDS: dict[str, Registration] = {
         describe=as2gateway.describe,
         secrets=as2gateway.secrets,
     ),
+    "mftgateway": Registration(
+        settings=MftGatewaySettings,
+        capabilities=MFTGATEWAY,
+        build=mftgateway.make_backend,
+        address=mftgateway.address,
+        describe=mftgateway.describe,
+        secrets=mftgateway.secrets,
+    ),
 }
 """Every backend this version can drive, by ``gateway.api`` name (= its capabilities' name)."""
 
-PLANNED = {"mftgateway": "issue 13", "mftgateway-s3": "issue 14"}
+PLANNED = {"mftgateway-s3": "issue 14"}
 """APIs named by the design that this version cannot drive yet: refused by name."""
 
 

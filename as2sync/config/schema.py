@@ -29,6 +29,8 @@ from as2sync.backends.as2gateway.settings import (
 from as2sync.backends.as2gateway.settings import (
     MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES,  # re-exported: the v1 limit, named where it was
 )
+from as2sync.backends.mftgateway.settings import API as MFT_API
+from as2sync.backends.mftgateway.settings import MftGatewaySettings
 from as2sync.config.as2id import check_as2_id
 
 Seconds = Annotated[float, Field(ge=0)]
@@ -52,8 +54,9 @@ def api_of(section: object) -> str:
 # listed here is refused by the loader with one problem at ``gateway.api`` (see
 # as2sync.backends.registry); adding one is its section model here, tagged with its name.
 GatewayConfig = Annotated[
-    Union[  # noqa: UP007 - Annotated[X | Y, ...] reads worse once tagged; one member today
+    Union[  # noqa: UP007 - Annotated[X | Y, ...] reads worse once tagged
         Annotated[As2GatewaySettings, Tag(API)],
+        Annotated[MftGatewaySettings, Tag(MFT_API)],
     ],
     Discriminator(api_of),
 ]

@@ -8,10 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import SecretStr
 
 from as2sync.backends.mftgateway import factory
 from as2sync.backends.mftgateway.settings import MftGatewaySettings
+from as2sync.backends.registry import registration
+from as2sync.cli import main
+from as2sync.config import parse_config
 from as2sync.config.schema import Config, FoldersConfig
 from tests.mft.conftest import PASSWORD, USER, MakeMft
 
@@ -44,3 +48,41 @@ def test_another_api_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(TypeError, match="not mftgateway"):
         factory.address(config)
+
+
+def mft_config_file(tmp_path: Path, url: str | None) -> Path:
+    gateway: dict[str, object] = {"api": "mftgateway", "username": USER, "password": PASSWORD}
+    if url is not None:
+        gateway["url"] = url
+    root = tmp_path / "root"
+    (root / "MYSTATION" / "ACME" / "outbox").mkdir(parents=True)
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "gateway": gateway,
+                "state_dir": str(tmp_path / "state"),
+                "folders": {"root": str(root)},
+            }
+        )
+    )
+    return path
+
+
+def test_gateway_api_mftgateway_is_a_registered_backend(tmp_path: Path) -> None:
+    config = parse_config(yaml.safe_load(mft_config_file(tmp_path, None).read_text()), {})
+    assert isinstance(config.gateway, MftGatewaySettings)
+    assert config.gateway.url == "https://api.mftgateway.com"
+    assert registration(config).capabilities.name == "mftgateway"
+
+
+def test_check_online_against_the_mft_emulator(
+    make_mft: MakeMft, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emu = make_mft()
+    path = mft_config_file(tmp_path, emu.base_url)
+    assert main(["check", "-c", str(path)]) == 0
+    assert main(["check", "--online", "-c", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "no list of stations or partners" in out + err
+    assert "Traceback" not in out + err

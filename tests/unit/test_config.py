@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -267,6 +268,11 @@ def _model_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
         path = f"{prefix}{name}"
         keys.add(path)
         annotation = field.annotation
+        if typing.get_origin(annotation) is typing.Union:
+            # A section chosen by a tag (gateway.api): the first member is the default one,
+            # which the example documents.
+            first = typing.get_args(annotation)[0]
+            annotation = typing.get_args(first)[0] if typing.get_args(first) else first
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             keys |= _model_keys(annotation, f"{path}.")
     return keys

@@ -35,7 +35,7 @@ def test_api_as2gateway_may_be_written(tmp_path: Path) -> None:
     assert parse_config(raw, {}).gateway.api == "as2gateway"
 
 
-@pytest.mark.parametrize(("api", "issue"), [("mftgateway", "13"), ("mftgateway-s3", "14")])
+@pytest.mark.parametrize(("api", "issue"), [("mftgateway-s3", "14")])
 def test_a_future_api_is_one_clear_problem_at_its_key(tmp_path: Path, api: str, issue: str) -> None:
     raw = minimal(tmp_path)
     # Keys such an API might have are not reported one by one: the api says it all.
@@ -52,12 +52,12 @@ def test_a_future_api_is_one_clear_problem_at_its_key(tmp_path: Path, api: str, 
 def test_an_unknown_api_names_the_choices(tmp_path: Path) -> None:
     raw = minimal(tmp_path)
     raw["gateway"]["api"] = "ftp"
-    assert problems(raw) == {"gateway.api": "must be one of as2gateway (got 'ftp')"}
+    assert problems(raw) == {"gateway.api": "must be one of as2gateway, mftgateway (got 'ftp')"}
 
 
 def test_other_sections_are_still_checked_beside_an_unavailable_api(tmp_path: Path) -> None:
     raw = minimal(tmp_path, inbound={"layout": "zigzag"})
-    raw["gateway"]["api"] = "mftgateway"
+    raw["gateway"]["api"] = "mftgateway-s3"
     assert set(problems(raw)) == {"gateway.api", "inbound.layout"}
 
 
@@ -65,12 +65,12 @@ def test_check_refuses_a_future_api_with_exit_2_and_no_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     raw = minimal(tmp_path)
-    raw["gateway"]["api"] = "mftgateway"
+    raw["gateway"]["api"] = "mftgateway-s3"
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(raw))
     assert main(["check", "-c", str(path)]) == 2
     out, err = capsys.readouterr()
-    assert "gateway.api: 'mftgateway' is not available in this version (coming: issue 13)" in err
+    assert "gateway.api: 'mftgateway-s3' is not available in this version (coming: issue 14)" in err
     assert "Traceback" not in out + err
     assert SECRET not in out + err
 

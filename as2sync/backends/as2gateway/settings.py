@@ -36,8 +36,8 @@ class As2GatewaySettings(_Section):
     api: Literal["as2gateway"] = Field(
         "as2gateway",
         description=(
-            "The gateway's API: as2gateway (AS2 Gateway REST API v1). mftgateway and "
-            "mftgateway-s3 are not available yet."
+            "The gateway's API: as2gateway (AS2 Gateway REST API v1) or mftgateway (MFT "
+            "Gateway REST API). mftgateway-s3 is not available yet."
         ),
     )
     url: str = Field(
