@@ -150,5 +150,5 @@ def send(args: argparse.Namespace) -> int:
 def demo(args: argparse.Namespace) -> int:
     from as2sync.ops.demo import run_demo
 
-    run_demo(args.dir, args.port)
+    run_demo(args.dir, args.port, args.api)
     return ExitCode.OK

@@ -90,5 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="emulator + daemon on demo folders, to try as2sync")
     demo.add_argument("--dir", type=Path, default=Path("demo"), help="demo folder (default ./demo)")
     demo.add_argument("--port", type=int, default=0, help="emulator port (default: a free one)")
+    demo.add_argument(
+        "--api",
+        choices=("as2gateway", "mftgateway"),
+        default="as2gateway",
+        help="which gateway API to emulate and drive (default as2gateway)",
+    )
     demo.set_defaults(handler=commands.demo)
     return parser

@@ -44,12 +44,17 @@ def _wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) ->
     raise RuntimeError("the emulator did not start within 30 s")
 
 
-def write_demo_config(base: Path, url: str) -> Path:
+def write_demo_config(base: Path, url: str, api: str = "as2gateway") -> Path:
     for partner in (PARTNER, ECHO):
         for sub in ("outbox", "inbox", "sent", "failed"):
             (base / STATION / partner / sub).mkdir(parents=True, exist_ok=True)
     config = {
-        "gateway": {"url": url, "username": USER, "password": PASSWORD},
+        "gateway": {
+            **({} if api == "as2gateway" else {"api": api}),
+            "url": url,
+            "username": USER,
+            "password": PASSWORD,
+        },
         "state_dir": ".state",
         "folders": {"root": "."},
         "outbound": {"settle_seconds": 1, "scan_seconds": 10, "track_seconds": 5},
@@ -65,16 +70,17 @@ def write_demo_config(base: Path, url: str) -> Path:
     return path
 
 
-def run_demo(base: Path, port: int) -> None:
+def run_demo(base: Path, port: int, api: str = "as2gateway") -> None:
+    """``api``: which emulator and backend (``as2gateway`` or ``mftgateway``)."""
     from as2sync.daemon.service import Daemon
 
     base = base.resolve()
     base.mkdir(parents=True, exist_ok=True)
     port = port or _free_port()
-    url = f"http://127.0.0.1:{port}/v1"
+    url = f"http://127.0.0.1:{port}" + ("/v1" if api == "as2gateway" else "")
     emulator = subprocess.Popen(
         [
-            sys.executable, "-m", "as2sync", "emulator",
+            sys.executable, "-m", "as2sync", "emulator", "--api", api,
             "--host", "127.0.0.1", "--port", str(port),
             "--user", USER, "--password", PASSWORD,
             "--station", STATION, "--partner", PARTNER, "--partner", f"{ECHO}:echo",
@@ -85,7 +91,7 @@ def run_demo(base: Path, port: int) -> None:
     )  # fmt: skip
     try:
         _wait_for(url, emulator)
-        config_path = write_demo_config(base, url)
+        config_path = write_demo_config(base, url, api)
         config = load_config(config_path)
         logsetup.configure(config.log.level, config.log.format.value)
         outbox = base / STATION / ECHO / "outbox"
