@@ -207,6 +207,45 @@ class Tracked:
     remote: Remote = field(default_factory=dict)
 
 
+UPLOAD_NAME = "upload_name"
+"""The :data:`Remote` key under which a :class:`Naming` backend records the name it uploads a
+message under (the engine reads it back to tell the backend which names are in use)."""
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A message that may not be submitted before ``until`` (epoch seconds): it stays claimed
+    (``why`` shown in ``status``) and is asked about again then."""
+
+    until: float
+    why: str
+
+
+@runtime_checkable
+class Naming(Protocol):
+    """Optional, for a backend whose server knows a message by a name the client chooses and
+    has rules about reusing it (MFT Gateway S3: the object key, and the gateway's six-hour
+    same-name rule). Other backends leave it out and nothing changes for them.
+
+    The engine calls :meth:`name_message` in the same commit that marks the row SUBMITTING
+    (before any byte is sent), so a lookup after an unknown outcome knows the name; the
+    facts returned are merged into the row's remote (and reach :meth:`Sender.submit` and
+    :meth:`Sender.locate` through it)."""
+
+    naming_window: float
+    """How far back (seconds) the names in use matter."""
+
+    def name_message(
+        self, message: OutboundMessage, used: Mapping[str, float], now: float
+    ) -> Remote | Hold:
+        """Facts to record before submitting ``message`` (they must include
+        :data:`UPLOAD_NAME`), or a :class:`Hold`. ``used``: the :data:`UPLOAD_NAME` of every
+        other submission of this partnership whose submit began within
+        :attr:`naming_window`, with when the latest of them began. ``message.remote`` holds
+        the name of an earlier attempt of this row, if any. Pure: no request."""
+        ...
+
+
 class Sender(Protocol):
     """Sending, as the outbound engine drives it.
 

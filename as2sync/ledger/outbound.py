@@ -720,9 +720,13 @@ def merge_into(session: Session, target_id: int, others: Sequence[int], now: flo
     target.updated_at = now
 
 
-def begin_submit(session: Session, submission_id: int, now: float) -> None:
-    """CLAIMED -> SUBMITTING, committed before the POST is made."""
+def begin_submit(
+    session: Session, submission_id: int, now: float, *, remote: Remote | None = None
+) -> None:
+    """CLAIMED -> SUBMITTING, committed before the POST is made; ``remote`` facts (the
+    backend's name for the upload) are merged into the row's in the same commit."""
     row = _row(session, submission_id, SubmissionState.CLAIMED)
+    _learn(row, remote)
     row.state = SubmissionState.SUBMITTING
     row.attempts += 1
     row.submit_started_at = now
@@ -749,6 +753,35 @@ def mark_submitted(
     row.http_status = None
     row.next_attempt_at = None
     row.updated_at = now
+
+
+def hold(session: Session, submission_id: int, now: float, until: float, why: str) -> None:
+    """CLAIMED stays CLAIMED until ``until``: the backend may not submit it yet (``why`` is
+    shown in ``status``)."""
+    row = _row(session, submission_id, SubmissionState.CLAIMED)
+    row.next_attempt_at = until
+    row.error = why
+    row.updated_at = now
+
+
+def names_in_use(
+    session: Session, station: str, partner: str, key: str, *, since: float, exclude: int
+) -> dict[str, float]:
+    """The ``remote[key]`` names of this partnership's submissions (but ``exclude``) whose
+    submit began at or after ``since``, each with when the latest of them began. Rows whose
+    upload provably never happened are counted too: a name too many only costs a suffix."""
+    query = select(SubmissionRow.remote, SubmissionRow.submit_started_at).where(
+        SubmissionRow.station == station,
+        SubmissionRow.partner == partner,
+        SubmissionRow.submit_started_at >= since,
+        SubmissionRow.id != exclude,
+    )
+    used: dict[str, float] = {}
+    for remote, started in session.execute(query):
+        name = (remote or {}).get(key)
+        if isinstance(name, str) and started is not None:
+            used[name] = max(started, used.get(name, started))
+    return used
 
 
 def retry_later(

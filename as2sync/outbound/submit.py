@@ -5,7 +5,10 @@ The order, and what a SIGKILL at each point means:
 0. Check that every processing copy is still the recorded bytes (SHA-256 and size); a writer
    that still held a file open may have changed it. If one changed, nothing is sent and the
    files go back to the outbox (:mod:`as2sync.outbound.returning`).
-1. Commit SUBMITTING with ``submit_started_at``. *Killed here:* at restart the row is
+1. Commit SUBMITTING with ``submit_started_at`` (and, for a
+   :class:`~as2sync.backends.base.Naming` backend, the name it uploads under, chosen from the
+   names the ledger says are in use; or the row stays CLAIMED until a
+   :class:`~as2sync.backends.base.Hold` ends). *Killed here:* at restart the row is
    SUBMITTING and the POST may or may not have been made; it becomes IN_DOUBT and is
    reconciled (looked up on the gateway), never resent blindly.
 2. Submit the message (:meth:`as2sync.backends.base.Sender.submit`; v1: one POST), the
@@ -26,12 +29,22 @@ found changed before anything was sent -> back to the outbox.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
 import structlog
+from sqlalchemy.orm import Session
 
-from as2sync.backends.base import Opener, OutboundFile, OutboundMessage
+from as2sync.backends.base import (
+    UPLOAD_NAME,
+    Hold,
+    Naming,
+    Opener,
+    OutboundFile,
+    OutboundMessage,
+    Remote,
+)
 from as2sync.errors import GatewayError, RateLimited
 from as2sync.failpoints import failpoint
 from as2sync.folders import fsutil
@@ -125,13 +138,23 @@ def submit(ctx: Context, sub: Submission) -> Submission:
         # A writer changed it after the claim: never send other bytes than those recorded.
         return returning.give_back(ctx, sub, "; ".join(changed.values()))
 
-    with ctx.ledger.transaction() as s:
-        lo.begin_submit(s, sub.id, ctx.clock())
-        sub = lo.refreshed(s, sub)
-    failpoint("outbound.after_submitting_commit")
     message = OutboundMessage(
         sub.station, sub.partner, _files(ctx, sub), subject=sub.subject, remote=sub.remote
     )
+    with ctx.ledger.transaction() as s:
+        now = ctx.clock()
+        named = _name(ctx, s, sub, message, now)
+        if isinstance(named, Hold):
+            lo.hold(s, sub.id, now, named.until, named.why)
+            sub = lo.refreshed(s, sub)
+        else:
+            lo.begin_submit(s, sub.id, now, remote=named)
+            sub = lo.refreshed(s, sub)
+    if isinstance(named, Hold):
+        log.info("outbound.held", why=named.why, until=named.until, **_fields(sub))
+        return sub
+    failpoint("outbound.after_submitting_commit")
+    message = replace(message, remote=sub.remote)
     try:
         receipt = ctx.backend.submit(message)
     except Exception as exc:  # every outcome is recorded; see classify_submit_error
@@ -149,6 +172,26 @@ def submit(ctx: Context, sub: Submission) -> Submission:
         sub = lo.get(s, sub.id)
     log.info("outbound.submitted", message_id=message_id, attempt=sub.attempts, **_fields(sub))
     return archive_checked(ctx, sub)
+
+
+def _name(
+    ctx: Context, s: Session, sub: Submission, message: OutboundMessage, now: float
+) -> Remote | Hold | None:
+    """What a :class:`Naming` backend records before the submit (None: not such a backend).
+    Asked inside the SUBMITTING commit: the ledger's write lock keeps two submits of one
+    partnership from choosing the same name."""
+    backend = ctx.backend
+    if not isinstance(backend, Naming):
+        return None
+    used = lo.names_in_use(
+        s,
+        sub.station,
+        sub.partner,
+        UPLOAD_NAME,
+        since=now - backend.naming_window,
+        exclude=sub.id,
+    )
+    return backend.name_message(message, used, now)
 
 
 def archive_checked(ctx: Context, sub: Submission) -> Submission:

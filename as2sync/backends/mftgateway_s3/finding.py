@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -68,14 +68,23 @@ class Stopped(Exception):
     """``stop`` was set between two requests: nothing was decided."""
 
 
-def find(clients: S3Clients, upload: Upload, stop: threading.Event | None = None) -> Where:
-    """Where ``upload`` is now (see the module). Raises ``botocore`` errors as they come."""
+def find(
+    clients: S3Clients,
+    upload: Upload,
+    stop: threading.Event | None = None,
+    *,
+    skip: Collection[str] = frozenset(),
+) -> Where:
+    """Where ``upload`` is now (see the module); objects in ``skip`` (keys another row
+    already owns) are never it. Raises ``botocore`` errors as they come."""
     for place, prefix in (
         (Place.OUTBOX, keys.outbox_prefix(upload.station, upload.partner)),
         (Place.DUPLICATE, keys.duplicate_prefix(upload.station, upload.partner)),
     ):
         for entry in _listed(clients, prefix, stop):
-            if keys.name_of(entry["Key"]) == upload.name and _is_ours(clients, entry, upload):
+            if entry["Key"] in skip or keys.name_of(entry["Key"]) != upload.name:
+                continue
+            if _is_ours(clients, entry, upload):
                 return Where(place, entry["Key"])
     if stop is not None and stop.is_set():
         raise Stopped
