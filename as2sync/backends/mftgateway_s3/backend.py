@@ -49,6 +49,7 @@ from as2sync.backends.mftgateway_s3 import (
     keys,
     listing,
     names,
+    pairs,
     tracking,
     uploading,
 )
@@ -229,8 +230,16 @@ class S3Backend:
 
     # -- receiving --------------------------------------------------------------------------
 
+    def _all_pairs(self) -> list[tuple[str, str]]:
+        """The configured pairs and those the bucket has folders for."""
+        try:
+            found = pairs.discover(self.clients)
+        except (ClientError, BotoCoreError) as exc:
+            raise _read_failure(exc, "the station/partner folders") from exc
+        return sorted({*self._pairs(), *found})
+
     def pending(self, stop: threading.Event) -> Iterator[Sequence[Pending]]:
-        for station, partner in sorted(set(self._pairs())):
+        for station, partner in self._all_pairs():
             if stop.is_set():
                 return
             try:
@@ -254,12 +263,15 @@ class S3Backend:
 
     def lookup(self, remote_ids: Sequence[str]) -> Pending:
         for remote_id in remote_ids:
-            parsed = keys.parse_inbox_key(remote_id + "x")
-            if parsed is None:
-                continue
-            listed = listing.list_inbox(
-                self.clients, parsed.station, parsed.partner, now=self._clock(), settle=0.0
-            )
+            rest = remote_id.removeprefix(keys.FILES_PREFIX).rstrip("/").split("/")
+            if not remote_id.startswith(keys.FILES_PREFIX) or len(rest) != 4 or rest[2] != "inbox":
+                continue  # not a received message's folder
+            try:
+                listed = listing.list_inbox(
+                    self.clients, rest[0], rest[1], now=self._clock(), settle=0.0
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise _read_failure(exc, remote_id) from exc
             for message in listed.messages:
                 if message.remote_id == remote_id:
                     return message
