@@ -31,6 +31,7 @@ from as2sync.backends.as2gateway.settings import (
 )
 from as2sync.backends.mftgateway.settings import API as MFT_API
 from as2sync.backends.mftgateway.settings import MftGatewaySettings
+from as2sync.backends.mftgateway_s3.names import SameName
 from as2sync.config.as2id import check_as2_id
 
 Seconds = Annotated[float, Field(ge=0)]
@@ -129,6 +130,11 @@ class OutboundConfig(_Section):
     )
     duplicate_window: Seconds = Field(
         6 * 3600, description="Same content to the same partner within this window is refused."
+    )
+    s3_same_name: SameName = Field(
+        SameName.SUFFIX,
+        description="mftgateway-s3: a name uploaded to the partner within six hours is "
+        "uploaded as <name>_<UTC time>.<ext> (suffix) or waits until it may be reused (hold).",
     )
     sent_dated_folders: bool = Field(False, description="Archive into sent/YYYY-MM-DD/.")
     track_seconds: PositiveSeconds = Field(30, description="How often delivery status is checked.")

@@ -58,6 +58,7 @@ from as2sync.backends.mftgateway_s3.client import S3Clients
 from as2sync.backends.mftgateway_s3.finding import Place, Upload
 from as2sync.backends.mftgateway_s3.names import SameName
 from as2sync.errors import InvalidRequest, NotFound, TransientError
+from as2sync.folders.layout import PartnerDirs
 
 BUNDLE_NAME = "bundle.zip"
 """The name several files of one message are uploaded under as one zip (made unique by the
@@ -99,6 +100,27 @@ class S3Backend:
         self.clients.reads.close()
         self.clients.writes.close()
 
+    # -- what the daemon and the operator commands ask ---------------------------------------
+
+    def sendable_problems(self, station: str, partner: str) -> list[tuple[str, str]]:
+        """None that can be told in advance: the bucket lists no stations or partners (an
+        upload for an unknown pair stays in send/, reported as not picked up)."""
+        return []
+
+    def online_problems(self, pairs: Sequence[PartnerDirs]) -> list[str]:
+        """``as2sync check --online``: the bucket can be read with these keys."""
+        try:
+            self.clients.reads.head_bucket(Bucket=self.clients.bucket)
+        except (ClientError, BotoCoreError) as exc:
+            return [f"bucket {self.clients.bucket} cannot be read: {exc}"]
+        return []
+
+    def wake(self) -> None:
+        """Nothing waits outside boto3's own timeouts."""
+
+    def requests_in_use(self) -> int:
+        return 0  # no client-side rate limit
+
     # -- sending ----------------------------------------------------------------------------
 
     def claim_remote(self, station: str, partner: str) -> Remote:
@@ -132,6 +154,11 @@ class S3Backend:
     def submit(self, message: OutboundMessage) -> Receipt:
         """One PutObject to the recorded key. The receipt has no ID: the row is located until
         the gateway has processed the upload (see the module)."""
+        if len(message.files) > CAPABILITIES.max_files_per_message:
+            raise InvalidRequest(
+                f"{len(message.files)} files in one message: at most "
+                f"{CAPABILITIES.max_files_per_message}"
+            )
         name = message.remote.get(UPLOAD_NAME)
         if not isinstance(name, str):
             raise InvalidRequest("no upload name was recorded for this message")
