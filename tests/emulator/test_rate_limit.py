@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from as2sync.emulator.server import RunningEmulator
 from tests.conftest import MakeEmulator
 from tests.emulator.conftest import ManualClock, plain_client, token_for
@@ -62,6 +64,10 @@ def test_429s_are_visible_in_the_request_log(
     with plain_client(emu.base_url) as http:
         for _ in range(7):
             http.get("/message/received")
+    # A request is logged as it ends, which may be just after its client has the answer.
+    deadline = time.monotonic() + 5.0
+    while len(emu.state.request_log()) < 7 and time.monotonic() < deadline:
+        time.sleep(0.01)
     statuses = [status for _, _, status in emu.state.request_log()]
     assert statuses == [401] * 5 + [429] * 2
     assert emu.state.fault_counts()["rate_limited"] == 2
