@@ -11,13 +11,15 @@ about repeating (idempotent or not) is what the daemon relies on for exactly-onc
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
 # One attachment is the same to every backend (re-exported: the v1 modules name it here).
 from as2sync.backends.base import Attachment as Attachment
+from as2sync.backends.base import Opener as Opener
+from as2sync.backends.base import OutboundFile as OutboundFile
 
 
 class PartnerType(enum.StrEnum):
@@ -76,33 +78,6 @@ class MessageInfo:
 class Page:
     total: int
     records: tuple[MessageInfo, ...]
-
-
-Opener = Callable[[], IO[bytes]]
-"""Opens a file to send for reading; raises OSError as the filesystem does."""
-
-
-@dataclass(frozen=True)
-class OutboundFile:
-    """One file to submit: the bytes are read from ``path`` at send time, streamed.
-
-    ``size`` (and ``sha256`` when given) are what the caller recorded of the file: exactly
-    ``size`` bytes are sent, and they must be those bytes, or the upload is cut off before its
-    last byte (``ContentChanged``).
-
-    ``opener`` opens it (once per attempt): the daemon's opens ``path`` through verified folder
-    descriptors, following no symbolic link on the way (see
-    :meth:`as2sync.folders.layout.PartnerDirs.open`), so a folder swapped for a link after the
-    claim cannot make an upload read another file. Without one, ``path`` is opened as given,
-    refusing only a link as its last component.
-    """
-
-    path: Path
-    name: str
-    content_type: str
-    size: int
-    sha256: str | None = None
-    opener: Opener | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

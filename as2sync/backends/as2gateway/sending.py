@@ -19,7 +19,6 @@ from as2sync.backends.as2gateway.capabilities import CAPABILITIES
 from as2sync.backends.as2gateway.client import As2GatewayClient
 from as2sync.backends.as2gateway.locating import PARTNER_TYPE, Locator, partner_type
 from as2sync.backends.as2gateway.model import Gateway
-from as2sync.backends.as2gateway.model import OutboundFile as V1File
 from as2sync.backends.base import (
     Capabilities,
     Doubt,
@@ -50,21 +49,10 @@ class As2Sender:
         return {PARTNER_TYPE: self._config.partnership(station, partner).partner_type.value}
 
     def submit(self, message: OutboundMessage) -> Receipt:
-        files = [
-            V1File(
-                path=f.path,
-                name=f.name,
-                content_type=f.content_type,
-                size=f.size,
-                sha256=f.sha256,
-                opener=f.opener,
-            )
-            for f in message.files
-        ]
         message_id = self._client.submit(
             message.station,
             message.partner,
-            files,
+            message.files,
             subject=message.subject,
             partner_type=partner_type(message.remote),
         )

@@ -19,7 +19,7 @@ from typing import IO, Any, Final
 import httpx
 
 from as2sync.backends import base
-from as2sync.backends.as2gateway.model import Digest, OutboundFile
+from as2sync.backends.as2gateway.model import Digest
 from as2sync.backends.as2gateway.parsing import filename_from_disposition
 from as2sync.errors import ContentChanged, TransientError
 from as2sync.failpoints import failpoint
@@ -27,8 +27,8 @@ from as2sync.folders.fsutil import storage_error
 
 CHUNK: Final = 64 * 1024
 
-Claimed = OutboundFile | base.OutboundFile
-"""A file to send as the v1 client or the seam describes it (the same fields)."""
+Claimed = base.OutboundFile
+"""A file to send, as the seam describes it."""
 
 
 def header_safe(name: str) -> bool:
