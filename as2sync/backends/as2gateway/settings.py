@@ -11,28 +11,22 @@ that imports the configuration.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field
+
+from as2sync.backends.sections import PasswordLogin, PositiveSeconds, Section
 
 API = "as2gateway"
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # the API's limit for one message, single or multipart
 
-PositiveSeconds = Annotated[float, Field(gt=0)]
 
-
-class _Section(BaseModel):
-    # As every section of the configuration: unknown keys are errors (a typo must not fall
-    # back to a default), and a loaded configuration never changes.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RateLimit(_Section):
+class RateLimit(Section):
     requests: int = Field(50, ge=1, description="Requests allowed per window (the API's is 50).")
     per_seconds: PositiveSeconds = Field(10, description="Length of the window in seconds.")
 
 
-class As2GatewaySettings(_Section):
+class As2GatewaySettings(PasswordLogin):
     api: Literal["as2gateway"] = Field(
         "as2gateway",
         description=(
@@ -43,13 +37,6 @@ class As2GatewaySettings(_Section):
     url: str = Field(
         "https://api.as2gateway.com/v1",
         description="Base URL including the API version. http:// only for loopback hosts.",
-    )
-    username: str = Field(..., min_length=1, description="Account e-mail address.")
-    password: SecretStr | None = Field(
-        None, description="Password; ${VAR} takes it from the environment."
-    )
-    password_file: Path | None = Field(
-        None, description="File holding the password (first line), instead of password."
     )
     rate_limit: RateLimit = Field(
         default_factory=lambda: RateLimit(), description="Client-side limit."

@@ -14,23 +14,17 @@ imports it. Not registered yet (``as2sync.backends.registry`` / ``config.schema`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field
+
+from as2sync.backends.sections import PasswordLogin, PositiveSeconds, Section
 
 API = "mftgateway"
 DEFAULT_URL = "https://api.mftgateway.com"
 
-PositiveSeconds = Annotated[float, Field(gt=0)]
 
-
-class _Section(BaseModel):
-    # As every section of the configuration: unknown keys are errors (a typo must not fall
-    # back to a default), and a loaded configuration never changes.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RateLimit(_Section):
+class RateLimit(Section):
     requests: int = Field(
         50,
         ge=1,
@@ -40,20 +34,13 @@ class RateLimit(_Section):
     per_seconds: PositiveSeconds = Field(10, description="Length of the window in seconds.")
 
 
-class MftGatewaySettings(_Section):
+class MftGatewaySettings(PasswordLogin):
     api: Literal["mftgateway"] = Field(
         "mftgateway", description="The gateway's API: mftgateway (MFT Gateway REST API)."
     )
     url: str = Field(
         DEFAULT_URL,
         description="Base URL, without a version segment. http:// only for loopback hosts.",
-    )
-    username: str = Field(..., min_length=1, description="Account e-mail address.")
-    password: SecretStr | None = Field(
-        None, description="Password; ${VAR} takes it from the environment."
-    )
-    password_file: Path | None = Field(
-        None, description="File holding the password (first line), instead of password."
     )
     rate_limit: RateLimit = Field(
         default_factory=lambda: RateLimit(), description="Client-side limit of API requests."

@@ -16,24 +16,18 @@ imports it. Not registered yet (``as2sync.backends.registry`` / ``config.schema`
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from as2sync.backends.sections import PositiveSeconds, Section
 
 API = "mftgateway-s3"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
-PositiveSeconds = Annotated[float, Field(gt=0)]
 
-
-class _Section(BaseModel):
-    # As every section of the configuration: unknown keys are errors (a typo must not fall
-    # back to a default), and a loaded configuration never changes.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class S3Settings(_Section):
+class S3Settings(Section):
     bucket: str = Field(
         ..., min_length=3, max_length=63, description="The tenant's bucket (mftg-<tenant>)."
     )
@@ -92,7 +86,7 @@ class S3Settings(_Section):
         return self
 
 
-class MftGatewayS3Settings(_Section):
+class MftGatewayS3Settings(Section):
     api: Literal["mftgateway-s3"] = Field(
         "mftgateway-s3",
         description="The gateway's API: mftgateway-s3 (MFT Gateway through its S3 bucket).",
