@@ -7,8 +7,7 @@ and adds what the operator commands ask of a backend (is a pair usable, the onli
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 from as2sync.backends.as2gateway import online
 from as2sync.backends.as2gateway.capabilities import CAPABILITIES
@@ -17,23 +16,14 @@ from as2sync.backends.as2gateway.receiving import As2Receiver
 from as2sync.backends.as2gateway.sending import As2Sender
 from as2sync.backends.base import (
     Capabilities,
-    Doubt,
-    Located,
-    OutboundMessage,
-    Pending,
-    Receipt,
-    Remote,
-    SentRef,
-    Sink,
-    Tracked,
-    Wanted,
 )
+from as2sync.backends.halves import Halves
 from as2sync.backends.http.ratelimit import shared_limiter
 from as2sync.config.schema import Config
 from as2sync.folders.layout import PartnerDirs
 
 
-class As2GatewayBackend:
+class As2GatewayBackend(Halves):
     """One v1 client shared by both halves (and so one token and one rate limit)."""
 
     capabilities: Capabilities = CAPABILITIES
@@ -50,49 +40,6 @@ class As2GatewayBackend:
 
     def close(self) -> None:
         self.client.close()
-
-    # -- sending ------------------------------------------------------------------------------
-
-    def claim_remote(self, station: str, partner: str) -> Remote:
-        return self._sender.claim_remote(station, partner)
-
-    def submit(self, message: OutboundMessage) -> Receipt:
-        return self._sender.submit(message)
-
-    def locate(
-        self,
-        station: str,
-        partner: str,
-        rows: Sequence[Doubt],
-        *,
-        attributed: Iterable[str],
-        now: float,
-        grace: float,
-        stop: threading.Event | None = None,
-    ) -> dict[int, Located]:
-        return self._sender.locate(
-            station, partner, rows, attributed=attributed, now=now, grace=grace, stop=stop
-        )
-
-    def track(self, station: str, partner: str, sent: Sequence[SentRef]) -> dict[int, Tracked]:
-        return self._sender.track(station, partner, sent)
-
-    # -- receiving ----------------------------------------------------------------------------
-
-    def pending(self, stop: threading.Event) -> Iterator[Sequence[Pending]]:
-        return self._receiver.pending(stop)
-
-    def download(self, wanted: Sequence[Wanted], sink: Sink, stop: threading.Event) -> None:
-        self._receiver.download(wanted, sink, stop)
-
-    def lookup(self, remote_ids: Sequence[str]) -> Pending:
-        return self._receiver.lookup(remote_ids)
-
-    def acknowledge(self, remote_ids: Sequence[str]) -> set[str]:
-        return self._receiver.acknowledge(remote_ids)
-
-    def forget(self, remote_ids: Sequence[str], forgotten: Callable[[Sequence[str]], None]) -> None:
-        self._receiver.forget(remote_ids, forgotten)
 
     # -- what the operator commands ask ---------------------------------------------------------
 

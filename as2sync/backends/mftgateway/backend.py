@@ -9,22 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from as2sync.backends.base import (
     Certificate,
-    Doubt,
     KnownIds,
-    Located,
-    OutboundMessage,
     Pending,
-    Receipt,
-    Remote,
-    SentRef,
-    Sink,
-    Tracked,
-    Wanted,
 )
+from as2sync.backends.halves import Halves
 from as2sync.backends.http.ratelimit import RateLimiter, shared_limiter
 from as2sync.backends.mftgateway import online
 from as2sync.backends.mftgateway.capabilities import CAPABILITIES
@@ -38,10 +30,11 @@ from as2sync.folders.layout import PartnerDirs
 Observer = Callable[[str, int | None, float], None]
 
 
-class MftBackend:
+class MftBackend(Halves):
     """Both halves over one client; :meth:`close` closes the client."""
 
     capabilities = CAPABILITIES
+    _receiver: MftReceiver  # its relisting is the backend's own (base.Relisting)
 
     def __init__(
         self,
@@ -84,53 +77,12 @@ class MftBackend:
     def requests_in_use(self) -> int:
         return self.client.requests_in_use()
 
-    # -- sending ----------------------------------------------------------------------------
-
-    def claim_remote(self, station: str, partner: str) -> Remote:
-        return self._sender.claim_remote(station, partner)
-
-    def submit(self, message: OutboundMessage) -> Receipt:
-        return self._sender.submit(message)
-
-    def locate(
-        self,
-        station: str,
-        partner: str,
-        rows: Sequence[Doubt],
-        *,
-        attributed: Iterable[str],
-        now: float,
-        grace: float,
-        stop: threading.Event | None = None,
-    ) -> dict[int, Located]:
-        return self._sender.locate(
-            station, partner, rows, attributed=attributed, now=now, grace=grace, stop=stop
-        )
-
-    def track(self, station: str, partner: str, sent: Sequence[SentRef]) -> dict[int, Tracked]:
-        return self._sender.track(station, partner, sent)
-
-    # -- receiving --------------------------------------------------------------------------
-
-    def pending(self, stop: threading.Event) -> Iterator[Sequence[Pending]]:
-        return self._receiver.pending(stop)
+    # -- receiving: what only this backend offers ---------------------------------------
 
     def relist(
         self, known: KnownIds, since: float | None, stop: threading.Event
     ) -> Iterator[Sequence[Pending]]:
         return self._receiver.relist(known, since, stop)
-
-    def download(self, wanted: Sequence[Wanted], sink: Sink, stop: threading.Event) -> None:
-        self._receiver.download(wanted, sink, stop)
-
-    def lookup(self, remote_ids: Sequence[str]) -> Pending:
-        return self._receiver.lookup(remote_ids)
-
-    def acknowledge(self, remote_ids: Sequence[str]) -> set[str]:
-        return self._receiver.acknowledge(remote_ids)
-
-    def forget(self, remote_ids: Sequence[str], forgotten: Callable[[Sequence[str]], None]) -> None:
-        self._receiver.forget(remote_ids, forgotten)
 
 
 def make_backend(
