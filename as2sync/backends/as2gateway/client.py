@@ -1,7 +1,8 @@
 """The AS2 Gateway REST API v1 client: the
 :class:`~as2sync.backends.as2gateway.model.Gateway` over HTTP.
 
-Every HTTP request goes the same way (:meth:`As2GatewayClient._attempt`):
+Every HTTP request goes the same way (:class:`~as2sync.backends.http.rest.RestCaller`, shared
+with the MFT Gateway client; what is v1's is named here):
 
 1. a token from the :class:`TokenManager` (login through POST /authorize when due);
 2. a slot from the shared :class:`RateLimiter`, at the request's priority, held until the
@@ -28,26 +29,15 @@ Choices where the spec leaves room:
 from __future__ import annotations
 
 import contextlib
-import ssl
-import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final, TypeVar
-from urllib.parse import quote, urlsplit
+from typing import Final, TypeVar
 
 import httpx
 import structlog
 
-from as2sync import __version__
 from as2sync.backends.as2gateway.auth import Token, TokenManager, parse_token
-from as2sync.backends.as2gateway.errors_map import (
-    from_exception,
-    from_status,
-    json_body,
-    retry_after,
-)
+from as2sync.backends.as2gateway.errors_map import from_status, json_body
 from as2sync.backends.as2gateway.model import (
     BatchDownload,
     Digest,
@@ -69,120 +59,42 @@ from as2sync.backends.as2gateway.parsing import (
     parse_stations,
     parse_truncation,
 )
-from as2sync.backends.http.ratelimit import Priority, RateLimiter
-from as2sync.backends.http.retrying import RetryPolicy
-from as2sync.backends.http.transfer import (
-    digest_of,
-    header_safe,
-    multipart_body,
-    raw_body,
-    stream_to,
+from as2sync.backends.http import rest, transfer
+from as2sync.backends.http.ratelimit import Priority
+from as2sync.backends.http.rest import (
+    DOWNLOAD_HEADERS,
+    Call,
+    RestClient,
+    accepted_without_id,
+    drain,
 )
-from as2sync.config.loader import is_loopback
-from as2sync.errors import (
-    ConfigError,
-    ConfigProblem,
-    GatewayError,
-    InvalidRequest,
-    NotFound,
-    ProtocolError,
-    TransientError,
-    UnknownOutcome,
-)
-from as2sync.log import register_secret
+from as2sync.errors import InvalidRequest, NotFound, ProtocolError
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-Observer = Callable[[str, int | None, float], None]
-BodyFactory = Callable[[contextlib.ExitStack], dict[str, Any]]
+Observer = rest.Observer
 
 MAX_FILES: Final = 10
 MAX_BATCH: Final = 100
-# Zips and EDI files gain nothing from gzip, and identity lets us check Content-Length.
-_DOWNLOAD_HEADERS: Final = {"Accept-Encoding": "identity"}
 
 
-@dataclass(frozen=True)
-class _Call:
-    """One logical request. ``body`` builds fresh content for every attempt."""
-
-    endpoint: str
-    method: str
-    path: tuple[str, ...]
-    params: Mapping[str, str] = field(default_factory=dict)
-    json: object = None
-    body: BodyFactory | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    idempotent: bool = True
-    priority: Priority | None = None  # None: the caller's context priority
-    authorize: bool = False  # the login request itself: no token, 401 means bad credentials
-
-
-class _Unauthorized(Exception):
-    """Internal signal: the token was refused. Never leaves this module."""
-
-    def __init__(self, error: GatewayError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class As2GatewayClient:
+class As2GatewayClient(RestClient):
     """Thread-safe client of the AS2 Gateway v1 API (one instance per process is enough).
 
     ``limiter`` should be the process-wide one (:func:`~.http.ratelimit.shared_limiter`,
-    as the factory does); without one the client gets a private 50-per-10-s limiter.
-    ``clock`` is wall-clock epoch seconds (token expiry); ``observer(endpoint, status, seconds)``
-    is called once per HTTP request, with ``status`` None when no response arrived.
-    ``verify`` is True or the path of an extra CA bundle. ``stop`` is the process's stop event:
-    once it is set no request starts any more (``ShuttingDown``) and retry back-offs and
-    rate-limit pauses end; a request already sent may finish. Raises ``ConfigError`` for a base
-    URL that is not https (plain http only for loopback hosts, i.e. the emulator).
+    as the factory does); without one the client gets a private 50-per-10-s limiter. The
+    options are :class:`~as2sync.backends.http.rest.RestClient`'s.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        username: str,
-        password: str,
-        *,
-        limiter: RateLimiter | None = None,
-        timeout: float = 60.0,
-        transport: httpx.BaseTransport | None = None,
-        retry: RetryPolicy | None = None,
-        verify: bool | str = True,
-        clock: Callable[[], float] = time.time,
-        observer: Observer | None = None,
-        token_renew_seconds: float = 300.0,
-        stop: threading.Event | None = None,
-    ) -> None:
-        self._base = _checked_base_url(base_url)
-        self._username = username
-        self._password = password
-        register_secret(password)
-        self._limiter = limiter if limiter is not None else RateLimiter()
-        self._retry = retry if retry is not None else RetryPolicy()
+    from_status = staticmethod(from_status)
+    token_refused = frozenset({401})
+    log = log
+
+    def _token_source(self, clock: Callable[[], float], renew_seconds: float) -> TokenManager:
         self._clock = clock
-        self._observer = observer
-        self._renew_seconds = token_renew_seconds
-        self._stop = stop
-        self._auth = TokenManager(self._login, clock=clock)
-        self._http = httpx.Client(
-            transport=transport,
-            timeout=httpx.Timeout(timeout),
-            verify=_ssl_context(verify),
-            follow_redirects=False,
-            headers={"User-Agent": f"as2sync/{__version__}"},
-        )
-
-    def __enter__(self) -> As2GatewayClient:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
+        self._renew_seconds = renew_seconds
+        return TokenManager(self._login, clock=clock)
 
     # -- sending --------------------------------------------------------------------------
 
@@ -210,26 +122,23 @@ class As2GatewayClient:
         in memory until the caller stores it).
         """
         files = list(files)
-        if not 1 <= len(files) <= MAX_FILES:
-            raise InvalidRequest(f"a message carries 1 to {MAX_FILES} files, not {len(files)}")
-        if not all(f.name for f in files):
-            raise InvalidRequest("every file needs a name")
-        if len({f.name for f in files}) != len(files):
-            raise InvalidRequest("file names within one message must be unique")
+        transfer.check_message_files(files, MAX_FILES)
         params = {"partnerType": str(partner_type)}
         if subject:
             params["subject"] = subject
-        raw = len(files) == 1 and header_safe(files[0].name)
-        call = _Call(
+        raw = len(files) == 1 and transfer.header_safe(files[0].name)
+        call = Call(
             endpoint="send",
             method="POST",
             path=("message", station, partner),
             params=params,
-            body=(lambda s: raw_body(s, files[0])) if raw else (lambda s: multipart_body(s, files)),
+            body=(lambda s: transfer.raw_body(s, files[0]))
+            if raw
+            else (lambda s: transfer.multipart_body(s, files)),
             idempotent=False,
             priority=Priority.HIGH,
         )
-        return self._attempt(call, _accepted_message_id)
+        return self._rest.attempt(call, _accepted_message_id)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -262,14 +171,14 @@ class As2GatewayClient:
                     params[key] = value
         if folder is Folder.RECEIVED and query.unread_only:
             params["unreadOnly"] = "true"
-        call = _Call(f"list_{folder}", "GET", ("message", str(folder)), params)
+        call = Call(f"list_{folder}", "GET", ("message", str(folder)), params)
         page = self._call(call, lambda r: parse_page(json_body(r, endpoint=call.endpoint)))
         if folder is Folder.QUEUED:
             page = Page(page.total, tuple(m for m in page.records if _matches(m, query)))
         return page
 
     def get_received(self, message_id: str, *, mark_read: bool = False) -> MessageInfo:
-        call = _Call(
+        call = Call(
             "get_received",
             "GET",
             ("message", "received", message_id),
@@ -278,11 +187,11 @@ class As2GatewayClient:
         return self._call(call, lambda r: parse_message(json_body(r, endpoint=call.endpoint)))
 
     def stations(self) -> list[Station]:
-        call = _Call("stations", "GET", ("station",))
+        call = Call("stations", "GET", ("station",))
         return self._call(call, lambda r: parse_stations(json_body(r, endpoint=call.endpoint)))
 
     def partners(self) -> list[Partner]:
-        call = _Call("partners", "GET", ("partner",))
+        call = Call("partners", "GET", ("partner",))
         return self._call(call, lambda r: parse_partners(json_body(r, endpoint=call.endpoint)))
 
     # -- downloads ------------------------------------------------------------------------
@@ -298,13 +207,13 @@ class As2GatewayClient:
         ids = list(message_ids)
         if not 1 <= len(ids) <= MAX_BATCH:
             raise InvalidRequest(f"a batch holds 1 to {MAX_BATCH} message IDs, not {len(ids)}")
-        call = _Call(
+        call = Call(
             "batch",
             "POST",
             ("message", "received", "batch", "attachments"),
             {"markAsRead": "true"} if mark_read else {},
             json=ids,
-            headers=_DOWNLOAD_HEADERS,
+            headers=DOWNLOAD_HEADERS,
         )
 
         def handle(response: httpx.Response) -> BatchDownload:
@@ -319,7 +228,7 @@ class As2GatewayClient:
                     )
             elif response.status_code != 200:
                 raise ProtocolError(f"batch: unexpected HTTP {response.status_code}")
-            size = stream_to(response, dest, call.endpoint)
+            size = transfer.stream_to(response, dest, call.endpoint)
             return BatchDownload(zip_path=dest, truncation=truncation, size=size)
 
         return self._call(call, handle, cleanup=dest)
@@ -330,40 +239,38 @@ class As2GatewayClient:
         """Stream attachment ``index`` of a received message into ``dest``; its size."""
         if index < 0:
             raise InvalidRequest("attachment index must be >= 0")
-        call = _Call(
+        call = Call(
             "attachment",
             "GET",
             ("message", "received", message_id, "attachments", str(index)),
             {"markAsRead": "true"} if mark_read else {},
-            headers=_DOWNLOAD_HEADERS,
+            headers=DOWNLOAD_HEADERS,
         )
-        return self._call(call, lambda r: stream_to(r, dest, call.endpoint), cleanup=dest)
+        return self._call(call, lambda r: transfer.stream_to(r, dest, call.endpoint), cleanup=dest)
 
     def sent_attachment_digest(self, message_id: str, index: int) -> Digest:
         """SHA-256 and size of attachment ``index`` of a sent message (spec 7.2), hashed as it
         streams in: reconciliation compares it with what the ledger claimed."""
         if index < 0:
             raise InvalidRequest("attachment index must be >= 0")
-        call = _Call(
+        call = Call(
             "sent_attachment",
             "GET",
             ("message", "sent", message_id, "attachments", str(index)),
-            headers=_DOWNLOAD_HEADERS,
+            headers=DOWNLOAD_HEADERS,
         )
-        return self._call(call, lambda r: digest_of(r, call.endpoint))
+        return self._call(call, lambda r: transfer.digest_of(r, call.endpoint))
 
     # -- marking and deleting ---------------------------------------------------------------
 
     def mark_read(self, message_id: str) -> None:
         # The spec has no dedicated endpoint: retrieving with markAsRead=true marks it.
-        call = _Call(
-            "mark_read", "GET", ("message", "received", message_id), {"markAsRead": "true"}
-        )
-        self._call(call, _drain)
+        call = Call("mark_read", "GET", ("message", "received", message_id), {"markAsRead": "true"})
+        self._call(call, drain)
 
     def mark_unread(self, message_id: str) -> None:
-        call = _Call("mark_unread", "POST", ("message", "received", message_id, "markUnread"))
-        self._call(call, _drain)
+        call = Call("mark_unread", "POST", ("message", "received", message_id, "markUnread"))
+        self._call(call, drain)
 
     def delete(self, folder: Folder, message_ids: Sequence[str]) -> None:
         """Bulk DELETE /message/<folder>; a 404 (some ID already gone) counts as done."""
@@ -372,9 +279,9 @@ class As2GatewayClient:
             return
         if len(ids) > MAX_BATCH:
             raise InvalidRequest(f"at most {MAX_BATCH} IDs per delete, not {len(ids)}")
-        call = _Call("delete", "DELETE", ("message", str(folder)), json=ids)
+        call = Call("delete", "DELETE", ("message", str(folder)), json=ids)
         try:
-            self._call(call, _drain)
+            self._call(call, drain)
         except NotFound as exc:
             log.info(
                 "gateway.delete_not_found", folder=str(folder), count=len(ids), detail=str(exc)
@@ -383,115 +290,17 @@ class As2GatewayClient:
     # -- the request pipeline -----------------------------------------------------------------
 
     def _call(
-        self, call: _Call, handle: Callable[[httpx.Response], T], *, cleanup: Path | None = None
+        self, call: Call, handle: Callable[[httpx.Response], T], *, cleanup: Path | None = None
     ) -> T:
         """An idempotent request through the retry policy; ``cleanup`` is removed on failure."""
-        try:
-            return self._retry.call(
-                lambda: self._attempt(call, handle),
-                endpoint=call.endpoint,
-                limiter=self._limiter,
-                stop=self._stop,
-            )
-        except BaseException:
-            if cleanup is not None:
-                with contextlib.suppress(OSError):
-                    cleanup.unlink(missing_ok=True)
-            raise
-
-    def _attempt(self, call: _Call, handle: Callable[[httpx.Response], T]) -> T:
-        """One attempt, including the single repeat after a 401."""
-        if call.authorize:
-            return self._once(call, handle, None)
-        for repeat in (False, True):
-            token = self._token_for(call)
-            try:
-                return self._once(call, handle, token)
-            except _Unauthorized as refused:
-                if repeat:
-                    raise refused.error from None
-                self._auth.invalidate(token)
-                log.info("gateway.token_refused", endpoint=call.endpoint)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _token_for(self, call: _Call) -> str:
-        try:
-            return self._auth.token()
-        except ProtocolError as exc:
-            if call.idempotent:
-                raise
-            # Nothing was sent yet: for the send's contract this is transient, not unknown.
-            raise TransientError(f"{call.endpoint}: login failed: {exc}") from exc
-
-    def _once(self, call: _Call, handle: Callable[[httpx.Response], T], token: str | None) -> T:
-        with contextlib.ExitStack() as stack:
-            kwargs = call.body(stack) if call.body is not None else {}
-            headers: dict[str, str] = {**call.headers, **kwargs.pop("headers", {})}
-            if token is not None:
-                headers["Authorization"] = token  # no scheme, per the spec
-            if call.json is not None:
-                kwargs["json"] = call.json
-            request = self._http.build_request(
-                call.method, self._url(call.path), params=call.params, headers=headers, **kwargs
-            )
-            # The slot is held until the response headers are in: by then the gateway has
-            # counted the request (see the window rule in ratelimit).
-            with self._limiter.slot(call.priority, stop=self._stop):
-                started = time.monotonic()
-                try:
-                    response = self._http.send(request, stream=True)
-                except (httpx.HTTPError, OSError) as exc:
-                    self._observe(call, None, started)
-                    raise from_exception(
-                        exc, endpoint=call.endpoint, idempotent=call.idempotent
-                    ) from exc
-            try:
-                return self._handle(call, response, handle)
-            finally:
-                # Closing a response we are done with must not turn a result (a message ID!)
-                # into an error.
-                with contextlib.suppress(httpx.HTTPError, OSError):
-                    response.close()
-                self._observe(call, response.status_code, started)
-
-    def _handle(
-        self, call: _Call, response: httpx.Response, handle: Callable[[httpx.Response], T]
-    ) -> T:
-        status = response.status_code
-        if status == 401 and not call.authorize:
-            raise _Unauthorized(
-                from_status(response, endpoint=call.endpoint, idempotent=call.idempotent)
-            )
-        if status in (429, 503):
-            self._limiter.penalise(retry_after(response))
-        if not 200 <= status < 300:
-            raise from_status(
-                response,
-                endpoint=call.endpoint,
-                idempotent=call.idempotent,
-                authorize=call.authorize,
-            )
-        try:
-            return handle(response)
-        except (httpx.HTTPError, OSError) as exc:
-            raise from_exception(exc, endpoint=call.endpoint, idempotent=call.idempotent) from exc
-        except ProtocolError as exc:
-            if call.idempotent:
-                raise
-            # A 2xx to a send means it was accepted, whatever else is wrong with the answer.
-            raise UnknownOutcome(f"{call.endpoint}: accepted, but {exc}", status=status) from exc
+        if cleanup is None:
+            return self._rest.call(call, handle)
+        with transfer.removed_on_failure(cleanup):
+            return self._rest.call(call, handle)
 
     def _login(self) -> Token:
-        call = _Call(
-            "authorize",
-            "POST",
-            ("authorize",),
-            json={"username": self._username, "password": self._password},
-            priority=Priority.HIGH,  # every other request waits for it
-            authorize=True,
-        )
-        return self._attempt(
-            call,
+        return self._rest.attempt(
+            self._login_call(),
             lambda r: parse_token(
                 json_body(r, endpoint="authorize"),
                 now=self._clock(),
@@ -499,50 +308,8 @@ class As2GatewayClient:
             ),
         )
 
-    def _url(self, segments: tuple[str, ...]) -> str:
-        # Message IDs hold <, >, @, +, / ...: every segment is fully percent-encoded, and httpx
-        # keeps the escapes as they are.
-        return self._base + "/" + "/".join(quote(s, safe="") for s in segments)
-
-    def _observe(self, call: _Call, status: int | None, started: float) -> None:
-        """Log and report one finished HTTP request (``status`` None: no response)."""
-        seconds = time.monotonic() - started
-        log.debug(
-            "gateway.request",
-            endpoint=call.endpoint,
-            method=call.method,
-            status=status,
-            seconds=round(seconds, 4),
-        )
-        if self._observer is None:
-            return
-        try:
-            self._observer(call.endpoint, status, seconds)
-        except Exception as exc:  # a metrics bug must never change the outcome of a request
-            log.warning("gateway.observer_failed", error=type(exc).__name__, detail=str(exc))
-
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _checked_base_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError([ConfigProblem("gateway.url", f"not an http(s) URL: {url!r}")])
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError(
-            [ConfigProblem("gateway.url", "plain http:// is only allowed for loopback hosts")]
-        )
-    return url.rstrip("/")
-
-
-def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
-    """``True``: the default trust store; a path: that CA bundle in addition to it."""
-    if isinstance(verify, bool):
-        return verify
-    context = httpx.create_ssl_context()
-    context.load_verify_locations(cafile=verify)
-    return context
 
 
 def _accepted_message_id(response: httpx.Response) -> str:
@@ -552,16 +319,8 @@ def _accepted_message_id(response: httpx.Response) -> str:
     with contextlib.suppress(httpx.HTTPError):
         response.read()
     if message_id is None:
-        raise UnknownOutcome(
-            f"send: HTTP {response.status_code} accepted it, but the Link header "
-            f"({link!r}) holds no message ID",
-            status=response.status_code,
-        )
+        raise accepted_without_id(response, f"the Link header ({link!r}) holds no message ID")
     return message_id
-
-
-def _drain(response: httpx.Response) -> None:
-    response.read()
 
 
 def _matches(info: MessageInfo, query: ListQuery) -> bool:

@@ -1,1 +1,2 @@
-"""HTTP plumbing shared by the REST backends: rate limit, retries, pausing, streamed uploads."""
+"""HTTP plumbing shared by the REST backends: the request pipeline (rest), rate limit, retries,
+pausing, streamed uploads and downloads."""

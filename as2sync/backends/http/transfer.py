@@ -21,7 +21,7 @@ import httpx
 from as2sync.backends import base
 from as2sync.backends.as2gateway.model import Digest
 from as2sync.backends.as2gateway.parsing import filename_from_disposition
-from as2sync.errors import ContentChanged, TransientError
+from as2sync.errors import ContentChanged, InvalidRequest, TransientError
 from as2sync.failpoints import failpoint
 from as2sync.folders.fsutil import storage_error
 
@@ -34,6 +34,17 @@ Claimed = base.OutboundFile
 def header_safe(name: str) -> bool:
     """Whether ``name`` can travel in the ``Name`` header as it is (printable ASCII only)."""
     return all(" " <= ch <= "~" for ch in name)
+
+
+def check_message_files(files: Sequence[Claimed], max_files: int) -> None:
+    """InvalidRequest (before anything is sent) unless 1..``max_files`` files with unique,
+    non-empty names."""
+    if not 1 <= len(files) <= max_files:
+        raise InvalidRequest(f"a message carries 1 to {max_files} files, not {len(files)}")
+    if not all(f.name for f in files):
+        raise InvalidRequest("every file needs a name")
+    if len({f.name for f in files}) != len(files):
+        raise InvalidRequest("file names within one message must be unique")
 
 
 class ClaimedBytes:
@@ -206,6 +217,18 @@ def stream_to(response: httpx.Response, dest: Path, endpoint: str) -> int:
         raise storage_error("write", dest, exc) from exc
     _check_length(response, written, endpoint)
     return written
+
+
+@contextlib.contextmanager
+def removed_on_failure(dest: Path) -> Iterator[None]:
+    """Remove ``dest`` if the block fails: a download's destination never keeps a partial
+    body (any failure, also an interrupt, as the file may be half written)."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            dest.unlink(missing_ok=True)
+        raise
 
 
 def _check_length(response: httpx.Response, received: int, endpoint: str) -> None:

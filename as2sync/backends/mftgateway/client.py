@@ -1,6 +1,7 @@
 """The MFT Gateway REST API client: the calls the backend makes, over HTTP.
 
-Every API request goes the same way (:meth:`MftClient._attempt`):
+Every API request goes the same way (:class:`~as2sync.backends.http.rest.RestCaller`, shared
+with the AS2 Gateway v1 client; what is MFT Gateway's is named here):
 
 1. an API token from the :class:`~.session.Session` (login, or an early refresh, when due);
 2. a slot from the shared :class:`~as2sync.backends.http.ratelimit.RateLimiter`, held until
@@ -26,28 +27,33 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
 
-from as2sync import __version__
 from as2sync.backends import base
-from as2sync.backends.as2gateway.client import _checked_base_url, _ssl_context
 from as2sync.backends.as2gateway.model import Digest
-from as2sync.backends.http.ratelimit import Priority, RateLimiter
-from as2sync.backends.http.retrying import RetryPolicy
+from as2sync.backends.http.ratelimit import Priority
+from as2sync.backends.http.rest import (
+    DOWNLOAD_HEADERS,
+    Call,
+    RestClient,
+    accepted_without_id,
+    drain,
+)
 from as2sync.backends.http.transfer import (
+    check_message_files,
     digest_of,
     header_safe,
     multipart_body,
     raw_body,
+    removed_on_failure,
     stream_to,
 )
 from as2sync.backends.mftgateway import names, pagination
@@ -59,7 +65,6 @@ from as2sync.backends.mftgateway.errors_map import (
     from_status,
     json_body,
     object_error,
-    retry_after,
 )
 from as2sync.backends.mftgateway.parsing import (
     AttachmentUrls,
@@ -77,21 +82,11 @@ from as2sync.backends.mftgateway.parsing import (
 )
 from as2sync.backends.mftgateway.session import Session
 from as2sync.config.loader import is_loopback
-from as2sync.errors import (
-    GatewayError,
-    InvalidRequest,
-    NotFound,
-    ProtocolError,
-    TransientError,
-    UnknownOutcome,
-)
-from as2sync.log import register_secret
+from as2sync.errors import InvalidRequest, NotFound, ProtocolError
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-Observer = Callable[[str, int | None, float], None]
-BodyFactory = Callable[[contextlib.ExitStack], dict[str, Any]]
 
 DEFAULT_URL: Final = "https://api.mftgateway.com"
 DEFAULT_RATE_LIMIT: Final = (50, 10.0)
@@ -100,7 +95,6 @@ AS2 Gateway's, a pace the vendor's other API is known to accept."""
 MAX_PAGE: Final = 100
 MAX_IDS: Final = 100
 URL_REFRESHES: Final = 2
-_DOWNLOAD_HEADERS: Final = {"Accept-Encoding": "identity"}
 
 
 class Box(enum.StrEnum):
@@ -126,89 +120,27 @@ class Downloaded:
     size: int
 
 
-@dataclass(frozen=True)
-class _Call:
-    """One logical request. ``body`` builds fresh content for every attempt."""
-
-    endpoint: str
-    method: str
-    path: tuple[str, ...]
-    params: Mapping[str, str] = field(default_factory=dict)
-    json: object = None
-    body: BodyFactory | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    idempotent: bool = True
-    priority: Priority | None = None  # None: the caller's context priority
-    authorize: bool = False  # /authorize or /refresh-session: no token
-
-
-class _Unauthorized(Exception):
-    """Internal signal: the token was refused. Never leaves this module."""
-
-    def __init__(self, error: GatewayError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class MftClient:
+class MftClient(RestClient):
     """Thread-safe client of the MFT Gateway REST API (one per process is enough).
 
     ``limiter`` should be the process-wide one; without one the client gets a private
-    :data:`DEFAULT_RATE_LIMIT`. ``clock`` is epoch seconds (token expiry); ``observer(endpoint,
-    status, seconds)`` is called once per HTTP request (status None: no response). ``stop`` is
-    the process's stop event (no request starts once it is set). Raises ``ConfigError`` for a
-    base URL that is not https (plain http only for loopback hosts, i.e. the emulator).
+    :data:`DEFAULT_RATE_LIMIT`. The options are :class:`~as2sync.backends.http.rest.RestClient`'s.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        username: str,
-        password: str,
-        *,
-        limiter: RateLimiter | None = None,
-        timeout: float = 60.0,
-        transport: httpx.BaseTransport | None = None,
-        retry: RetryPolicy | None = None,
-        verify: bool | str = True,
-        clock: Callable[[], float] = time.time,
-        observer: Observer | None = None,
-        token_renew_seconds: float = 300.0,
-        stop: threading.Event | None = None,
-        url_refreshes: int = URL_REFRESHES,
-    ) -> None:
-        self._base = _checked_base_url(base_url)
-        self._username = username
-        self._password = password
-        register_secret(password)
-        self._limiter = limiter if limiter is not None else RateLimiter(*DEFAULT_RATE_LIMIT)
-        self._retry = retry if retry is not None else RetryPolicy()
-        self._observer = observer
-        self._stop = stop
-        self._url_refreshes = url_refreshes
-        self._incomplete_warned = False
-        self._session = Session(
-            self._login, self._refresh, renew_seconds=token_renew_seconds, clock=clock
-        )
-        self._http = httpx.Client(
-            transport=transport,
-            timeout=httpx.Timeout(timeout),
-            verify=_ssl_context(verify),
-            follow_redirects=False,
-            headers={"User-Agent": f"as2sync/{__version__}"},
-        )
+    from_status = staticmethod(from_status)
+    token_refused = TOKEN_REFUSED
+    log = log
+    default_limit = DEFAULT_RATE_LIMIT
+    url_refreshes = URL_REFRESHES
+    """How often per message refused attachment URLs are replaced by fresh ones."""
+
+    _incomplete_warned = False  # set on the instance once it has warned
+
+    def _token_source(self, clock: Callable[[], float], renew_seconds: float) -> Session:
+        return Session(self._login, self._refresh, renew_seconds=renew_seconds, clock=clock)
 
     def __repr__(self) -> str:
-        return f"MftClient({self._base!r}, username={self._username!r})"
-
-    def __enter__(self) -> MftClient:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
+        return f"MftClient({self._rest.base!r}, username={self._username!r})"
 
     def wake(self) -> None:
         """Once the stop event is set: end the rate limiter's waits at once."""
@@ -239,12 +171,7 @@ class MftClient:
         accepted, including a 2xx without a readable ID. See :meth:`base.Sender.submit`.
         """
         files = list(files)
-        if not 1 <= len(files) <= MAX_FILES:
-            raise InvalidRequest(f"a message carries 1 to {MAX_FILES} files, not {len(files)}")
-        if not all(f.name for f in files):
-            raise InvalidRequest("every file needs a name")
-        if len({f.name for f in files}) != len(files):
-            raise InvalidRequest("file names within one message must be unique")
+        check_message_files(files, MAX_FILES)
         for what, value in (("station", station), ("partner", partner), ("subject", subject)):
             if value is not None and not (value and header_safe(value)):
                 raise InvalidRequest(f"the {what} {value!r} cannot travel in an HTTP header")
@@ -261,7 +188,7 @@ class MftClient:
             def body(stack: contextlib.ExitStack) -> dict[str, Any]:
                 return multipart_body(stack, files, part="File")
 
-        call = _Call(
+        call = Call(
             "send",  # the endpoint label v1 uses too, so metrics read the same
             "POST",
             ("message", "submit"),
@@ -270,7 +197,7 @@ class MftClient:
             idempotent=False,
             priority=Priority.HIGH,
         )
-        return self._attempt(call, _accepted_id)
+        return self._rest.attempt(call, _accepted_id)
 
     # -- lists ----------------------------------------------------------------------------
 
@@ -313,7 +240,7 @@ class MftClient:
             if value:
                 params[name] = value
         endpoint = "list_" + box.value.rsplit("/", 1)[-1]
-        call = _Call(endpoint, "GET", box.segments, params)
+        call = Call(endpoint, "GET", box.segments, params)
         try:
             return self._call(
                 call, lambda r: parse_id_list(json_body(r, endpoint=endpoint), endpoint)
@@ -342,7 +269,7 @@ class MftClient:
 
     def inbox_message(self, identifier: str, *, mark_read: bool) -> MessageInfo:
         """A received message. ``markAsRead`` is always sent: the server's default marks read."""
-        call = _Call(
+        call = Call(
             "mark_read" if mark_read else "inbox_message",
             "GET",
             (*Box.INBOX.segments, identifier),
@@ -356,7 +283,7 @@ class MftClient:
         """A submitted message in ``box`` (NotFound if it is not in that box)."""
         if box is Box.INBOX:
             raise InvalidRequest("outbox_message reads an outbox")
-        call = _Call("outbox_message", "GET", (*box.segments, identifier))
+        call = Call("outbox_message", "GET", (*box.segments, identifier))
         return self._call(
             call, lambda r: parse_message(json_body(r, endpoint=call.endpoint), call.endpoint)
         )
@@ -366,8 +293,8 @@ class MftClient:
         self.inbox_message(identifier, mark_read=True)
 
     def mark_unread(self, identifier: str) -> None:
-        call = _Call("mark_unread", "POST", (*Box.INBOX.segments, identifier, "markUnread"))
-        self._call(call, _drain)
+        call = Call("mark_unread", "POST", (*Box.INBOX.segments, identifier, "markUnread"))
+        self._call(call, drain)
 
     def delete(self, box: Box, identifiers: Sequence[str]) -> list[str]:
         """Delete messages of the inbox or outbox; the IDs the server says it deleted (a 404,
@@ -379,9 +306,7 @@ class MftClient:
             raise InvalidRequest(f"at most {MAX_IDS} IDs per delete, not {len(ids)}")
         if box not in (Box.INBOX, Box.SENT):
             raise InvalidRequest("delete takes the inbox or the outbox")
-        call = _Call(
-            "delete", "POST", (*box.segments, "delete"), json={names.IDENTIFIERS_BODY: ids}
-        )
+        call = Call("delete", "POST", (*box.segments, "delete"), json={names.IDENTIFIERS_BODY: ids})
         try:
             return self._call(call, lambda r: _deleted(json_body(r, endpoint="delete")))
         except NotFound:
@@ -392,17 +317,17 @@ class MftClient:
     def certificates(self) -> list[CertificateRef]:
         """Every certificate of the account (fetched unfiltered: the two sources name the
         types differently, so filtering is the caller's, on the seed's names)."""
-        call = _Call("certificates", "GET", ("certificate",))
+        call = Call("certificates", "GET", ("certificate",))
         return self._call(call, lambda r: parse_certificates(json_body(r, endpoint="certificates")))
 
     def certificate(self, alias: str) -> CertificateInfo:
-        call = _Call("certificate", "GET", ("certificate", alias))
+        call = Call("certificate", "GET", ("certificate", alias))
         return self._call(call, lambda r: parse_certificate(json_body(r, endpoint="certificate")))
 
     # -- attachments ----------------------------------------------------------------------
 
     def attachment_urls(self, box: Box, identifier: str) -> AttachmentUrls:
-        call = _Call("attachment_urls", "GET", (*box.segments, identifier, "attachments"))
+        call = Call("attachment_urls", "GET", (*box.segments, identifier, "attachments"))
         return self._call(
             call,
             lambda r: parse_attachment_urls(json_body(r, endpoint=call.endpoint), call.endpoint),
@@ -424,12 +349,8 @@ class MftClient:
 
         def download(url: str, index: int, name: str) -> int:
             dest = dest_for(index, name)
-            try:
+            with removed_on_failure(dest):
                 return self._object(url, lambda r: stream_to(r, dest, "download"), "download")
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    dest.unlink(missing_ok=True)
-                raise
 
         return [
             Downloaded(index, name, size)
@@ -483,7 +404,7 @@ class MftClient:
                     done.append((index, item.name, fetch(item.url, index, item.name)))
                     break
                 except UrlRefused:
-                    if refreshes >= self._url_refreshes:
+                    if refreshes >= self.url_refreshes:
                         raise
                     refreshes += 1
                     log.info("gateway.url_refused", endpoint="download", index=index)
@@ -498,12 +419,8 @@ class MftClient:
     def download_url(self, url: str, dest: Path) -> int:
         """Stream a signed URL's body into ``dest`` (created or truncated, removed on failure);
         the bytes written. Sent without ``Authorization``. UrlRefused for a 403."""
-        try:
+        with removed_on_failure(dest):
             return self._object(url, lambda r: stream_to(r, dest, "download"), "download")
-        except BaseException:
-            with contextlib.suppress(OSError):
-                dest.unlink(missing_ok=True)
-            raise
 
     def _object(
         self,
@@ -515,10 +432,10 @@ class MftClient:
     ) -> T:
         """One object-store GET through the retry policy (UrlRefused is not retried)."""
         _check_object_url(url)
-        return self._retry.call(
+        return self._rest.retry.call(
             lambda: self._object_once(url, handle, endpoint, headers or {}),
             endpoint=endpoint,
-            stop=self._stop,
+            stop=self._rest.stop,
         )
 
     def _object_once(
@@ -529,13 +446,13 @@ class MftClient:
         headers: Mapping[str, str],
     ) -> T:
         # Built without any credential: the signature in the URL is the only one allowed.
-        request = self._http.build_request("GET", url, headers={**_DOWNLOAD_HEADERS, **headers})
+        request = self._rest.http.build_request("GET", url, headers={**DOWNLOAD_HEADERS, **headers})
         request.headers.pop("Authorization", None)
         started = time.monotonic()
         try:
-            response = self._http.send(request, stream=True)
+            response = self._rest.http.send(request, stream=True)
         except (httpx.HTTPError, OSError) as exc:
-            self._observe(endpoint, "GET", None, started)
+            self._rest.observe(endpoint, "GET", None, started)
             raise from_exception(exc, endpoint=endpoint, idempotent=True) from exc
         try:
             if not 200 <= response.status_code < 300:
@@ -547,111 +464,21 @@ class MftClient:
         finally:
             with contextlib.suppress(httpx.HTTPError, OSError):
                 response.close()
-            self._observe(endpoint, "GET", response.status_code, started)
+            self._rest.observe(endpoint, "GET", response.status_code, started)
 
     # -- the request pipeline -----------------------------------------------------------------
 
-    def _call(self, call: _Call, handle: Callable[[httpx.Response], T]) -> T:
+    def _call(self, call: Call, handle: Callable[[httpx.Response], T]) -> T:
         """An idempotent request through the retry policy."""
-        return self._retry.call(
-            lambda: self._attempt(call, handle),
-            endpoint=call.endpoint,
-            limiter=self._limiter,
-            stop=self._stop,
-        )
-
-    def _attempt(self, call: _Call, handle: Callable[[httpx.Response], T]) -> T:
-        """One attempt, including the single repeat after the token was refused."""
-        if call.authorize:
-            return self._once(call, handle, None)
-        for repeat in (False, True):
-            token = self._token_for(call)
-            try:
-                return self._once(call, handle, token)
-            except _Unauthorized as refused:
-                if repeat:
-                    raise refused.error from None
-                self._session.invalidate(token)
-                log.info("gateway.token_refused", endpoint=call.endpoint)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _token_for(self, call: _Call) -> str:
-        try:
-            return self._session.token()
-        except ProtocolError as exc:
-            if call.idempotent:
-                raise
-            # Nothing was sent yet: for the submit's contract this is transient, not unknown.
-            raise TransientError(f"{call.endpoint}: login failed: {exc}") from exc
-
-    def _once(self, call: _Call, handle: Callable[[httpx.Response], T], token: str | None) -> T:
-        with contextlib.ExitStack() as stack:
-            kwargs = call.body(stack) if call.body is not None else {}
-            headers: dict[str, str] = {**call.headers, **kwargs.pop("headers", {})}
-            if token is not None:
-                headers["Authorization"] = token  # the bare token: no scheme
-            if call.json is not None:
-                kwargs["json"] = call.json
-            request = self._http.build_request(
-                call.method, self._url(call.path), params=call.params, headers=headers, **kwargs
-            )
-            with self._limiter.slot(call.priority, stop=self._stop):
-                started = time.monotonic()
-                try:
-                    response = self._http.send(request, stream=True)
-                except (httpx.HTTPError, OSError) as exc:
-                    self._observe(call.endpoint, call.method, None, started)
-                    raise from_exception(
-                        exc, endpoint=call.endpoint, idempotent=call.idempotent
-                    ) from exc
-            try:
-                return self._handle(call, response, handle)
-            finally:
-                # Closing a response we are done with must not turn a result into an error.
-                with contextlib.suppress(httpx.HTTPError, OSError):
-                    response.close()
-                self._observe(call.endpoint, call.method, response.status_code, started)
-
-    def _handle(
-        self, call: _Call, response: httpx.Response, handle: Callable[[httpx.Response], T]
-    ) -> T:
-        status = response.status_code
-        if status in TOKEN_REFUSED and not call.authorize:
-            raise _Unauthorized(
-                from_status(response, endpoint=call.endpoint, idempotent=call.idempotent)
-            )
-        if status in (429, 503):
-            self._limiter.penalise(retry_after(response))
-        if not 200 <= status < 300:
-            raise from_status(
-                response,
-                endpoint=call.endpoint,
-                idempotent=call.idempotent,
-                authorize=call.endpoint == "authorize",
-            )
-        try:
-            return handle(response)
-        except (httpx.HTTPError, OSError) as exc:
-            raise from_exception(exc, endpoint=call.endpoint, idempotent=call.idempotent) from exc
-        except ProtocolError as exc:
-            if call.idempotent:
-                raise
-            # A 2xx to a submit means it was accepted, whatever else is wrong with the answer.
-            raise UnknownOutcome(f"{call.endpoint}: accepted, but {exc}", status=status) from exc
+        return self._rest.call(call, handle)
 
     def _login(self) -> SessionTokens:
-        call = _Call(
-            "authorize",
-            "POST",
-            ("authorize",),
-            json={"username": self._username, "password": self._password},
-            priority=Priority.HIGH,  # every other request waits for it
-            authorize=True,
+        return self._rest.attempt(
+            self._login_call(), lambda r: parse_session(json_body(r, endpoint="authorize"))
         )
-        return self._attempt(call, lambda r: parse_session(json_body(r, endpoint="authorize")))
 
     def _refresh(self, refresh_token: str) -> SessionTokens:
-        call = _Call(
+        call = Call(
             "refresh",
             "POST",
             ("refresh-session",),
@@ -659,27 +486,7 @@ class MftClient:
             priority=Priority.HIGH,
             authorize=True,
         )
-        return self._attempt(call, lambda r: parse_session(json_body(r, endpoint="refresh")))
-
-    def _url(self, segments: tuple[str, ...]) -> str:
-        # Message IDs hold <, >, @, +, / ...: every segment is fully percent-encoded.
-        return self._base + "/" + "/".join(quote(s, safe="") for s in segments)
-
-    def _observe(self, endpoint: str, method: str, status: int | None, started: float) -> None:
-        seconds = time.monotonic() - started
-        log.debug(
-            "gateway.request",
-            endpoint=endpoint,
-            method=method,
-            status=status,
-            seconds=round(seconds, 4),
-        )
-        if self._observer is None:
-            return
-        try:
-            self._observer(endpoint, status, seconds)
-        except Exception as exc:  # a metrics bug must never change the outcome of a request
-            log.warning("gateway.observer_failed", error=type(exc).__name__, detail=str(exc))
+        return self._rest.attempt(call, lambda r: parse_session(json_body(r, endpoint="refresh")))
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -693,11 +500,8 @@ def _accepted_id(response: httpx.Response) -> str:
         body = None  # the Link header may still say it
     identifier = submit_id(body, link)
     if identifier is None:
-        raise UnknownOutcome(
-            f"send: HTTP {response.status_code} accepted it, but neither the body nor the "
-            f"Link header ({link!r}) holds a message ID",
-            status=response.status_code,
-        )
+        where = f"neither the body nor the Link header ({link!r}) holds a message ID"
+        raise accepted_without_id(response, where)
     return identifier
 
 
@@ -708,10 +512,6 @@ def _deleted(body: object) -> list[str]:
     if not isinstance(deleted, list) or not all(isinstance(d, str) for d in deleted):
         raise ProtocolError("delete: 'deleted' is not a list of message IDs")
     return list(deleted)
-
-
-def _drain(response: httpx.Response) -> None:
-    response.read()
 
 
 def _object_size(response: httpx.Response) -> int:
