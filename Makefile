@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(BIN)/pytest -q -p no:cacheprovider --durations=20
+	$(BIN)/pytest -q -p no:cacheprovider --durations=20 -n 2 --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check as2sync tests benchmarks

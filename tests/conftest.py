@@ -51,3 +51,12 @@ def make_emulator() -> Iterator[MakeEmulator]:
 @pytest.fixture
 def emulator(make_emulator: MakeEmulator) -> RunningEmulator:
     return make_emulator()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``make test`` runs on two workers (``-n 2 --dist loadgroup``): the end-to-end tests go
+    one after another on one worker, because each starts real daemon and gateway processes
+    whose waits assume a core of their own, while everything else spreads over both."""
+    for item in items:
+        if item.get_closest_marker("e2e") is not None:
+            item.add_marker(pytest.mark.xdist_group("e2e"))
