@@ -222,6 +222,17 @@ class HealthConfig(_Section):
     )
 
 
+class CertificatesConfig(_Section):
+    warn_days: int = Field(
+        30,
+        ge=0,
+        le=3650,
+        description="Warn (certificate.expiring) when an account certificate expires within "
+        "this many days; an expired one makes health fail. Backends that show certificates "
+        "only (mftgateway).",
+    )
+
+
 class Config(_Section):
     gateway: GatewayConfig
     state_dir: Path = Field(Path("/var/lib/as2sync"), description="Ledger and temporary files.")
@@ -233,6 +244,7 @@ class Config(_Section):
     metrics: MetricsConfig = Field(default_factory=lambda: MetricsConfig())
     ledger: LedgerConfig = Field(default_factory=lambda: LedgerConfig())
     health: HealthConfig = Field(default_factory=lambda: HealthConfig())
+    certificates: CertificatesConfig = Field(default_factory=lambda: CertificatesConfig())
     shutdown_timeout_seconds: PositiveSeconds = Field(
         8,
         description=(

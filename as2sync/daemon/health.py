@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from as2sync.backends.base import Certificate
 from as2sync.config.schema import Config
 from as2sync.daemon.liveness import LoopBeat
 from as2sync.daemon.liveness import problems as loop_problems
@@ -38,6 +40,9 @@ class Heartbeat:
     unrecorded: list[UnrecordedMessage] = field(default_factory=list)
     """Received messages the ledger refused to record (shown by ``status``; not a health
     problem: see :mod:`as2sync.inbound.unrecorded`)."""
+    certificates: list[Certificate] | None = None
+    """The account's certificates as the backend last read them; None when the backend shows
+    none (AS2 Gateway v1) or they have not been read yet."""
 
 
 def write_heartbeat(state_dir: Path, beat: Heartbeat) -> None:
@@ -59,6 +64,8 @@ def read_heartbeat(state_dir: Path) -> Heartbeat | None:
         beat = Heartbeat(**known)
         beat.loops = {str(k): _loop_beat(v) for k, v in dict(beat.loops).items()}
         beat.unrecorded = [_unrecorded(v) for v in list(beat.unrecorded)]
+        if beat.certificates is not None:
+            beat.certificates = [_certificate(v) for v in list(beat.certificates)]
     except (TypeError, ValueError):
         return None
     return beat
@@ -77,6 +84,30 @@ def _unrecorded(raw: object) -> UnrecordedMessage:
         raise ValueError(f"not an unrecorded message: {raw!r}")
     fields = UnrecordedMessage.__dataclass_fields__
     return UnrecordedMessage(**{k: v for k, v in raw.items() if k in fields})
+
+
+def _certificate(raw: object) -> Certificate:
+    if not isinstance(raw, dict):
+        raise ValueError(f"not a certificate: {raw!r}")
+    fields = {k: v for k, v in raw.items() if k in Certificate.__dataclass_fields__}
+    fields["belongs_to"] = tuple(fields.get("belongs_to") or ())
+    return Certificate(**fields)
+
+
+def expired_certificates(beat: Heartbeat, now: float) -> list[str]:
+    """One reason per expired certificate: its partnership stops (seed 002's CERT_HAS_EXPIRED)
+    until it is renewed. One about to expire is only warned about (logs, status)."""
+    found = []
+    for cert in beat.certificates or []:
+        if cert.expired(now):
+            assert cert.expires_at is not None
+            users = f", used by {', '.join(cert.belongs_to)}" if cert.belongs_to else ""
+            found.append(
+                f"certificate {cert.alias} ({cert.type}{users}) expired on "
+                f"{datetime.fromtimestamp(cert.expires_at, UTC).date().isoformat()}: renew it "
+                "on the gateway, the partnerships using it cannot exchange messages"
+            )
+    return found
 
 
 def process_alive(pid: int) -> bool:
@@ -108,4 +139,5 @@ def evaluate(config: Config, beat: Heartbeat | None, now: float) -> list[str]:
     if now - last_ok > limit:
         detail = f": {beat.gateway_error}" if beat.gateway_error else ""
         problems.append(f"gateway not reachable for {now - last_ok:.0f}s{detail}")
+    problems += expired_certificates(beat, now)
     return problems

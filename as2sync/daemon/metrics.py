@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
+
+if TYPE_CHECKING:
+    from as2sync.backends.base import Certificate
 
 from as2sync.errors import ConfigError, ConfigProblem
 
@@ -74,6 +77,12 @@ class Metrics:
             "Requests counted in the client's current rate-limit window",
             registry=registry,
         )
+        self._cert_days = prom.Gauge(
+            "as2sync_certificate_days_left",
+            "Whole days until the account certificate expires (negative once expired)",
+            ["alias", "type"],
+            registry=registry,
+        )
         self._bytes = prom.Counter(
             "as2sync_bytes_total", "Bytes sent and received", ["direction"], registry=registry
         )
@@ -117,6 +126,16 @@ class Metrics:
     def rate_limit_in_use(self, value: int) -> None:
         if self.enabled:
             self._budget.set(value)
+
+    def certificates(self, certificates: list[Certificate], now: float) -> None:
+        """The gauge shows exactly the certificates of the last reading (a removed one goes)."""
+        if not self.enabled:
+            return
+        self._cert_days.clear()
+        for cert in certificates:
+            days = cert.days_left(now)
+            if days is not None:
+                self._cert_days.labels(cert.alias, cert.type).set(days)
 
     def event(self, event: str, fields: MutableMapping[str, Any]) -> None:
         counter = self._counters.get(event)

@@ -4,7 +4,10 @@ Threads:
 
 * ``outbound`` runs :meth:`OutboundEngine.step` and waits for watcher hints in between;
 * ``inbound`` polls every ``inbound.poll_seconds`` (with jitter) until the backlog is drained;
-* ``maintenance`` prunes the ledger once an hour;
+* ``maintenance`` prunes the ledger once an hour and, when the backend shows the account's
+  certificates (:class:`~as2sync.backends.base.Certificates`), reads them each pass (the
+  backend bounds how often it asks the gateway and logs the expiry warnings) into the heartbeat
+  and the metrics; a failed reading is logged and retried sooner, never a failed pass;
 * the main thread handles signals, systemd notify (READY, WATCHDOG, STATUS) and the heartbeat.
 
 Every loop survives every error: a gateway that is down for hours means back-off and a visible
@@ -41,6 +44,7 @@ from types import FrameType
 import structlog
 
 from as2sync import log as logsetup
+from as2sync.backends.base import Certificate, Certificates
 from as2sync.backends.registry import DaemonBackend, make_backend, registration
 from as2sync.config import Config, load_config
 from as2sync.daemon.health import Heartbeat, write_heartbeat
@@ -67,6 +71,7 @@ log = structlog.get_logger(__name__)
 HEARTBEAT_SECONDS = 2.0
 MAX_BACKOFF = 300.0
 PRUNE_SECONDS = 3600.0
+CERTIFICATE_RETRY_SECONDS = 300.0
 
 
 @dataclass
@@ -108,6 +113,7 @@ class Daemon:
         self.inbound: InboundEngine | None = None
         self.metrics = Metrics(config.metrics.listen)
         self.errors = 0
+        self._prune_due = 0.0
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -250,12 +256,42 @@ class Daemon:
         from as2sync.ledger.retention import prune
 
         assert self.ledger is not None
-        prune(
-            self.ledger,
-            self.config.ledger.retention_days * 86400,
-            self.config.outbound.duplicate_window,
-        )
+        wait = PRUNE_SECONDS
+        if isinstance(self.backend, Certificates):  # a capability, whichever backend offers it
+            wait = self._read_certificates(self.backend)
+        now = time.time()
+        if now >= self._prune_due:
+            prune(
+                self.ledger,
+                self.config.ledger.retention_days * 86400,
+                self.config.outbound.duplicate_window,
+            )
+            self._prune_due = now + PRUNE_SECONDS
+        return max(0.0, min(wait, self._prune_due - now))
+
+    def _read_certificates(self, backend: Certificates) -> float:
+        """Into the heartbeat (status, health) and the metrics; returns when to read again.
+        A gateway that cannot be asked is already reported by the reachability check (the
+        request observer saw it), so a failed reading is logged and retried, and the pass
+        still succeeds: it must not flag the loop sooner than any gateway outage does."""
+        try:
+            certificates = backend.certificates()
+        except ShuttingDown:
+            raise
+        except GatewayError as exc:
+            log.warning(
+                "maintenance.certificates_unavailable",
+                error=str(exc),
+                retry_in=CERTIFICATE_RETRY_SECONDS,
+            )
+            return CERTIFICATE_RETRY_SECONDS
+        self._record_certificates(certificates)
         return PRUNE_SECONDS
+
+    def _record_certificates(self, certificates: list[Certificate]) -> None:
+        with self._beat_lock:
+            self.beat.certificates = certificates
+        self.metrics.certificates(certificates, time.time())
 
     def run_forever(self) -> None:
         """Run until SIGTERM/SIGINT."""

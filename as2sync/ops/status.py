@@ -16,7 +16,7 @@ from typing import Any
 
 from as2sync.backends.registry import registration
 from as2sync.config import Config
-from as2sync.daemon.health import evaluate, process_alive, read_heartbeat
+from as2sync.daemon.health import Heartbeat, evaluate, process_alive, read_heartbeat
 from as2sync.errors import ConfigError, ConfigProblem
 from as2sync.folders.layout import discover, survey
 from as2sync.ledger import inbound as inbound_ledger
@@ -44,6 +44,26 @@ def _outbox_files(config: Config) -> tuple[int, float | None]:
             mtime = obs.mtime_ns / 1e9
             oldest = mtime if oldest is None else min(oldest, mtime)
     return count, oldest
+
+
+def _certificates(config: Config, beat: Heartbeat | None, now: float) -> list[dict[str, Any]]:
+    """The account's certificates as the daemon last read them, soonest expiry first."""
+    rows = []
+    for cert in (beat.certificates or []) if beat else []:
+        days = cert.days_left(now)
+        rows.append(
+            {
+                "alias": cert.alias,
+                "type": cert.type,
+                "subject": cert.subject,
+                "belongs_to": list(cert.belongs_to),
+                "expires": _iso(cert.expires_at),
+                "days_left": days,
+                "expired": cert.expired(now),
+                "expiring": days is not None and days <= config.certificates.warn_days,
+            }
+        )
+    return sorted(rows, key=lambda r: (r["days_left"] is None, r["days_left"] or 0, r["alias"]))
 
 
 def collect_status(config: Config) -> dict[str, Any]:
@@ -76,7 +96,7 @@ def collect_status(config: Config) -> dict[str, Any]:
     reachable = None
     if beat is not None and (beat.gateway_ok_at or beat.gateway_error_at):
         reachable = (beat.gateway_ok_at or 0) >= (beat.gateway_error_at or 0)
-    return {
+    report: dict[str, Any] = {
         "generated_at": _iso(now),
         "daemon": {
             "running": running,
@@ -134,6 +154,9 @@ def collect_status(config: Config) -> dict[str, Any]:
             for m in in_failures
         ],
     }
+    if beat is not None and beat.certificates is not None:  # the backend shows certificates
+        report["certificates"] = _certificates(config, beat, now)
+    return report
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -177,6 +200,8 @@ def render_status(report: dict[str, Any]) -> str:
         inn = ", ".join(f"{k} {v}" for k, v in sorted(entry["inbound"].items())) or "-"
         rows.append([name, out, inn])
     lines += ["", _table(["partnership", "outbound", "inbound"], rows)]
+    if "certificates" in report:
+        lines += ["", "certificates:", _certificate_table(report["certificates"])]
     if report["recent_failures"]:
         fail_rows = [
             [
@@ -194,6 +219,17 @@ def render_status(report: dict[str, Any]) -> str:
             _table(["time", "dir", "partnership", "file", "reason"], fail_rows),
         ]
     return "\n".join(lines)
+
+
+def _certificate_table(certificates: list[dict[str, Any]]) -> str:
+    rows = []
+    for c in certificates:
+        days = "?" if c["days_left"] is None else str(c["days_left"])
+        mark = "EXPIRED" if c["expired"] else ("expiring" if c["expiring"] else "")
+        rows.append(
+            [c["alias"], c["type"], ", ".join(c["belongs_to"]), c["expires"] or "?", days, mark]
+        )
+    return _table(["alias", "type", "used by", "expires", "days left", ""], rows)
 
 
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")

@@ -26,7 +26,11 @@ def make_backend(
 ) -> MftBackend:
     """The MFT backend over one client sharing the process-wide rate limiter."""
     return backend.make_backend(
-        settings_of(config), config.password(), observer=observer, stop=stop
+        settings_of(config),
+        config.password(),
+        observer=observer,
+        stop=stop,
+        warn_days=config.certificates.warn_days,
     )
 
 
