@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -97,6 +99,11 @@ class DaemonProcess:
         self.log_dir = config.parent / "daemon-logs"
         self.log_dir.mkdir(exist_ok=True)
         self._notify: socket.socket | None = None
+        # The notify socket lives in a short private folder: a unix socket's path is limited
+        # to 107 bytes, which a test's tmp_path (longer still under pytest-xdist) can exceed.
+        self._notify_dir = Path(tempfile.mkdtemp(prefix="as2n-"))
+        if self.prefix:  # another user must reach the socket in it
+            os.chmod(self._notify_dir, 0o711)  # noqa: S103 - search only, for the socket
         self.notifications: list[str] = []
 
     def watchdog_pings(self) -> int:
@@ -122,7 +129,7 @@ class DaemonProcess:
         self.notifications = []
         if self._notify is not None:
             self._notify.close()
-        notify_path = self.log_dir / f"notify-{self.starts}.sock"
+        notify_path = self._notify_dir / f"notify-{self.starts}.sock"
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._notify.bind(str(notify_path))
         if self.prefix:  # another user must be allowed to send READY=1 to it
@@ -207,6 +214,7 @@ class DaemonProcess:
         self.kill()
         if self._notify is not None:
             self._notify.close()
+        shutil.rmtree(self._notify_dir, ignore_errors=True)
 
 
 def _read_notifications(sock: socket.socket, sink: list[str]) -> None:
