@@ -492,9 +492,7 @@ class Receiver(Protocol):
         the IDs the server no longer has (not an error: nothing is left to mark)."""
         ...
 
-    def forget(
-        self, remote_ids: Sequence[str], forgotten: Callable[[Sequence[str]], None]
-    ) -> None:
+    def forget(self, remote_ids: Sequence[str], forgotten: Callable[[Sequence[str]], None]) -> None:
         """Delete these on the server, calling ``forgotten`` with the IDs of each request
         once it succeeded (the engine records them before the next). Idempotent."""
         ...
