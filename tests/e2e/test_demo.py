@@ -1,4 +1,5 @@
-"""`as2sync demo` (what `make demo` runs): a full round trip, and Ctrl-C stops everything."""
+"""`as2sync demo` (what `make demo` runs) and `as2sync demo --api mftgateway`: a full round trip
+through the echo partner, and Ctrl-C stops everything."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ from tests.e2e.harness import free_port, wait_until
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_round_trip_through_the_echo_partner_and_clean_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize("api", [(), ("--api", "mftgateway")], ids=["as2gateway", "mftgateway"])
+def test_demo_round_trip_through_the_echo_partner_and_clean_ctrl_c(
+    tmp_path: Path, api: tuple[str, ...]
+) -> None:
     demo = tmp_path / "demo"
     port = free_port()
     log = (tmp_path / "demo.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "as2sync", "demo", "--dir", str(demo), "--port", str(port)],
+        [sys.executable, "-m", "as2sync", "demo", "--dir", str(demo), "--port", str(port), *api],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
