@@ -12,10 +12,12 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from as2sync.config import Config, parse_config
 from as2sync.emulator.server import RunningEmulator, running_emulator
 from as2sync.emulator.settings import EmulatorSettings, PartnerSpec
 
@@ -51,6 +53,22 @@ def make_emulator() -> Iterator[MakeEmulator]:
 @pytest.fixture
 def emulator(make_emulator: MakeEmulator) -> RunningEmulator:
     return make_emulator()
+
+
+def emulator_config(emulator: RunningEmulator, tmp_path: Path) -> Config:
+    """A configuration for the v1 gateway ``emulator`` with the test account, parsed as
+    ``as2sync`` parses it (the password from the environment, never written in the file)."""
+    raw = {
+        "gateway": {
+            "url": emulator.base_url,
+            "username": EMULATOR_DEFAULTS.user,
+            "password": "${AS2SYNC_TEST_PASSWORD}",
+            "timeout_seconds": 5,
+        },
+        "state_dir": str(tmp_path),
+        "folders": {"root": str(tmp_path)},
+    }
+    return parse_config(raw, {"AS2SYNC_TEST_PASSWORD": EMULATOR_DEFAULTS.password})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

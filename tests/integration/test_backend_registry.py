@@ -10,10 +10,9 @@ from pydantic import Tag
 
 from as2sync.backends.as2gateway.backend import As2GatewayBackend
 from as2sync.backends.registry import BACKENDS, PLANNED, make_backend, registration
-from as2sync.config import parse_config
 from as2sync.config.schema import GatewayConfig
 from as2sync.emulator.server import RunningEmulator
-from tests.conftest import EMULATOR_DEFAULTS
+from tests.conftest import EMULATOR_DEFAULTS, emulator_config
 
 
 def test_each_registration_is_selected_by_its_own_name() -> None:
@@ -35,17 +34,7 @@ def test_each_registration_is_selected_by_its_own_name() -> None:
 def test_the_v1_backend_is_built_from_the_config_and_talks_to_the_gateway(
     emulator: RunningEmulator, tmp_path: Path
 ) -> None:
-    raw = {
-        "gateway": {
-            "url": emulator.base_url,
-            "username": EMULATOR_DEFAULTS.user,
-            "password": "${AS2SYNC_TEST_PASSWORD}",
-            "timeout_seconds": 5,
-        },
-        "state_dir": str(tmp_path),
-        "folders": {"root": str(tmp_path)},
-    }
-    config = parse_config(raw, {"AS2SYNC_TEST_PASSWORD": EMULATOR_DEFAULTS.password})
+    config = emulator_config(emulator, tmp_path)
     assert registration(config).describe(config) == (
         f"{emulator.base_url} as {EMULATOR_DEFAULTS.user}"
     )

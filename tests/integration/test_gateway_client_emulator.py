@@ -14,11 +14,10 @@ from as2sync.backends.as2gateway.factory import make_gateway
 from as2sync.backends.as2gateway.model import Folder, ListQuery, OutboundFile, Truncation
 from as2sync.backends.http.ratelimit import RateLimiter
 from as2sync.backends.http.retrying import RetryPolicy
-from as2sync.config import parse_config
 from as2sync.emulator.server import RunningEmulator
 from as2sync.emulator.settings import Faults
 from as2sync.errors import AuthError, NotFound, UnknownOutcome
-from tests.conftest import EMULATOR_DEFAULTS, MakeEmulator
+from tests.conftest import EMULATOR_DEFAULTS, MakeEmulator, emulator_config
 
 STATION = "MYSTATION"
 PARTNER = "ACME"
@@ -241,17 +240,7 @@ def test_client_limiter_keeps_a_burst_below_the_gateway_limit(
 def test_factory_builds_a_working_client_from_the_config(
     emulator: RunningEmulator, tmp_path: Path
 ) -> None:
-    raw = {
-        "gateway": {
-            "url": emulator.base_url,
-            "username": EMULATOR_DEFAULTS.user,
-            "password": "${AS2SYNC_TEST_PASSWORD}",
-            "timeout_seconds": 5,
-        },
-        "state_dir": str(tmp_path),
-        "folders": {"root": str(tmp_path)},
-    }
-    config = parse_config(raw, {"AS2SYNC_TEST_PASSWORD": EMULATOR_DEFAULTS.password})
+    config = emulator_config(emulator, tmp_path)
     seen: list[tuple[str, int | None]] = []
     gateway = make_gateway(config, observer=lambda e, s, _t: seen.append((e, s)))
     try:
