@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from as2sync.backends.as2gateway.model import normalise_message_id
+from as2sync.backends.base import bare_message_id
 from as2sync.config.schema import Layout
 from as2sync.folders.fsutil import unique_name
 from as2sync.inbound.names import sanitise_name
@@ -66,7 +66,7 @@ def wanted_names(
     budget = max_name_length - UNIQUE_ROOM
     if layout is Layout.MESSAGE_FOLDER:
         folder = sanitise_name(
-            normalise_message_id(message_id),
+            bare_message_id(message_id),
             max_bytes=max(MIN_NAME_BYTES, budget),
             fallback="message",
         )

@@ -49,7 +49,6 @@ from as2sync.backends.as2gateway.model import (
     Partner,
     PartnerType,
     Station,
-    normalise_message_id,
 )
 from as2sync.backends.as2gateway.parsing import (
     message_id_from_link,
@@ -59,6 +58,7 @@ from as2sync.backends.as2gateway.parsing import (
     parse_stations,
     parse_truncation,
 )
+from as2sync.backends.base import bare_message_id
 from as2sync.backends.http import rest, transfer
 from as2sync.backends.http.ratelimit import Priority
 from as2sync.backends.http.rest import (
@@ -325,9 +325,7 @@ def _accepted_message_id(response: httpx.Response) -> str:
 
 def _matches(info: MessageInfo, query: ListQuery) -> bool:
     sides = (info.sender_id, info.receiver_id)
-    if query.message_id and normalise_message_id(info.message_id) != normalise_message_id(
-        query.message_id
-    ):
+    if query.message_id and bare_message_id(info.message_id) != bare_message_id(query.message_id):
         return False
     if query.partner and query.partner not in sides:
         return False

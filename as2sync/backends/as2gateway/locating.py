@@ -51,10 +51,9 @@ from as2sync.backends.as2gateway.model import (
     Gateway,
     ListQuery,
     PartnerType,
-    normalise_message_id,
 )
 from as2sync.backends.as2gateway.partners import SendTimeouts, resend_grace
-from as2sync.backends.base import Doubt, Found, Located, Remote
+from as2sync.backends.base import Doubt, Found, Located, Remote, bare_message_id
 from as2sync.backends.http.ratelimit import Priority, priority
 from as2sync.errors import GatewayError
 
@@ -87,7 +86,7 @@ def list_since(
 
     Stops early once every ID in ``stop_when`` (normalised) has been seen.
     """
-    wanted = {normalise_message_id(m) for m in stop_when}
+    wanted = {bare_message_id(m) for m in stop_when}
     listed: list[matching.Listed] = []
     for page in range(MAX_PAGES):
         result = gateway.list_messages(
@@ -102,7 +101,7 @@ def list_since(
         )
         listed.extend(matching.Listed(folder, info) for info in result.records)
         if wanted:
-            wanted -= {normalise_message_id(i.message_id) for i in result.records}
+            wanted -= {bare_message_id(i.message_id) for i in result.records}
             if not wanted:
                 break
         if (page + 1) * PAGE_LENGTH >= result.total or not result.records:

@@ -15,7 +15,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from as2sync.backends.as2gateway.model import Attachment, Folder, MessageInfo, normalise_message_id
+from as2sync.backends.as2gateway.model import Attachment, Folder, MessageInfo
+from as2sync.backends.base import bare_message_id
 
 CLOCK_SKEW_SECONDS = 60.0
 """How far the gateway's clock may be behind ours when comparing persisted timestamps."""
@@ -131,12 +132,12 @@ def candidates(
     earliest submit minus the clock-skew allowance), and not ``attributed`` (an ID recorded on
     any ledger row is that row's and never a candidate for another).
     """
-    taken = {normalise_message_id(m) for m in attributed}
+    taken = {bare_message_id(m) for m in attributed}
     best: dict[str, Listed] = {}
     folders: dict[str, set[Folder]] = {}
     for item in listed:
         info = item.info
-        key = normalise_message_id(info.message_id)
+        key = bare_message_id(info.message_id)
         if key in taken or not _same_pair(info, station, partner):
             continue
         if info.persisted_ms < since * 1000:

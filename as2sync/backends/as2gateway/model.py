@@ -215,14 +215,6 @@ class Gateway(Protocol):
     def close(self) -> None: ...
 
 
-def normalise_message_id(message_id: str) -> str:
-    """The ID without surrounding angle brackets, for matching folder names and lookups."""
-    stripped = message_id.strip()
-    if stripped.startswith("<") and stripped.endswith(">"):
-        return stripped[1:-1]
-    return stripped
-
-
 def resolve_sides(info: MessageInfo, stations: set[str]) -> tuple[str, str] | None:
     """Return ``(station, partner)`` of a message, or None if neither side is our station.
 

@@ -32,11 +32,10 @@ from as2sync.backends.as2gateway.model import (
     Gateway,
     MessageInfo,
     PartnerType,
-    normalise_message_id,
     resolve_sides,
 )
 from as2sync.backends.as2gateway.poller import unread_pages
-from as2sync.backends.base import Pending, Remote, Sink, Wanted
+from as2sync.backends.base import Pending, Remote, Sink, Wanted, bare_message_id
 from as2sync.config.schema import Config, InboundPartnerType
 from as2sync.errors import NotFound, PermanentError
 
@@ -154,7 +153,7 @@ class As2Receiver:
         added (an operator may type an ID without them). Stations are asked afresh: an
         operator is waiting on this answer."""
         last = remote_ids[-1]
-        candidates = dict.fromkeys([*remote_ids, f"<{normalise_message_id(last)}>"])
+        candidates = dict.fromkeys([*remote_ids, f"<{bare_message_id(last)}>"])
         error: NotFound | None = None
         for candidate in candidates:
             try:

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from as2sync.backends.as2gateway import delivery
 from as2sync.backends.as2gateway.locating import list_since, partner_type
 from as2sync.backends.as2gateway.matching import CLOCK_SKEW_SECONDS, Listed
-from as2sync.backends.as2gateway.model import Folder, Gateway, MessageInfo, normalise_message_id
-from as2sync.backends.base import Delivery, SentRef, Tracked
+from as2sync.backends.as2gateway.model import Folder, Gateway, MessageInfo
+from as2sync.backends.base import Delivery, SentRef, Tracked, bare_message_id
 from as2sync.backends.http.ratelimit import Priority, priority
 
 FAILED_SEEN = "gateway_failed_seen"
@@ -37,7 +37,7 @@ def failed_seen(ref: SentRef) -> int:
 def _by_id(records: Sequence[Listed]) -> dict[str, list[MessageInfo]]:
     found: dict[str, list[MessageInfo]] = {}
     for item in records:
-        found.setdefault(normalise_message_id(item.info.message_id), []).append(item.info)
+        found.setdefault(bare_message_id(item.info.message_id), []).append(item.info)
     return found
 
 
@@ -56,7 +56,7 @@ def _track(
     gateway: Gateway, station: str, partner: str, group: Sequence[SentRef]
 ) -> dict[int, Tracked]:
     ptype = partner_type(group[0].remote)
-    ids = {normalise_message_id(r.remote_id): r for r in group}
+    ids = {bare_message_id(r.remote_id): r for r in group}
     since_ms = (min(r.started_at for r in group) - CLOCK_SKEW_SECONDS) * 1000
     sent = _by_id(
         list_since(gateway, Folder.SENT, station, partner, ptype, since_ms, stop_when=ids)

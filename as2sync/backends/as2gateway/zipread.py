@@ -32,8 +32,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import BinaryIO
 
-from as2sync.backends.as2gateway.model import normalise_message_id
-from as2sync.backends.base import Attachment, ContentRefused
+from as2sync.backends.base import Attachment, ContentRefused, bare_message_id
 
 ERROR_ENTRY = ".error"
 _CHUNK = 256 * 1024
@@ -78,7 +77,7 @@ FolderResult = Served | NotServed | Refused
 
 def folder_names(message_id: str) -> frozenset[str]:
     """Every name a gateway may give the batch-zip folder of ``message_id``."""
-    bare = normalise_message_id(message_id)
+    bare = bare_message_id(message_id)
     return frozenset({message_id, bare, f"<{bare}>"})
 
 
