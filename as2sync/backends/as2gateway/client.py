@@ -11,7 +11,7 @@ with the MFT Gateway client; what is v1's is named here):
 4. a 401 invalidates the token and the request is repeated once with a new one (a 401 is a
    refusal before acting, so this is safe even for a send);
 5. a 429/503 pauses the limiter for Retry-After (or a whole window);
-6. every failure is translated by :mod:`.errors_map`, the only place that maps
+6. every failure is translated by :mod:`~as2sync.backends.http.errors_map`, the one place that maps
    httpx exceptions and statuses.
 
 Idempotent requests are wrapped in the :class:`RetryPolicy`; a send (POST message) never is.
@@ -37,7 +37,6 @@ import httpx
 import structlog
 
 from as2sync.backends.as2gateway.auth import Token, TokenManager, parse_token
-from as2sync.backends.as2gateway.errors_map import from_status, json_body
 from as2sync.backends.as2gateway.model import (
     BatchDownload,
     Digest,
@@ -60,6 +59,7 @@ from as2sync.backends.as2gateway.parsing import (
 )
 from as2sync.backends.base import bare_message_id
 from as2sync.backends.http import rest, transfer
+from as2sync.backends.http.errors_map import from_status, json_body
 from as2sync.backends.http.ratelimit import Priority
 from as2sync.backends.http.rest import (
     DOWNLOAD_HEADERS,

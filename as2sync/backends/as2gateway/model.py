@@ -20,6 +20,7 @@ from typing import Protocol
 from as2sync.backends.base import Attachment as Attachment
 from as2sync.backends.base import Opener as Opener
 from as2sync.backends.base import OutboundFile as OutboundFile
+from as2sync.backends.http.transfer import Digest as Digest
 
 
 class PartnerType(enum.StrEnum):
@@ -100,16 +101,6 @@ class BatchDownload:
     zip_path: Path
     truncation: Truncation | None
     size: int
-
-
-@dataclass(frozen=True)
-class Digest:
-    """What a download hashed: the SHA-256 (hex), the number of bytes, and the file name the
-    response gave (``Content-Disposition``; None if it gave none)."""
-
-    sha256: str
-    size: int
-    name: str | None = None
 
 
 @dataclass(frozen=True)

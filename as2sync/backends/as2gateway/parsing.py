@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-from email.message import Message
-from email.utils import collapse_rfc2231_value
 from urllib.parse import unquote
 
 from as2sync.backends.as2gateway.model import (
@@ -155,26 +153,6 @@ def parse_partners(body: object) -> list[Partner]:
         )
         for p in _entities(body, "partner")
     ]
-
-
-def filename_from_disposition(value: str | None) -> str | None:
-    """The file name in a download's ``Content-Disposition`` (spec 7), or None.
-
-    RFC 6266's ``filename*=UTF-8''...`` (the exact name) wins over its plain ``filename``
-    fallback; the standard library's MIME parser reads both forms.
-    """
-    if not value:
-        return None
-    header = Message()
-    header["Content-Disposition"] = value
-    params = header.get_params(header="content-disposition") or []
-    names = [v for k, v in params[1:] if k.lower() == "filename"]
-    for name in names:
-        if isinstance(name, tuple):
-            return collapse_rfc2231_value(name) or None
-    if not names:
-        return None
-    return str(names[0]) or None
 
 
 def message_id_from_link(value: str | None) -> str | None:

@@ -11,7 +11,7 @@ Every API request goes the same way (:meth:`RestCaller.attempt`):
    once with a new one (a refusal before acting, so this is safe even for a send);
 5. a 429/503 pauses the limiter for Retry-After (or a whole window);
 6. every failure is translated by the API's ``from_status`` and the shared
-   :func:`~as2sync.backends.as2gateway.errors_map.from_exception`.
+   :func:`~as2sync.backends.http.errors_map.from_exception`.
 
 Idempotent requests go through the :class:`~.retrying.RetryPolicy` (:meth:`RestCaller.call`);
 a send never does (its unknown outcome is the caller's to reconcile). What differs between
@@ -33,7 +33,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from as2sync import __version__
-from as2sync.backends.as2gateway.errors_map import from_exception, retry_after
+from as2sync.backends.http.errors_map import from_exception, retry_after
 from as2sync.backends.http.ratelimit import Priority, RateLimiter
 from as2sync.backends.http.retrying import RetryPolicy
 from as2sync.config.loader import is_loopback

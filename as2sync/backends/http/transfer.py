@@ -13,14 +13,15 @@ import hashlib
 import io
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from email.message import Message
+from email.utils import collapse_rfc2231_value
 from pathlib import Path
 from typing import IO, Any, Final
 
 import httpx
 
 from as2sync.backends import base
-from as2sync.backends.as2gateway.model import Digest
-from as2sync.backends.as2gateway.parsing import filename_from_disposition
 from as2sync.errors import ContentChanged, InvalidRequest, TransientError
 from as2sync.failpoints import failpoint
 from as2sync.folders.fsutil import storage_error
@@ -191,6 +192,36 @@ def open_file(stack: contextlib.ExitStack, item: Claimed) -> IO[bytes]:
 
 def _open_no_follow(path: Path) -> IO[bytes]:
     return open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb")
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What a download hashed: the SHA-256 (hex), the number of bytes, and the file name the
+    response gave (``Content-Disposition``; None if it gave none)."""
+
+    sha256: str
+    size: int
+    name: str | None = None
+
+
+def filename_from_disposition(value: str | None) -> str | None:
+    """The file name in a download's ``Content-Disposition`` (spec 7), or None.
+
+    RFC 6266's ``filename*=UTF-8''...`` (the exact name) wins over its plain ``filename``
+    fallback; the standard library's MIME parser reads both forms.
+    """
+    if not value:
+        return None
+    header = Message()
+    header["Content-Disposition"] = value
+    params = header.get_params(header="content-disposition") or []
+    names = [v for k, v in params[1:] if k.lower() == "filename"]
+    for name in names:
+        if isinstance(name, tuple):
+            return collapse_rfc2231_value(name) or None
+    if not names:
+        return None
+    return str(names[0]) or None
 
 
 def digest_of(response: httpx.Response, endpoint: str) -> Digest:

@@ -38,7 +38,6 @@ import httpx
 import structlog
 
 from as2sync.backends import base
-from as2sync.backends.as2gateway.model import Digest
 from as2sync.backends.http.ratelimit import Priority
 from as2sync.backends.http.rest import (
     DOWNLOAD_HEADERS,
@@ -48,6 +47,7 @@ from as2sync.backends.http.rest import (
     drain,
 )
 from as2sync.backends.http.transfer import (
+    Digest,
     check_message_files,
     digest_of,
     header_safe,

@@ -2,7 +2,7 @@
 
 The rules shared with every REST backend — transport errors, 429/503 and Retry-After, 5xx,
 404, the ``{"message"}`` text, scrubbing secrets — are
-:mod:`as2sync.backends.as2gateway.errors_map`'s, used as they are. What differs here:
+:mod:`as2sync.backends.http.errors_map`'s, used as they are. What differs here:
 
 ========================================  ===================================================
 API answer                                error
@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import httpx
 
-from as2sync.backends.as2gateway.errors_map import (
+from as2sync.backends.http.errors_map import (
     from_exception,
     gateway_message,
     json_body,
     retry_after,
 )
-from as2sync.backends.as2gateway.errors_map import (
+from as2sync.backends.http.errors_map import (
     from_status as rest_from_status,
 )
 from as2sync.errors import (
