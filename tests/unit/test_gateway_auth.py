@@ -11,8 +11,8 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from as2sync.backends.as2gateway.auth import MIN_REUSE_SECONDS, Token, TokenManager, expiry_seconds
 from as2sync.backends.as2gateway.model import OutboundFile
+from as2sync.backends.http.auth import MIN_REUSE_SECONDS, Token, TokenManager, expiry_seconds
 from as2sync.errors import AuthError, TransientError
 from tests.unit.fake_gateway import PASSWORD, USER, ScriptedGateway, make_client, ok
 

@@ -36,7 +36,6 @@ from typing import Final, TypeVar
 import httpx
 import structlog
 
-from as2sync.backends.as2gateway.auth import Token, TokenManager, parse_token
 from as2sync.backends.as2gateway.model import (
     BatchDownload,
     Digest,
@@ -59,6 +58,7 @@ from as2sync.backends.as2gateway.parsing import (
 )
 from as2sync.backends.base import bare_message_id
 from as2sync.backends.http import rest, transfer
+from as2sync.backends.http.auth import Token, TokenManager, parse_token
 from as2sync.backends.http.errors_map import from_status, json_body
 from as2sync.backends.http.ratelimit import Priority
 from as2sync.backends.http.rest import (

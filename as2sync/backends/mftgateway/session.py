@@ -4,7 +4,7 @@ login with the password when a refresh fails.
 - ``POST /authorize`` (username, password) gives ``apiToken`` and ``refreshToken``.
 - The API token's lifetime is undocumented: it is read from the token itself (a JWT's
   ``exp``; seconds, or milliseconds as the emulator's tokens carry) and the token is renewed
-  when :func:`as2sync.backends.as2gateway.auth.parse_token`'s rule says (``renew_seconds``
+  when :func:`as2sync.backends.http.auth.parse_token`'s rule says (``renew_seconds``
   before expiry, at half the lifetime of a short-lived one; a token without ``exp`` is assumed
   to live an hour).
 - Renewal is ``POST /refresh-session`` (username, refresh token). Any failure of it — the
@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import structlog
 
-from as2sync.backends.as2gateway.auth import Token, parse_token
+from as2sync.backends.http.auth import Token, parse_token
 from as2sync.backends.mftgateway.parsing import SessionTokens
 from as2sync.errors import GatewayError, RateLimited, ShuttingDown
 from as2sync.log import register_secret

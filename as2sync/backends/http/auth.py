@@ -1,4 +1,5 @@
-"""The gateway's login token: obtained from POST /authorize, reused, renewed in time.
+"""A REST gateway's login token (AS2 Gateway, MFT Gateway): obtained from its login call, reused,
+renewed in time.
 
 The token goes into ``Authorization: <token>`` with no scheme (the spec says so explicitly).
 
