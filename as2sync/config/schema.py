@@ -133,8 +133,9 @@ class OutboundConfig(_Section):
     )
     s3_same_name: SameName = Field(
         SameName.SUFFIX,
-        description="mftgateway-s3: a name uploaded to the partner within six hours is "
-        "uploaded as <name>_<UTC time>.<ext> (suffix) or waits until it may be reused (hold).",
+        description="mftgateway-s3 (not available yet): a name uploaded to the partner within "
+        "six hours is uploaded as <name>_<UTC time>.<ext> (suffix) or waits until it may be "
+        "reused (hold).",
     )
     sent_dated_folders: bool = Field(False, description="Archive into sent/YYYY-MM-DD/.")
     track_seconds: PositiveSeconds = Field(30, description="How often delivery status is checked.")
